@@ -1,0 +1,3 @@
+from hydradeploy.cli import main
+
+main()

@@ -1,0 +1,125 @@
+"""The `hydradeploy` command line.
+
+Sub-commands live in their own packages and are imported only when they are run, so
+`hydradeploy --help` stays fast. A command whose package is not installed is not listed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hydradeploy import __version__
+from hydradeploy.errors import EXIT_USAGE, OperationFailed, UserError
+
+# command name -> (module, attribute, one-line help shown by --help without importing it)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "convert": ("hydradeploy.convert.cli", "convert", "Convert containers to k3s manifests."),
+    "inventory": ("hydradeploy.inventory_cli", "inventory", "Validate and show the inventory."),
+    "plan": ("hydradeploy.deploy.cli", "plan", "Show what a deploy would do, in order."),
+    "deploy": ("hydradeploy.deploy.cli", "deploy", "Deploy NixOS generations in cluster order."),
+    "rollback": ("hydradeploy.deploy.cli", "rollback", "Roll a host back to a generation."),
+    "generations": ("hydradeploy.deploy.cli", "generations", "List a host's system generations."),
+    "status": ("hydradeploy.deploy.cli", "status", "Generation, k3s and node state per host."),
+    "check": ("hydradeploy.deploy.cli", "check", "Run the join and health checks only."),
+    "history": ("hydradeploy.deploy.cli", "history", "Show the record of past deploys."),
+    "secrets": ("hydradeploy.secrets.cli", "secrets", "Manage age-encrypted secrets."),
+    "lab": ("hydradeploy.lab.cli", "lab", "Local lab of test hosts for rehearsing deploys."),
+}
+
+
+def repo_root() -> Path:
+    """The hydra repository this tool works on: $HYDRA_ROOT, else the nearest parent
+    of the working directory holding hosts/inventory.toml, else the working directory."""
+    env = os.environ.get("HYDRA_ROOT")
+    if env:
+        return Path(env)
+    here = Path.cwd()
+    for candidate in (here, *here.parents):
+        if (candidate / "hosts" / "inventory.toml").is_file():
+            return candidate
+    return here
+
+
+def default_inventory() -> Path:
+    return repo_root() / "hosts" / "inventory.toml"
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = []
+        for name, (module, _attr, _help) in COMMANDS.items():
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except ModuleNotFoundError:
+                found = False
+            if found:
+                names.append(name)
+        return names
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module, attr, _help = entry
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                return None
+            raise
+        command: click.Command = getattr(mod, attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--inventory",
+    "inventory_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Inventory file (default: hosts/inventory.toml of the repository).",
+)
+@click.version_option(__version__, prog_name="hydradeploy")
+@click.pass_context
+def cli(ctx: click.Context, inventory_path: Path | None) -> None:
+    """hydra: convert containers to k3s manifests and deploy NixOS generations
+    across the cluster, checking that every node rejoined k3s."""
+    ctx.ensure_object(dict)
+    ctx.obj["inventory_path"] = inventory_path or default_inventory()
+    ctx.obj["inventory_explicit"] = inventory_path is not None
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: user errors become one line on stderr and exit status 2."""
+    try:
+        return cli.main(args=argv, prog_name="hydradeploy", standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"hydradeploy: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except OperationFailed as exc:
+        if str(exc):
+            click.echo(f"hydradeploy: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("hydradeploy: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE if exc.exit_code != 0 else 0)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.exit(0)

@@ -191,9 +191,13 @@ class Inventory:
             return self.hosts[name]
         except KeyError:
             known = ", ".join(sorted(self.hosts))
-            raise UserError(f"{self.path}: no host {name!r} in the inventory (hosts: {known})") from None
+            raise UserError(
+                f"{self.path}: no host {name!r} in the inventory (hosts: {known})"
+            ) from None
 
-    def select(self, names: Iterable[str] = (), *, all_hosts: bool = False, tag: str | None = None) -> list[Host]:
+    def select(
+        self, names: Iterable[str] = (), *, all_hosts: bool = False, tag: str | None = None
+    ) -> list[Host]:
         """Hosts chosen by name, `--all` or `--on @TAG`, in inventory order."""
         chosen: dict[str, Host] = {}
         if all_hosts:
@@ -257,17 +261,30 @@ class _Checker:
     def add(self, code: str, path: str, message: str) -> None:
         self.issues.append(Issue(code, path, message))
 
-    def table(self, value: Any, path: str, allowed: set[str], required: set[str]) -> dict[str, Any] | None:
+    def table(
+        self, value: Any, path: str, allowed: set[str], required: set[str]
+    ) -> dict[str, Any] | None:
         if not isinstance(value, dict):
             self.add("wrong-type", path, "must be a table")
             return None
         for key in sorted(set(value) - allowed):
-            self.add("unknown-key", _join(path, key), f"unknown key {key!r} (allowed: {', '.join(sorted(allowed))})")
+            self.add(
+                "unknown-key",
+                _join(path, key),
+                f"unknown key {key!r} (allowed: {', '.join(sorted(allowed))})",
+            )
         for key in sorted(required - set(value)):
             self.add("missing-field", _join(path, key), f"missing required key {key!r}")
         return value
 
-    def typed(self, table: Mapping[str, Any], key: str, path: str, kind: type | tuple[type, ...], what: str) -> bool:
+    def typed(
+        self,
+        table: Mapping[str, Any],
+        key: str,
+        path: str,
+        kind: type | tuple[type, ...],
+        what: str,
+    ) -> bool:
         if key not in table:
             return False
         value = table[key]
@@ -291,7 +308,9 @@ class _Checker:
         try:
             ipaddress.ip_address(table["address"])
         except ValueError:
-            self.add("bad-value", _join(path, "address"), f"{table['address']!r} is not an IP address")
+            self.add(
+                "bad-value", _join(path, "address"), f"{table['address']!r} is not an IP address"
+            )
             return None
         return str(table["address"])
 
@@ -326,7 +345,9 @@ def validate(data: Any) -> list[Issue]:
         return c.issues
     cluster = c.table(top.get("cluster", {}), "cluster", CLUSTER_KEYS, CLUSTER_REQUIRED)
     if cluster is not None:
-        if c.typed(cluster, "name", "cluster", str, "a string") and not is_dns1123_label(cluster["name"]):
+        if c.typed(cluster, "name", "cluster", str, "a string") and not is_dns1123_label(
+            cluster["name"]
+        ):
             c.add("bad-name", "cluster.name", f"{cluster['name']!r} is not a DNS-1123 label")
         if c.typed(cluster, "api_endpoint", "cluster", str, "a URL string") and not re.match(
             r"^https://[^/\s]+:\d+$", cluster["api_endpoint"]
@@ -338,15 +359,31 @@ def validate(data: Any) -> list[Issue]:
                     ipaddress.ip_network(cluster[key])
                 except ValueError:
                     c.add("bad-value", _join("cluster", key), f"{cluster[key]!r} is not a CIDR")
-        if c.typed(cluster, "flannel_backend", "cluster", str, "a string") and cluster["flannel_backend"] not in FLANNEL_BACKENDS:
-            c.add("bad-value", "cluster.flannel_backend", f"must be one of {', '.join(FLANNEL_BACKENDS)}")
+        if (
+            c.typed(cluster, "flannel_backend", "cluster", str, "a string")
+            and cluster["flannel_backend"] not in FLANNEL_BACKENDS
+        ):
+            c.add(
+                "bad-value",
+                "cluster.flannel_backend",
+                f"must be one of {', '.join(FLANNEL_BACKENDS)}",
+            )
         for i, item in enumerate(c.string_list(cluster, "disable", "cluster")):
             if item not in DISABLEABLE:
-                c.add("bad-value", f"cluster.disable.{i}", f"{item!r} is not a k3s component that can be disabled ({', '.join(DISABLEABLE)})")
+                c.add(
+                    "bad-value",
+                    f"cluster.disable.{i}",
+                    f"{item!r} is not a k3s component that can be disabled ({', '.join(DISABLEABLE)})",
+                )
         c.typed(cluster, "etcd_snapshot_schedule", "cluster", str, "a cron string")
-        if c.typed(cluster, "etcd_snapshot_retention", "cluster", int, "an integer") and cluster["etcd_snapshot_retention"] < 1:
+        if (
+            c.typed(cluster, "etcd_snapshot_retention", "cluster", int, "an integer")
+            and cluster["etcd_snapshot_retention"] < 1
+        ):
             c.add("bad-value", "cluster.etcd_snapshot_retention", "must be at least 1")
-        if c.typed(cluster, "admin_user", "cluster", str, "a string") and not re.match(r"^[a-z_][a-z0-9_-]*$", cluster["admin_user"]):
+        if c.typed(cluster, "admin_user", "cluster", str, "a string") and not re.match(
+            r"^[a-z_][a-z0-9_-]*$", cluster["admin_user"]
+        ):
             c.add("bad-value", "cluster.admin_user", "is not a valid user name")
         c.string_list(cluster, "admin_keys", "cluster")
 
@@ -400,28 +437,46 @@ def validate(data: Any) -> list[Issue]:
         if h is None:
             continue
         if not is_dns1123_label(hname):
-            c.add("bad-name", hpath, f"host name {hname!r} is not a DNS-1123 label (it becomes the node name)")
+            c.add(
+                "bad-name",
+                hpath,
+                f"host name {hname!r} is not a DNS-1123 label (it becomes the node name)",
+            )
         claim_name(hname, hpath)
         claim_address(c.address(h, hpath), _join(hpath, "address"))
         if c.typed(h, "role", hpath, str, "a string"):
             if h["role"] in ROLES:
                 roles[hname] = h["role"]
             else:
-                c.add("bad-value", _join(hpath, "role"), f"role {h['role']!r} must be server or agent")
+                c.add(
+                    "bad-value", _join(hpath, "role"), f"role {h['role']!r} must be server or agent"
+                )
         if c.typed(h, "cluster_init", hpath, bool, "true or false") and h["cluster_init"]:
             cluster_inits.append(hname)
             if h.get("role") != "server":
-                c.add("cluster-init-not-server", _join(hpath, "cluster_init"), "only a server can initialise the cluster")
+                c.add(
+                    "cluster-init-not-server",
+                    _join(hpath, "cluster_init"),
+                    "only a server can initialise the cluster",
+                )
         c.typed(h, "system", hpath, str, "a system string such as x86_64-linux")
         for i, tag in enumerate(c.string_list(h, "tags", hpath)):
             if not TAG_RE.match(tag):
-                c.add("bad-value", _join(hpath, "tags", str(i)), f"tag {tag!r} must be lowercase letters, digits and dashes")
+                c.add(
+                    "bad-value",
+                    _join(hpath, "tags", str(i)),
+                    f"tag {tag!r} must be lowercase letters, digits and dashes",
+                )
         c.labels(h, hpath)
         c.taints(h, hpath)
         if c.typed(h, "rocm_gfx_version", hpath, str, "a version string") and not re.match(
             r"^\d+\.\d+\.\d+$", h["rocm_gfx_version"]
         ):
-            c.add("bad-value", _join(hpath, "rocm_gfx_version"), "must look like 11.0.0 (HSA_OVERRIDE_GFX_VERSION)")
+            c.add(
+                "bad-value",
+                _join(hpath, "rocm_gfx_version"),
+                "must look like 11.0.0 (HSA_OVERRIDE_GFX_VERSION)",
+            )
         if "ssh" in h:
             _check_ssh(c, h["ssh"], _join(hpath, "ssh"))
         if c.typed(h, "gpus", hpath, list, "a list of tables"):
@@ -431,7 +486,11 @@ def validate(data: Any) -> list[Issue]:
                 if g is None:
                     continue
                 if c.typed(g, "vendor", gpath, str, "a string") and g["vendor"] not in GPU_VENDORS:
-                    c.add("bad-value", _join(gpath, "vendor"), f"GPU vendor {g['vendor']!r} must be nvidia or amd")
+                    c.add(
+                        "bad-value",
+                        _join(gpath, "vendor"),
+                        f"GPU vendor {g['vendor']!r} must be nvidia or amd",
+                    )
                 c.typed(g, "model", gpath, str, "a string")
                 for key in ("count", "vram_gb"):
                     if c.typed(g, key, gpath, int, "an integer") and g[key] < 1:
@@ -444,11 +503,21 @@ def validate(data: Any) -> list[Issue]:
                     continue
                 c.typed(n, "read_only", npath, bool, "true or false")
                 c.typed(n, "mountpoint", npath, str, "an absolute path")
-                if c.typed(n, "server", npath, str, "a storage name") and c.typed(n, "export", npath, str, "a path"):
+                if c.typed(n, "server", npath, str, "a storage name") and c.typed(
+                    n, "export", npath, str, "a path"
+                ):
                     if n["server"] not in storage_exports:
-                        c.add("unknown-storage", _join(npath, "server"), f"no [storage.{n['server']}] in the inventory")
+                        c.add(
+                            "unknown-storage",
+                            _join(npath, "server"),
+                            f"no [storage.{n['server']}] in the inventory",
+                        )
                     elif n["export"] not in storage_exports[n["server"]]:
-                        c.add("unknown-export", _join(npath, "export"), f"{n['server']} does not export {n['export']}")
+                        c.add(
+                            "unknown-export",
+                            _join(npath, "export"),
+                            f"{n['server']} does not export {n['export']}",
+                        )
         if c.typed(h, "microvms", hpath, list, "a list of tables"):
             for i, vdata in enumerate(h["microvms"]):
                 vpath = _join(hpath, "microvms", str(i))
@@ -457,7 +526,11 @@ def validate(data: Any) -> list[Issue]:
                     continue
                 if c.typed(v, "name", vpath, str, "a string"):
                     if not is_dns1123_label(v["name"]):
-                        c.add("bad-name", _join(vpath, "name"), f"{v['name']!r} is not a DNS-1123 label")
+                        c.add(
+                            "bad-name",
+                            _join(vpath, "name"),
+                            f"{v['name']!r} is not a DNS-1123 label",
+                        )
                     claim_name(v["name"], _join(vpath, "name"))
                 claim_address(c.address(v, vpath), _join(vpath, "address"))
                 for key in ("vcpu", "memory_mb"):
@@ -468,13 +541,23 @@ def validate(data: Any) -> list[Issue]:
 
     if hosts and isinstance(hosts, dict):
         if not cluster_inits:
-            c.add("no-cluster-init", "hosts", "no server has cluster_init = true (exactly one must)")
+            c.add(
+                "no-cluster-init", "hosts", "no server has cluster_init = true (exactly one must)"
+            )
         elif len(cluster_inits) > 1:
-            c.add("many-cluster-init", "hosts", f"{len(cluster_inits)} servers have cluster_init = true ({', '.join(cluster_inits)}); exactly one must")
+            c.add(
+                "many-cluster-init",
+                "hosts",
+                f"{len(cluster_inits)} servers have cluster_init = true ({', '.join(cluster_inits)}); exactly one must",
+            )
         if "server" not in roles.values():
             for hname, role in roles.items():
                 if role == "agent":
-                    c.add("agent-without-server", f"hosts.{hname}", "agent has no server to join (no host has role = \"server\")")
+                    c.add(
+                        "agent-without-server",
+                        f"hosts.{hname}",
+                        'agent has no server to join (no host has role = "server")',
+                    )
     return c.issues
 
 
@@ -511,7 +594,11 @@ def load_inventory(path: Path) -> Inventory:
     data = parse_toml(path)
     issues = validate(data)
     if issues:
-        more = f" (and {len(issues) - 1} more: run `hydradeploy inventory check`)" if len(issues) > 1 else ""
+        more = (
+            f" (and {len(issues) - 1} more: run `hydradeploy inventory check`)"
+            if len(issues) > 1
+            else ""
+        )
         raise UserError(f"{path}: {issues[0]}{more}")
     return build(data, path)
 
@@ -523,7 +610,9 @@ def build(data: Mapping[str, Any], path: Path) -> Inventory:
     init = next(n for n, h in raw_hosts.items() if h.get("cluster_init"))
     cluster = Cluster(
         name=cl["name"],
-        api_endpoint=cl.get("api_endpoint", f"https://{_url_host(raw_hosts[init]['address'])}:6443"),
+        api_endpoint=cl.get(
+            "api_endpoint", f"https://{_url_host(raw_hosts[init]['address'])}:6443"
+        ),
         cluster_cidr=cl.get("cluster_cidr", Cluster.cluster_cidr),
         service_cidr=cl.get("service_cidr", Cluster.service_cidr),
         flannel_backend=cl.get("flannel_backend", Cluster.flannel_backend),
@@ -553,7 +642,9 @@ def _resolve(base: Path, value: str | None) -> Path | None:
     return p if p.is_absolute() else base / p
 
 
-def _build_host(name: str, h: Mapping[str, Any], ssh_defaults: Mapping[str, Any], base: Path) -> Host:
+def _build_host(
+    name: str, h: Mapping[str, Any], ssh_defaults: Mapping[str, Any], base: Path
+) -> Host:
     s = {**ssh_defaults, **h.get("ssh", {})}
     ssh = SSHSettings(
         user=s.get("user", "root"),
@@ -579,7 +670,12 @@ def _build_host(name: str, h: Mapping[str, Any], ssh_defaults: Mapping[str, Any]
         ),
         ssh=ssh,
         nfs=tuple(
-            NfsMount(server=n["server"], export=n["export"], mountpoint=n["mountpoint"], read_only=n.get("read_only", False))
+            NfsMount(
+                server=n["server"],
+                export=n["export"],
+                mountpoint=n["mountpoint"],
+                read_only=n.get("read_only", False),
+            )
             for n in h.get("nfs", ())
         ),
         microvms=tuple(

@@ -30,7 +30,11 @@ def check(ctx: click.Context, output: str) -> None:
     path = _path(ctx)
     issues = validate(parse_toml(path))
     if output == "json":
-        click.echo(json.dumps([{"code": i.code, "path": i.path, "message": i.message} for i in issues], indent=2))
+        click.echo(
+            json.dumps(
+                [{"code": i.code, "path": i.path, "message": i.message} for i in issues], indent=2
+            )
+        )
     else:
         for issue in issues:
             click.echo(f"{path}: {issue} [{issue.code}]")
@@ -73,5 +77,13 @@ def show(ctx: click.Context, output: str) -> None:
     for name, node in nodes.items():
         gpus = ", ".join(f"{k}={v}" for k, v in node["gpus"].items()) or "-"
         labels = "\n".join(f"{k}={v}" for k, v in sorted(node["labels"].items())) or "-"
-        table.add_row(name, node["host"], node["role"], node["address"], gpus, labels, "\n".join(node["taints"]) or "-")
+        table.add_row(
+            name,
+            node["host"],
+            node["role"],
+            node["address"],
+            gpus,
+            labels,
+            "\n".join(node["taints"]) or "-",
+        )
     Console().print(table)

@@ -41,9 +41,8 @@ def label_key_error(key: str) -> str | None:
     if not key:
         return "empty key"
     prefix, slash, name = key.rpartition("/")
-    if slash:
-        if not prefix or len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix):
-            return f"prefix {prefix!r} is not a DNS subdomain"
+    if slash and (not prefix or len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
+        return f"prefix {prefix!r} is not a DNS subdomain"
     if not name or len(name) > 63 or not LABEL_NAME.match(name):
         return f"name part {name!r} must be 1-63 characters of [A-Za-z0-9-_.], alphanumeric at both ends"
     return None
@@ -81,7 +80,9 @@ def parse_taint(spec: str) -> tuple[str, str, str]:
     if not colon:
         raise ValueError(f"taint {spec!r} needs the form key[=value]:Effect")
     if effect not in TAINT_EFFECTS:
-        raise ValueError(f"taint {spec!r} has effect {effect!r}, not one of {', '.join(TAINT_EFFECTS)}")
+        raise ValueError(
+            f"taint {spec!r} has effect {effect!r}, not one of {', '.join(TAINT_EFFECTS)}"
+        )
     key, _eq, value = body.partition("=")
     err = label_key_error(key) or label_value_error(value)
     if err:

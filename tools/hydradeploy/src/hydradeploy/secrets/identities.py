@@ -1,0 +1,58 @@
+"""The private keys the runner decrypts with (an admin's SSH key, or in tests a lab
+host's key): found, checked readable, and matched to their public key."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydradeploy.errors import UserError
+from hydradeploy.secrets.keys import KeyError_, PublicKey, parse_public_key
+
+DEFAULT_IDENTITIES = ("~/.ssh/id_ed25519", "~/.ssh/id_rsa")  # what agenix tries too
+
+
+def resolve(given: Sequence[Path], required: bool = True) -> list[Path]:
+    """The identities to use: those given (each must be a readable private key), else
+    the usual ~/.ssh keys that exist."""
+    if not given:
+        found = [Path(p).expanduser() for p in DEFAULT_IDENTITIES]
+        found = [p for p in found if os.access(p, os.R_OK)]
+        if not found and required:
+            raise UserError(
+                "no identity to decrypt with: pass --identity KEY (an admin key from "
+                "cluster.admin_keys) or create ~/.ssh/id_ed25519"
+            )
+        return found
+    for path in given:
+        try:
+            head = path.read_bytes()[:64]
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read identity: {exc.strerror}") from None
+        if not head.lstrip().startswith(b"-----BEGIN"):
+            raise UserError(f"{path}: not an SSH private key")
+    return list(given)
+
+
+def public_key(identity: Path) -> PublicKey | None:
+    """The public half of a private key (None when it cannot be derived without a
+    passphrase and there is no matching .pub file)."""
+    try:
+        proc = subprocess.run(
+            ["ssh-keygen", "-y", "-P", "", "-f", str(identity)],
+            capture_output=True,
+            text=True,
+            timeout=15,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        if proc.returncode == 0:
+            return parse_public_key(proc.stdout)
+    except (OSError, subprocess.TimeoutExpired, KeyError_):
+        pass
+    try:
+        return parse_public_key(Path(f"{identity}.pub").read_text())
+    except (OSError, KeyError_):
+        return None

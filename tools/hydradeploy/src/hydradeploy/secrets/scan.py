@@ -1,0 +1,246 @@
+"""Find plaintext secrets in files that will be committed.
+
+What counts (each finding names file and line, never the secret itself):
+- a Kubernetes Secret with data/stringData (it belongs in secrets/manifests/*.age),
+- a high-entropy value assigned to a TOKEN/PASSWORD/SECRET/KEY-like name
+  (YAML/JSON keys, `- name: X / value: Y` env entries, NAME=value and NAME = "value"),
+- a private key block (OpenSSH, PEM, PGP) or an age secret key,
+- a k3s token (K10<hash>::server:<password>),
+- any value known to be secret (decrypted from secrets/*.age, or given by a test).
+A line containing `hydra-secrets: allow` is skipped (documented false positives).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCAN_ROOTS = ("k8s", "hosts", "modules", "secrets", "flake.nix")
+ALLOW_MARK = "hydra-secrets: allow"
+MAX_BYTES = 4 * 1024 * 1024
+
+PRIVATE_KEY_RE = re.compile(
+    r"-----BEGIN ((RSA|DSA|EC|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----"
+    r"|AGE-SECRET-KEY-1[0-9A-Z]{20,}"
+)
+K3S_TOKEN_RE = re.compile(r"K10[0-9a-f]{32,}::[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+")
+SECRET_NAME_RE = re.compile(
+    r"passw(or)?d|passwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key"
+    r"|auth[_-]?key|credential|(^|[_-])key$",
+    re.IGNORECASE,
+)
+# Names that hold references to secrets, not secrets.
+REFERENCE_NAME_RE = re.compile(
+    r"file|path|ref|secretname|_name$|name$|keys$|type$|length|ttl|expir|host_key|public",
+    re.IGNORECASE,
+)
+ASSIGN_RE = re.compile(
+    r"""(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)["']?\s*(?::|=)\s*(?P<q>["']?)(?P<value>[^\s"',;}\]#]+)"""
+)
+ATTR_PATH_RE = re.compile(r"^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)+$")
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    path: str
+    line: int
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+def entropy(value: str) -> float:
+    """Shannon entropy in bits per character."""
+    counts: dict[str, int] = {}
+    for ch in value:
+        counts[ch] = counts.get(ch, 0) + 1
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def looks_secret(value: str) -> bool:
+    """A value random enough to be a password or token, and not a reference to one."""
+    if len(value) < 16 or value.startswith(("$", "/", "./", "~", "<", "{{", "ssh-", "age1")):
+        return False
+    if "${" in value or "://" in value or ATTR_PATH_RE.match(value):
+        return False
+    classes = sum(
+        bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]")
+    )
+    hexlike = re.fullmatch(r"[0-9a-fA-F]{32,}", value) is not None
+    return hexlike or (classes >= 2 and bool(re.search(r"[0-9]", value)) and entropy(value) >= 3.3)
+
+
+def is_secret_name(name: str) -> bool:
+    bare = name.rsplit(".", 1)[-1]
+    return bool(SECRET_NAME_RE.search(bare)) and not REFERENCE_NAME_RE.search(bare)
+
+
+def _redact(value: str) -> str:
+    return value[:3] + "…" if len(value) > 8 else "…"
+
+
+def _line_of(text: str, needle: str) -> int:
+    idx = text.find(needle)
+    return text.count("\n", 0, idx) + 1 if idx >= 0 else 1
+
+
+def _walk(node: Any, text: str, rel: str) -> Iterator[Finding]:
+    if isinstance(node, dict):
+        if node.get("kind") == "Secret" and (node.get("data") or node.get("stringData")):
+            name = (node.get("metadata") or {}).get("name", "?")
+            yield Finding(
+                rel,
+                _line_of(text, "kind: Secret") or 1,
+                "secret-manifest",
+                f"plaintext Secret {name!r} with data: move it to secrets/ "
+                "(`hydradeploy secrets import FILE`)",
+            )
+            return
+        env_name = node.get("name")
+        env_value = node.get("value")
+        if (
+            isinstance(env_name, str)
+            and isinstance(env_value, str)
+            and is_secret_name(env_name)
+            and looks_secret(env_value)
+        ):
+            yield Finding(
+                rel,
+                _line_of(text, env_value),
+                "secret-value",
+                f"{env_name} has a literal secret-looking value ({_redact(env_value)}): "
+                "use a Secret reference",
+            )
+        for key, value in node.items():
+            if isinstance(key, str) and isinstance(value, str) and is_secret_name(key):
+                if looks_secret(value):
+                    yield Finding(
+                        rel,
+                        _line_of(text, value),
+                        "secret-value",
+                        f"{key} has a literal secret-looking value ({_redact(value)})",
+                    )
+            else:
+                yield from _walk(value, text, rel)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _walk(item, text, rel)
+
+
+def scan_text(text: str, rel: str, known: Iterable[str] = ()) -> list[Finding]:
+    """Every finding in one file's text; `rel` is the path reported."""
+    found: set[Finding] = set()
+    lines = text.splitlines()
+    allowed = {i + 1 for i, ln in enumerate(lines) if ALLOW_MARK in ln}
+    for i, line in enumerate(lines, start=1):
+        if i in allowed:
+            continue
+        if PRIVATE_KEY_RE.search(line):
+            found.add(Finding(rel, i, "private-key", "private key material"))
+        if K3S_TOKEN_RE.search(line):
+            found.add(Finding(rel, i, "k3s-token", "a k3s token (K10…::server:…)"))
+        for m in ASSIGN_RE.finditer(line):
+            if is_secret_name(m.group("name")) and looks_secret(m.group("value")):
+                found.add(
+                    Finding(
+                        rel,
+                        i,
+                        "secret-value",
+                        f"{m.group('name')} is assigned a secret-looking value "
+                        f"({_redact(m.group('value'))})",
+                    )
+                )
+        if re.search(r"""kind\s*=\s*"Secret"\s*;""", line):
+            window = "\n".join(lines[i - 1 : i + 15])
+            if re.search(r"\b(stringData|data)\s*=", window):
+                found.add(Finding(rel, i, "secret-manifest", "a Secret with data written in Nix"))
+    for value in known:
+        if len(value) >= 8 and value in text:
+            at = _line_of(text, value)
+            if at not in allowed:
+                found.add(Finding(rel, at, "known-secret", "contains a known secret value"))
+    if rel.endswith((".yaml", ".yml", ".json")):
+        try:
+            docs: list[Any] = (
+                [json.loads(text)] if rel.endswith(".json") else list(yaml.safe_load_all(text))
+            )
+        except (ValueError, yaml.YAMLError):
+            docs = []
+        for doc in docs:
+            for f in _walk(doc, text, rel):
+                if f.line not in allowed and not any(
+                    g.line == f.line and g.kind == f.kind for g in found
+                ):
+                    found.add(f)
+    return sorted(found)
+
+
+def files_to_scan(root: Path, roots: Iterable[str] = SCAN_ROOTS) -> list[Path]:
+    """Files git would commit under the scanned roots (tracked plus untracked and not
+    ignored); without git, every file under them. Encrypted .age files are skipped."""
+    roots = [r for r in roots if (root / r).exists()]
+    if not roots:
+        return []
+    try:
+        proc = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(root),
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+                "--",
+                *roots,
+            ],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        listed = proc.stdout.decode().split("\0") if proc.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired):
+        listed = None
+    if listed is None:
+        paths = []
+        for r in roots:
+            p = root / r
+            paths += [p] if p.is_file() else [q for q in p.rglob("*") if q.is_file()]
+    else:
+        paths = [root / p for p in listed if p]
+    return sorted(
+        p
+        for p in set(paths)
+        if p.is_file() and not p.name.endswith(".age") and ".git" not in p.parts
+    )
+
+
+def scan_files(root: Path, paths: Iterable[Path], known: Iterable[str] = ()) -> list[Finding]:
+    known = [k for k in known if len(k) >= 8]
+    out: list[Finding] = []
+    for path in paths:
+        try:
+            data = path.read_bytes()[:MAX_BYTES]
+        except OSError:
+            continue
+        if b"\0" in data[:8192]:
+            continue  # binary
+        rel = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+        out += scan_text(data.decode("utf-8", errors="replace"), rel, known)
+    return sorted(out)
+
+
+def scan_repo(root: Path, known: Iterable[str] = ()) -> list[Finding]:
+    return scan_files(root, files_to_scan(root), known)

@@ -302,6 +302,16 @@ class _Checker:
                 self.add("wrong-type", _join(path, key, str(i)), "must be a string")
         return [v for v in values if isinstance(v, str)]
 
+    def indexed_strings(
+        self, table: Mapping[str, Any], key: str, path: str
+    ) -> list[tuple[int, str]]:
+        """The strings of a list with their index in the original list (for issue paths)."""
+        self.string_list(table, key, path)
+        values = table.get(key)
+        if not isinstance(values, list):
+            return []
+        return [(i, v) for i, v in enumerate(values) if isinstance(v, str)]
+
     def address(self, table: Mapping[str, Any], path: str) -> str | None:
         if not self.typed(table, "address", path, str, "an IP address string"):
             return None
@@ -326,7 +336,7 @@ class _Checker:
                 self.add("bad-label", _join(path, "labels", key), err)
 
     def taints(self, table: Mapping[str, Any], path: str) -> None:
-        for i, spec in enumerate(self.string_list(table, "taints", path)):
+        for i, spec in self.indexed_strings(table, "taints", path):
             try:
                 parse_taint(spec)
             except ValueError as exc:
@@ -368,7 +378,7 @@ def validate(data: Any) -> list[Issue]:
                 "cluster.flannel_backend",
                 f"must be one of {', '.join(FLANNEL_BACKENDS)}",
             )
-        for i, item in enumerate(c.string_list(cluster, "disable", "cluster")):
+        for i, item in c.indexed_strings(cluster, "disable", "cluster"):
             if item not in DISABLEABLE:
                 c.add(
                     "bad-value",
@@ -391,22 +401,17 @@ def validate(data: Any) -> list[Issue]:
         _check_ssh(c, top["ssh"], "ssh")
 
     storage_exports: dict[str, set[str]] = {}
-    names: dict[str, str] = {}
-    addresses: dict[str, str] = {}
+    # (value, path) claims; a value claimed twice is reported at every claimant, so the
+    # verdict does not depend on table order (the Nix side sees tables sorted by name).
+    name_claims: list[tuple[str, str]] = []
+    address_claims: list[tuple[str, str]] = []
 
     def claim_name(name: str, path: str) -> None:
-        if name in names:
-            c.add("duplicate-name", path, f"name {name!r} is already used by {names[name]}")
-        else:
-            names[name] = path
+        name_claims.append((name, path))
 
     def claim_address(addr: str | None, path: str) -> None:
-        if addr is None:
-            return
-        if addr in addresses:
-            c.add("duplicate-address", path, f"address {addr} is already used by {addresses[addr]}")
-        else:
-            addresses[addr] = path
+        if addr is not None:
+            address_claims.append((addr, path))
 
     storage = top.get("storage", {})
     if not isinstance(storage, dict):
@@ -426,6 +431,8 @@ def validate(data: Any) -> list[Issue]:
     hosts = top.get("hosts", {})
     if not isinstance(hosts, dict):
         c.add("wrong-type", "hosts", "must be a table")
+        _duplicates(c, "duplicate-name", "name", name_claims)
+        _duplicates(c, "duplicate-address", "address", address_claims)
         return c.issues
     if not hosts and "hosts" in top:
         c.add("no-hosts", "hosts", "the inventory declares no hosts")
@@ -460,7 +467,7 @@ def validate(data: Any) -> list[Issue]:
                     "only a server can initialise the cluster",
                 )
         c.typed(h, "system", hpath, str, "a system string such as x86_64-linux")
-        for i, tag in enumerate(c.string_list(h, "tags", hpath)):
+        for i, tag in c.indexed_strings(h, "tags", hpath):
             if not TAG_RE.match(tag):
                 c.add(
                     "bad-value",
@@ -502,10 +509,13 @@ def validate(data: Any) -> list[Issue]:
                 if n is None:
                     continue
                 c.typed(n, "read_only", npath, bool, "true or false")
-                c.typed(n, "mountpoint", npath, str, "an absolute path")
-                if c.typed(n, "server", npath, str, "a storage name") and c.typed(
-                    n, "export", npath, str, "a path"
-                ):
+                if c.typed(n, "mountpoint", npath, str, "an absolute path") and not n[
+                    "mountpoint"
+                ].startswith("/"):
+                    c.add("bad-value", _join(npath, "mountpoint"), "must be an absolute path")
+                server_ok = c.typed(n, "server", npath, str, "a storage name")
+                export_ok = c.typed(n, "export", npath, str, "a path")
+                if server_ok and export_ok:
                     if n["server"] not in storage_exports:
                         c.add(
                             "unknown-storage",
@@ -558,7 +568,23 @@ def validate(data: Any) -> list[Issue]:
                         f"hosts.{hname}",
                         'agent has no server to join (no host has role = "server")',
                     )
+    _duplicates(c, "duplicate-name", "name", name_claims)
+    _duplicates(c, "duplicate-address", "address", address_claims)
     return c.issues
+
+
+def _duplicates(c: _Checker, code: str, what: str, claims: list[tuple[str, str]]) -> None:
+    by_value: dict[str, list[str]] = {}
+    for value, path in claims:
+        by_value.setdefault(value, []).append(path)
+    for value, paths in by_value.items():
+        if len(paths) > 1:
+            for path in paths:
+                c.add(
+                    code,
+                    path,
+                    f"{what} {value!r} is used {len(paths)} times ({', '.join(paths)})",
+                )
 
 
 def _check_ssh(c: _Checker, data: Any, path: str) -> None:

@@ -1,0 +1,304 @@
+"""Join and health checks: is the host's k3s node really back in the cluster?
+
+The evaluation is pure (facts in, named results out) so it is tested on node JSON
+directly; `collect` gathers the facts over SSH and `wait_healthy` polls with backoff
+until every check passes or `--check-timeout` runs out.
+
+Checks, each named in every failure:
+  system          systemctl is-system-running: running, or degraded (failed units listed)
+  k3s-active      systemctl is-active k3s
+  node-exists     seen from a server: the node object exists
+  node-ready      its Ready condition is True
+  labels          every inventory label is present with the inventory's value
+  taints          exactly the inventory taints (Kubernetes' own node.kubernetes.io/* aside)
+  gpus            allocatable nvidia.com/gpu / amd.com/gpu = inventory count
+  kubelet-version same k3s version as the cluster-init server
+  readyz          servers: `k3s kubectl get --raw /readyz` says ok
+  etcd-members    servers with embedded etcd: members = inventory servers, all Ready
+  microvm:NAME    a microVM host's guests: node exists, Ready, labels, taints
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydradeploy.deploy.models import CheckResult
+from hydradeploy.deploy.remote import Remote, RemoteError, script
+from hydradeploy.inventory import Host, Inventory
+from hydradeploy.kube_names import parse_taint
+
+SYSTEM_TAINT_PREFIX = "node.kubernetes.io/"
+ETCD_LABEL = "node-role.kubernetes.io/etcd"
+
+_HOST_FACTS = r"""
+echo "system=$(systemctl is-system-running 2>/dev/null)"
+echo "k3s=$(systemctl is-active k3s 2>/dev/null)"
+if [ "$1" = server ]; then
+  echo "readyz=$(k3s kubectl get --raw /readyz 2>&1 | tail -n 1)"
+fi
+if [ "$(systemctl is-system-running 2>/dev/null)" = degraded ]; then
+  echo "failed=$(systemctl list-units --failed --plain --no-legend 2>/dev/null | awk '{printf "%s ", $1}')"
+fi
+"""
+
+
+@dataclass
+class Facts:
+    """What one poll saw: the host's own state and the cluster's node objects."""
+
+    system: str = ""
+    k3s: str = ""
+    readyz: str | None = None
+    failed_units: str = ""
+    nodes: dict[str, Any] | None = None  # name -> node object; None: could not ask a server
+    nodes_error: str = ""
+    host_error: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def parse_host_facts(text: str) -> Facts:
+    f = Facts()
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        value = value.strip()
+        if key == "system":
+            f.system = value
+        elif key == "k3s":
+            f.k3s = value
+        elif key == "readyz":
+            f.readyz = value
+        elif key == "failed":
+            f.failed_units = value
+    return f
+
+
+def nodes_by_name(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {n["metadata"]["name"]: n for n in doc.get("items", []) if "metadata" in n}
+
+
+def ready_status(node: Mapping[str, Any]) -> tuple[str, str]:
+    for cond in node.get("status", {}).get("conditions", []) or []:
+        if cond.get("type") == "Ready":
+            return str(cond.get("status", "Unknown")), str(cond.get("reason", ""))
+    return "Unknown", "no Ready condition"
+
+
+def _taint_strings(node: Mapping[str, Any]) -> set[str]:
+    out = set()
+    for t in node.get("spec", {}).get("taints", []) or []:
+        key = t.get("key", "")
+        if key.startswith(SYSTEM_TAINT_PREFIX):
+            continue
+        value = t.get("value") or ""
+        out.add(f"{key}={value}:{t.get('effect', '')}" if value else f"{key}:{t.get('effect', '')}")
+    return out
+
+
+def _normal_taint(spec: str) -> str:
+    key, value, effect = parse_taint(spec)
+    return f"{key}={value}:{effect}" if value else f"{key}:{effect}"
+
+
+def _fmt(items: Mapping[str, str] | set[str]) -> str:
+    if isinstance(items, set):
+        return ", ".join(sorted(items)) or "none"
+    return ", ".join(f"{k}={v}" for k, v in sorted(items.items())) or "none"
+
+
+def node_checks(
+    name: str,
+    expected: Mapping[str, Any],
+    nodes: Mapping[str, Any],
+    *,
+    reference_version: str | None,
+    prefix: str = "",
+) -> list[CheckResult]:
+    """node-exists, node-ready, labels, taints, gpus, kubelet-version for one node."""
+    p = prefix
+    node = nodes.get(name)
+    if node is None:
+        return [
+            CheckResult(f"{p}node-exists", False, f"no node {name!r} registered with the cluster")
+        ]
+    out = [CheckResult(f"{p}node-exists", True)]
+    status, reason = ready_status(node)
+    out.append(
+        CheckResult(
+            f"{p}node-ready",
+            status == "True",
+            ""
+            if status == "True"
+            else f"node {name} Ready={status}" + (f" ({reason})" if reason else ""),
+        )
+    )
+    labels = node.get("metadata", {}).get("labels", {}) or {}
+    want = dict(expected.get("labels", {}))
+    missing = {k: v for k, v in want.items() if k not in labels}
+    wrong = {k: v for k, v in want.items() if k in labels and labels[k] != v}
+    detail = []
+    if missing:
+        detail.append(f"missing {_fmt(missing)}")
+    if wrong:
+        detail.append(
+            "wrong "
+            + ", ".join(f"{k}={labels[k]} (inventory: {v})" for k, v in sorted(wrong.items()))
+        )
+    out.append(CheckResult(f"{p}labels", not detail, "; ".join(detail)))
+    have_taints = _taint_strings(node)
+    want_taints = {_normal_taint(t) for t in expected.get("taints", [])}
+    tdetail = []
+    if want_taints - have_taints:
+        tdetail.append(f"missing {_fmt(want_taints - have_taints)}")
+    if have_taints - want_taints:
+        tdetail.append(f"unexpected {_fmt(have_taints - want_taints)}")
+    out.append(CheckResult(f"{p}taints", not tdetail, "; ".join(tdetail)))
+    gpus = dict(expected.get("gpus", {}))
+    if gpus:
+        alloc = node.get("status", {}).get("allocatable", {}) or {}
+        bad = []
+        for res, count in sorted(gpus.items()):
+            have = alloc.get(res)
+            if str(have) != str(count):
+                bad.append(
+                    f"{res} allocatable {have if have is not None else 'absent'}, inventory {count}"
+                )
+        out.append(CheckResult(f"{p}gpus", not bad, "; ".join(bad)))
+    if reference_version is not None:
+        version = node.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", "")
+        out.append(
+            CheckResult(
+                f"{p}kubelet-version",
+                version == reference_version,
+                ""
+                if version == reference_version
+                else f"kubelet {version or 'unknown'}, servers run {reference_version}",
+            )
+        )
+    return out
+
+
+def evaluate(host: Host, inv: Inventory, facts: Facts) -> list[CheckResult]:
+    """Every check for `host` on one poll's facts."""
+    out: list[CheckResult] = []
+    if facts.host_error:
+        out.append(CheckResult("system", False, facts.host_error))
+    else:
+        sys_ok = facts.system in ("running", "degraded")
+        detail = f"system is {facts.system or 'unknown'}"
+        if facts.system == "degraded" and facts.failed_units:
+            detail += f" (failed units: {facts.failed_units.strip()})"
+        out.append(CheckResult("system", sys_ok, "" if facts.system == "running" else detail))
+        out.append(
+            CheckResult(
+                "k3s-active",
+                facts.k3s == "active",
+                "" if facts.k3s == "active" else f"k3s is {facts.k3s or 'unknown'}",
+            )
+        )
+        if host.is_server:
+            ok = facts.readyz == "ok"
+            out.append(
+                CheckResult(
+                    "readyz", ok, "" if ok else f"/readyz said {facts.readyz or 'nothing'!r}"
+                )
+            )
+    if facts.nodes is None:
+        out.append(CheckResult("node-exists", False, facts.nodes_error or "no server answered"))
+        return out
+    expected = inv.expected_nodes()
+    init = inv.cluster_init.name
+    ref_node = facts.nodes.get(init)
+    reference = None
+    if host.name != init and ref_node is not None:
+        reference = ref_node.get("status", {}).get("nodeInfo", {}).get("kubeletVersion")
+    out += node_checks(host.name, expected[host.name], facts.nodes, reference_version=reference)
+    if host.is_server and inv.embedded_etcd:
+        want = len(inv.servers)
+        members = [
+            n
+            for n, node in facts.nodes.items()
+            if node.get("metadata", {}).get("labels", {}).get(ETCD_LABEL) == "true"
+        ]
+        ready = [n for n in members if ready_status(facts.nodes[n])[0] == "True"]
+        ok = len(members) == want and len(ready) == want
+        out.append(
+            CheckResult(
+                "etcd-members",
+                ok,
+                ""
+                if ok
+                else f"{len(ready)} of {len(members)} etcd members Ready, inventory has {want} servers",
+            )
+        )
+    for vm in host.microvms:
+        vm_checks = node_checks(
+            vm.name,
+            expected[vm.name],
+            facts.nodes,
+            reference_version=reference,
+            prefix=f"microvm:{vm.name}:",
+        )
+        out += vm_checks
+    return out
+
+
+def failures(results: list[CheckResult]) -> list[CheckResult]:
+    return [r for r in results if not r.ok]
+
+
+def collect(host: Host, own: Remote | None, kube: Remote | None) -> Facts:
+    """One poll: host facts over `own`, node objects over `kube` (a server)."""
+    facts = Facts()
+    if own is None:
+        facts.host_error = "host not reachable"
+    else:
+        try:
+            res = own.run(
+                script(_HOST_FACTS, host.role), timeout=20, what="read system and k3s state"
+            )
+            facts = parse_host_facts(res.stdout)
+        except RemoteError as exc:
+            facts.host_error = str(exc)
+    if kube is None:
+        facts.nodes_error = "no server reachable to ask for the node"
+        return facts
+    try:
+        res = kube.run(
+            ["k3s", "kubectl", "get", "nodes", "-o", "json"],
+            timeout=20,
+            what="k3s kubectl get nodes",
+        )
+        if res.ok:
+            facts.nodes = nodes_by_name(json.loads(res.stdout))
+        else:
+            facts.nodes_error = f"{kube.name}: k3s kubectl get nodes: {res.last_line()}"
+    except (RemoteError, ValueError) as exc:
+        facts.nodes_error = str(exc)
+    return facts
+
+
+def wait_healthy(
+    host: Host,
+    inv: Inventory,
+    own: Remote | None,
+    kube: Remote | None,
+    *,
+    timeout: float,
+    cancelled: Callable[[], bool] = lambda: False,
+    on_poll: Callable[[list[CheckResult]], None] | None = None,
+) -> list[CheckResult]:
+    """Poll until every check passes or `timeout` runs out; return the last results."""
+    deadline = time.monotonic() + timeout
+    delay = 0.5
+    while True:
+        results = evaluate(host, inv, collect(host, own, kube))
+        if on_poll is not None:
+            on_poll(results)
+        if not failures(results) or time.monotonic() + delay > deadline or cancelled():
+            return results
+        time.sleep(delay)
+        delay = min(delay * 1.6, 4.0)

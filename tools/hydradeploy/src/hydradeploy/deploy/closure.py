@@ -1,0 +1,153 @@
+"""Getting the new closure onto a host.
+
+Prebuilt (`--closure HOST=PATH`) or `--build-on local`: the closure is in the local
+store; the engine asks the host which of its paths it lacks and streams exactly those
+(`nix-store --export` here → `nix-store --import` there) over the host's existing SSH
+connection, so a deploy needs no extra connection. `--build-on target` archives the
+flake to the host (`nix flake archive --to ssh://…`) and builds there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from hydradeploy.deploy import nix
+from hydradeploy.deploy.remote import Remote, RemoteError
+
+COPY_TIMEOUT = 3600.0
+BUILD_TIMEOUT = 7200.0
+
+
+class ClosureError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class CopyStats:
+    paths: int  # in the closure
+    sent: int  # paths the host lacked
+    bytes: int
+
+
+def _local(argv: Sequence[str], timeout: float, env: dict[str, str] | None = None) -> str:
+    try:
+        res = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, check=False, env=env
+        )
+    except FileNotFoundError:
+        raise ClosureError(f"{argv[0]} not found on this machine (is Nix installed?)") from None
+    except subprocess.TimeoutExpired:
+        raise ClosureError(f"{shell(argv)} took longer than {timeout:g} s") from None
+    if res.returncode != 0:
+        said = (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[-1]
+        raise ClosureError(f"{shell(argv)} failed: {said}")
+    return res.stdout
+
+
+def shell(argv: Sequence[str]) -> str:
+    import shlex
+
+    return shlex.join(argv)
+
+
+def local_requisites(path: str) -> list[str]:
+    if not os.path.exists(path):
+        raise ClosureError(f"{path} is not in the local Nix store")
+    return _local(nix.query_requisites(path), 120).split()
+
+
+def remote_requisites(remote: Remote, path: str) -> list[str]:
+    res = remote.run(nix.query_requisites(path), timeout=60, what="nix-store --query --requisites")
+    return res.stdout.split() if res.ok else []
+
+
+def missing_on(remote: Remote, paths: Sequence[str]) -> list[str]:
+    res = remote.run(
+        nix.print_invalid(),
+        stdin=("\n".join(paths) + "\n").encode(),
+        timeout=60,
+        check=True,
+        what="nix-store --check-validity",
+    )
+    lacking = set(res.stdout.split())
+    return [p for p in paths if p in lacking]  # keep the references-first order
+
+
+def _export_stream(
+    paths: Sequence[str], proc_holder: list[subprocess.Popen[bytes]]
+) -> Iterator[bytes]:
+    proc = subprocess.Popen(nix.export_paths(paths), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc_holder.append(proc)
+    assert proc.stdout is not None
+    while chunk := proc.stdout.read(1 << 20):
+        yield chunk
+
+
+def copy_closure(
+    remote: Remote, path: str, *, on_line: Callable[[str], None] | None = None
+) -> CopyStats:
+    """Send the paths of `path`'s closure that the host lacks, over `remote`."""
+    paths = local_requisites(path)
+    lacking = missing_on(remote, paths)
+    if not lacking:
+        return CopyStats(len(paths), 0, 0)
+    if on_line:
+        on_line(f"sending {len(lacking)} of {len(paths)} store paths")
+    holder: list[subprocess.Popen[bytes]] = []
+    sent = 0
+
+    def counted() -> Iterator[bytes]:
+        nonlocal sent
+        for chunk in _export_stream(lacking, holder):
+            sent += len(chunk)
+            yield chunk
+
+    try:
+        res = remote.run(
+            nix.import_paths(), stdin=counted(), timeout=COPY_TIMEOUT, what="nix-store --import"
+        )
+    finally:
+        for proc in holder:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+    export_rc = holder[0].returncode if holder else 0
+    if export_rc != 0:
+        err = holder[0].stderr.read().decode(errors="replace").strip() if holder[0].stderr else ""
+        raise ClosureError(f"nix-store --export failed here: {err or export_rc}")
+    if not res.ok:
+        raise ClosureError(f"nix-store --import on {remote.name} failed: {res.last_line()}")
+    return CopyStats(len(paths), len(lacking), sent)
+
+
+def build_local(flake: str, host: str) -> str:
+    """`nix build` of the host's toplevel here; returns the store path."""
+    out = _local(nix.build_toplevel(flake, host), BUILD_TIMEOUT).split()
+    if not out or not nix.is_store_path(out[-1]):
+        raise ClosureError(f"nix build printed no store path for {host}")
+    return out[-1]
+
+
+def build_on_target(remote: Remote, flake: str, store_uri: str, nix_sshopts: str) -> str:
+    """Archive the flake into the host's store, then build the toplevel there."""
+    import json
+
+    env = {**os.environ, "NIX_SSHOPTS": nix_sshopts}
+    archived = json.loads(_local(nix.flake_archive_to(flake, store_uri), BUILD_TIMEOUT, env))
+    source = archived["path"]
+    try:
+        res = remote.run(
+            nix.remote_build_toplevel(source, remote.name),
+            timeout=BUILD_TIMEOUT,
+            check=True,
+            what="nix build on the host",
+        )
+    except RemoteError as exc:
+        raise ClosureError(str(exc)) from None
+    out = res.stdout.split()
+    if not out or not nix.is_store_path(out[-1]):
+        raise ClosureError(f"{remote.name}: nix build printed no store path")
+    return out[-1]

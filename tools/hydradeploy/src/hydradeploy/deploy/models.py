@@ -1,0 +1,123 @@
+"""Typed values the deploy engine passes around."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from hydradeploy.inventory import Host
+
+MODES = ("switch", "boot", "test", "dry-activate")
+SYSTEM_PROFILE = "/nix/var/nix/profiles/system"
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One system generation of a host's profile."""
+
+    number: int
+    date: str
+    current: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {"generation": self.number, "date": self.date, "current": self.current}
+
+
+@dataclass(frozen=True)
+class Closure:
+    """What a host is to be switched to: a store path and where it came from."""
+
+    path: str
+    source: str  # "prebuilt", "build-local", "build-target", "generation N"
+    generation: int | None = None  # set when switching to an existing generation
+
+
+@dataclass(frozen=True)
+class Wave:
+    """Hosts deployed together; a wave starts only when the previous one succeeded."""
+
+    index: int
+    kind: str  # "cluster-init", "server", "agents"
+    hosts: tuple[Host, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [h.name for h in self.hosts]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One named join/health check: `ok`, and what was seen when not."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.name}: {'ok' if self.ok else self.detail}"
+
+
+@dataclass
+class StepResult:
+    step: str
+    ok: bool
+    detail: str = ""
+    seconds: float = 0.0
+
+
+class Outcome(StrEnum):
+    DEPLOYED = "deployed"
+    ROLLED_BACK = "rolled back"
+    ROLLED_BACK_BY_HOST = "rolled back by the host"
+    FAILED = "failed"  # failed and not rolled back (--no-rollback, or the rollback failed)
+    UNREACHABLE = "unreachable"
+    LOCKED = "locked"
+    SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+    UNCHANGED = "unchanged"  # dry-activate / boot: nothing live changed
+
+
+@dataclass
+class HostReport:
+    """Everything that happened to one host during a deploy or rollback."""
+
+    host: str
+    outcome: Outcome = Outcome.SKIPPED
+    generation_before: int | None = None
+    generation_after: int | None = None
+    closure_before: str | None = None
+    closure_after: str | None = None
+    failed_step: str | None = None
+    message: str = ""
+    steps: list[StepResult] = field(default_factory=list)
+    failed_checks: list[CheckResult] = field(default_factory=list)
+    healthy_after_rollback: bool | None = None
+    ssh_connections: int = 0
+    seconds: float = 0.0
+    changes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in (Outcome.DEPLOYED, Outcome.UNCHANGED)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "outcome": str(self.outcome),
+            "generation_before": self.generation_before,
+            "generation_after": self.generation_after,
+            "closure_before": self.closure_before,
+            "closure_after": self.closure_after,
+            "failed_step": self.failed_step,
+            "message": self.message,
+            "failed_checks": [{"check": c.name, "detail": c.detail} for c in self.failed_checks],
+            "healthy_after_rollback": self.healthy_after_rollback,
+            "ssh_connections": self.ssh_connections,
+            "seconds": round(self.seconds, 3),
+            "steps": [
+                {"step": s.step, "ok": s.ok, "detail": s.detail, "seconds": round(s.seconds, 3)}
+                for s in self.steps
+            ],
+            "changes": self.changes,
+        }

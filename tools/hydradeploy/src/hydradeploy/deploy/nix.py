@@ -1,0 +1,154 @@
+"""Each Nix command the engine runs, as one small function returning its argv.
+
+Local commands run with subprocess (no shell); remote ones are joined with
+`shlex.join` by `remote.Remote.run`. Tests assert these exact argvs.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+
+from hydradeploy.deploy.models import SYSTEM_PROFILE, Generation
+from hydradeploy.inventory import SSHSettings
+
+NEW_CLI = ["--extra-experimental-features", "nix-command flakes"]
+STORE_PATH_RE = re.compile(r"^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+$")
+
+
+def is_store_path(path: str) -> bool:
+    return bool(STORE_PATH_RE.match(path))
+
+
+def set_profile(path: str, profile: str = SYSTEM_PROFILE) -> list[str]:
+    return ["nix-env", "-p", profile, "--set", path]
+
+
+def switch_generation(number: int, profile: str = SYSTEM_PROFILE) -> list[str]:
+    return ["nix-env", "-p", profile, "--switch-generation", str(number)]
+
+
+def rollback_profile(profile: str = SYSTEM_PROFILE) -> list[str]:
+    return ["nix-env", "-p", profile, "--rollback"]
+
+
+def list_generations(profile: str = SYSTEM_PROFILE) -> list[str]:
+    return ["nix-env", "-p", profile, "--list-generations"]
+
+
+def query_requisites(path: str) -> list[str]:
+    """The closure of `path`, references before referrers (the order import needs)."""
+    return ["nix-store", "--query", "--requisites", path]
+
+
+def print_invalid() -> list[str]:
+    """Run remotely with the candidate paths on stdin, one per line: prints the ones the
+    store lacks."""
+    return ["xargs", "-r", "nix-store", "--check-validity", "--print-invalid"]
+
+
+def export_paths(paths: Sequence[str]) -> list[str]:
+    return ["nix-store", "--export", *paths]
+
+
+def import_paths() -> list[str]:
+    return ["nix-store", "--import"]
+
+
+def build_toplevel(flake: str, host: str) -> list[str]:
+    """`--build-on local`: build the host's system closure in the local store."""
+    attr = f"{flake}#nixosConfigurations.{host}.config.system.build.toplevel"
+    return ["nix", *NEW_CLI, "build", "--no-link", "--print-out-paths", attr]
+
+
+def flake_archive_to(flake: str, store_uri: str) -> list[str]:
+    """`--build-on target`, step 1: the flake source and its inputs into the target store."""
+    return ["nix", *NEW_CLI, "flake", "archive", "--json", "--to", store_uri, flake]
+
+
+def remote_build_toplevel(source: str, host: str) -> list[str]:
+    """`--build-on target`, step 2: run on the target against the archived source."""
+    attr = f"{source}#nixosConfigurations.{host}.config.system.build.toplevel"
+    return ["nix", *NEW_CLI, "build", "--no-link", "--print-out-paths", attr]
+
+
+def copy_to(path: str, store_uri: str) -> list[str]:
+    """`nix copy` (an alternative to streaming; opens its own SSH connection)."""
+    return ["nix", *NEW_CLI, "copy", "--to", store_uri, path]
+
+
+def store_uri(user: str, address: str) -> str:
+    host = f"[{address}]" if ":" in address else address
+    return f"ssh://{user}@{host}"
+
+
+def nix_sshopts(ssh: SSHSettings) -> str:
+    """NIX_SSHOPTS for `nix copy`/`flake archive`: the inventory's port, key, known_hosts
+    and jump host, host keys checked."""
+    opts = ["-p", str(ssh.port), "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]
+    if ssh.key:
+        opts += ["-i", str(ssh.key), "-o", "IdentitiesOnly=yes"]
+    if ssh.known_hosts:
+        opts += ["-o", f"UserKnownHostsFile={ssh.known_hosts}"]
+    if ssh.jump:
+        opts += ["-J", ssh.jump]
+    return shlex.join(opts)
+
+
+def diff_closures(old: str, new: str) -> list[str]:
+    return ["nix", *NEW_CLI, "store", "diff-closures", old, new]
+
+
+_GEN_RE = re.compile(r"^\s*(\d+)\s+(\S+\s+\S+)\s*(\(current\))?\s*$")
+
+
+def parse_generations(text: str) -> list[Generation]:
+    """Parse `nix-env --list-generations` output ("   3   2026-11-21 05:01:02   (current)")."""
+    gens: list[Generation] = []
+    for line in text.splitlines():
+        m = _GEN_RE.match(line)
+        if m:
+            gens.append(Generation(int(m.group(1)), m.group(2), bool(m.group(3))))
+    return gens
+
+
+_NAME_RE = re.compile(r"^/nix/store/[0-9a-z]{32}-(.+)$")
+_VERSION_SPLIT = re.compile(r"-(?=\d)")
+
+
+def split_name(path: str) -> tuple[str, str]:
+    """("/nix/store/…-openssl-3.0.13" -> ("openssl", "3.0.13")); no version -> ("x", "")."""
+    m = _NAME_RE.match(path)
+    name = m.group(1) if m else path
+    parts = _VERSION_SPLIT.split(name, maxsplit=1)
+    return (parts[0], parts[1] if len(parts) > 1 else "")
+
+
+def closure_changes(old_paths: Sequence[str], new_paths: Sequence[str]) -> list[str]:
+    """What `nix store diff-closures` shows, computed from two path lists so it works when
+    the closures sit in different stores: `name: 1.0 → 1.1`, `name: +1.2`, `name: -0.9`."""
+
+    def by_name(paths: Sequence[str]) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for p in paths:
+            out.setdefault(split_name(p)[0], set()).add(p)
+        return out
+
+    old, new = by_name(old_paths), by_name(new_paths)
+    lines: list[str] = []
+    for name in sorted(set(old) | set(new)):
+        before, after = old.get(name, set()), new.get(name, set())
+        if before == after:
+            continue
+        b = ", ".join(sorted({split_name(p)[1] or "∅" for p in before}))
+        a = ", ".join(sorted({split_name(p)[1] or "∅" for p in after}))
+        if not before:
+            lines.append(f"{name}: + {a}")
+        elif not after:
+            lines.append(f"{name}: - {b}")
+        elif b == a:  # same versions, different build (changed inputs or options)
+            lines.append(f"{name}: {a} (rebuilt)")
+        else:
+            lines.append(f"{name}: {b} → {a}")
+    return lines

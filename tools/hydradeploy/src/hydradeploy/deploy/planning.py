@@ -1,0 +1,110 @@
+"""`plan`: the order, the waves and per host what a deploy would change. Read-only:
+it connects to look (current generation, which store paths the host lacks) and
+changes nothing, takes no lock."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from hydradeploy.deploy import closure, nix, order, probe
+from hydradeploy.deploy.remote import Remote, RemoteError
+from hydradeploy.inventory import Host, Inventory
+
+
+def host_plan(host: Host, path: str | None, *, build_on: str, flake: str) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "host": host.name,
+        "role": host.role,
+        "address": host.address,
+        "closure": path,
+        "closure_source": "prebuilt" if path else f"build-{build_on}",
+        "reachable": False,
+    }
+    if path is None:
+        cmd = (
+            nix.build_toplevel(flake, host.name)
+            if build_on == "local"
+            else nix.remote_build_toplevel(flake, host.name)
+        )
+        out["build_command"] = closure.shell(cmd)
+    try:
+        with Remote(host) as r:
+            st = probe.probe(r)
+            out.update(
+                reachable=True,
+                kind=st.kind,
+                generation=st.generation,
+                current=st.current,
+                k3s=st.k3s,
+                store_free_kb=st.store_free_kb,
+            )
+            if path is not None:
+                if path == st.current:
+                    out["changes"] = []
+                    out["summary"] = "already running this closure (re-activation only)"
+                else:
+                    new = closure.local_requisites(path)
+                    lacking = closure.missing_on(r, new)
+                    old = closure.remote_requisites(r, st.current)
+                    out["paths_to_copy"] = len(lacking)
+                    out["changes"] = nix.closure_changes(old, new)
+                    out["summary"] = (
+                        f"{len(lacking)} of {len(new)} store paths to copy, {len(out['changes'])} package change(s)"
+                    )
+            else:
+                out["summary"] = "closure built at deploy time; changes known after the build"
+    except (RemoteError, closure.ClosureError) as exc:
+        out["error"] = str(exc)
+        out["summary"] = f"unreachable: {exc}"
+    return out
+
+
+def make_plan(
+    inv: Inventory,
+    hosts: Sequence[Host],
+    closures: dict[str, str],
+    *,
+    build_on: str,
+    flake: str,
+    max_parallel: int,
+) -> dict[str, Any]:
+    plan = order.waves(hosts, max_parallel)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        per_host = list(
+            pool.map(
+                lambda h: host_plan(h, closures.get(h.name), build_on=build_on, flake=flake), hosts
+            )
+        )
+    return {
+        "waves": [{"wave": w.index, "kind": w.kind, "hosts": w.names} for w in plan],
+        "hosts": per_host,
+    }
+
+
+def render_plan(result: dict[str, Any], console: Any) -> None:
+    from rich.table import Table
+
+    by_name = {h["host"]: h for h in result["hosts"]}
+    table = Table(title="deploy plan", title_justify="left")
+    for col in ("wave", "host", "role", "now", "closure", "what changes"):
+        table.add_column(col, overflow="fold")
+    for w in result["waves"]:
+        for name in w["hosts"]:
+            h = by_name[name]
+            now = f"gen {h['generation']}" if h.get("generation") is not None else "?"
+            table.add_row(
+                f"{w['wave']} ({w['kind']})",
+                name,
+                h["role"],
+                now,
+                h["closure"] or h["closure_source"],
+                h["summary"],
+            )
+    console.print(table)
+    for h in result["hosts"]:
+        if h.get("build_command"):
+            console.print(f"{h['host']}: would run {h['build_command']}")
+        for line in h.get("changes", [])[:40]:
+            console.print(f"{h['host']}:   {line}")

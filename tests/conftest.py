@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["hydradeploy.lab.pytest_plugin"]
+
 REPO = Path(__file__).resolve().parent.parent
 
 

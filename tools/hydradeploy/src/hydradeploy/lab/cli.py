@@ -1,0 +1,156 @@
+"""`hydradeploy lab …`: test hosts on this machine for rehearsing deploys."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hydradeploy.errors import UserError
+from hydradeploy.lab.spec import FAULTS, HostSpec
+
+DIR_OPTION = click.option(
+    "--dir", "lab_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+    help="Directory holding all state of the lab.",
+)  # fmt: skip
+
+
+def _lab(lab_dir: Path, **options: Any) -> Any:
+    from hydradeploy.lab.lab import Lab
+    from hydradeploy.lab.requirements import missing
+
+    reason = missing()
+    if reason:
+        raise UserError(f"lab: {reason}")
+    return Lab(lab_dir, **options)
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group()
+def lab() -> None:
+    """Local lab of test hosts: real SSH, real Nix stores, simulated k3s, faults."""
+
+
+@lab.command()
+@DIR_OPTION
+@click.argument("hosts", nargs=-1, metavar="HOST:ROLE[:GPUS]...")
+@click.option(
+    "--inventory", "source", type=click.Path(dir_okay=False, path_type=Path),
+    help="Take hosts, roles, labels, taints, GPUs and microVMs from this inventory.",
+)  # fmt: skip
+@click.option(
+    "--grace", type=click.FloatRange(min=1), default=4.0, show_default=True,
+    help="Seconds without heartbeat before a node turns NotReady.",
+)  # fmt: skip
+def up(lab_dir: Path, hosts: tuple[str, ...], source: Path | None, grace: float) -> None:
+    """Start lab hosts; prints the lab inventory path as the last line.
+
+    Example: hydradeploy lab up --dir /tmp/lab srv:server:nvidia=2 w1:agent:nvidia=2 edge:agent:amd=1
+    """
+    if bool(hosts) == bool(source):
+        raise UserError("lab up: give either HOST:ROLE[:GPUS]… or --inventory FILE")
+    specs = [HostSpec.parse(h) for h in hosts]
+    the_lab = _lab(lab_dir, grace_seconds=grace)
+    started = time.monotonic()
+    count = len(specs) if specs else "the inventory's"
+    _say(f"lab: starting {count} hosts in {the_lab.dir} …")
+    path = the_lab.up_from_inventory(source) if source else the_lab.up(specs)
+    _say(f"lab: up in {time.monotonic() - started:.1f}s; all nodes Ready")
+    _print_hosts(the_lab)
+    click.echo(str(path))
+
+
+def _print_hosts(the_lab: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("host", "role", "address", box=None)
+    for host in the_lab.hosts.values():
+        table.add_row(host.name, host.role, host.address)
+    Console(file=sys.stderr).print(table)
+
+
+@lab.command()
+@DIR_OPTION
+@click.argument("host")
+@click.option("--fault", type=click.Choice(FAULTS), help="Build a closure that fails on purpose.")
+def closure(lab_dir: Path, host: str, fault: str | None) -> None:
+    """Build a system closure for HOST; prints its store path as the last line."""
+    click.echo(_lab(lab_dir).closure(host, fault=fault))
+
+
+@lab.command()
+@DIR_OPTION
+@click.argument("host")
+def cut(lab_dir: Path, host: str) -> None:
+    """Cut HOST's network link (from the outside)."""
+    _lab(lab_dir).cut(host)
+
+
+@lab.command()
+@DIR_OPTION
+@click.argument("host")
+def restore(lab_dir: Path, host: str) -> None:
+    """Restore HOST's network link."""
+    _lab(lab_dir).restore(host)
+
+
+@lab.command("kill-sshd")
+@DIR_OPTION
+@click.argument("host")
+def kill_sshd(lab_dir: Path, host: str) -> None:
+    """Stop HOST's sshd (open sessions stay, new connections are refused)."""
+    _lab(lab_dir).kill_sshd(host)
+
+
+@lab.command("start-sshd")
+@DIR_OPTION
+@click.argument("host")
+def start_sshd(lab_dir: Path, host: str) -> None:
+    """Start HOST's sshd again."""
+    _lab(lab_dir).start_sshd(host)
+
+
+@lab.command()
+@DIR_OPTION
+@click.argument("host")
+@click.argument("ms", type=click.IntRange(min=0))
+def slow(lab_dir: Path, host: str, ms: int) -> None:
+    """Add MS ms of latency on HOST's link (0 removes it)."""
+    _lab(lab_dir).slow(host, ms)
+
+
+@lab.command()
+@DIR_OPTION
+@click.option("--output", type=click.Choice(["table", "json"]), default="table")
+def status(lab_dir: Path, output: str) -> None:
+    """Hosts of the lab: address, link, sshd, k3s, node Ready."""
+    rows = _lab(lab_dir).status()
+    if output == "json":
+        click.echo(json.dumps(rows, indent=2, sort_keys=True))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("host", "role", "address", "link", "sshd", "k3s", "node", "generation")
+    for r in rows:
+        table.add_row(
+            r["host"], r["role"], r["address"], r["link"], r["sshd"], r["k3s"],
+            r["node"], str(r["generation"]),
+        )  # fmt: skip
+    Console().print(table)
+
+
+@lab.command()
+@DIR_OPTION
+def down(lab_dir: Path) -> None:
+    """Remove every namespace, process, mount and file of the lab (also after a crash)."""
+    _lab(lab_dir).down()
+    _say(f"lab: {lab_dir} is down")

@@ -1,0 +1,146 @@
+"""Lab system closures: real store paths (`nix-store --add` of a directory the lab
+writes) laid out like a NixOS toplevel, carrying the simulated parts they run.
+
+    bin/switch-to-configuration   switch | boot | test | dry-activate
+    nixos-version
+    sw/bin/k3s, sw/bin/kubectl    the simulated k3s client
+    sw/bin/systemctl              a shim answering for k3s.service
+    etc/hydra-k3s.json            role, server URL, node name, labels, taints, GPUs,
+                                  microVM guest nodes, token file, fault
+    lib/hydra-lab/                the guest code (hydra_lab_guest) and k3s-sim
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hydradeploy.errors import UserError
+from hydradeploy.inventory import Inventory
+from hydradeploy.lab import store
+from hydradeploy.lab.spec import FAULTS
+from hydradeploy.versions import KUBERNETES_VERSION
+
+GUEST_SRC = Path(__file__).parent / "guest"
+TOKEN_FILE = "/var/lib/hydra-lab/k3s-token"
+INTERFACE = "eth0"
+
+# Each entry point finds its closure from its own resolved path, then imports the guest.
+ENTRY = """#!{python} -I
+import sys
+from pathlib import Path
+
+root = Path(__file__).resolve().parents[{depth}]
+sys.path.insert(0, str(root / "lib" / "hydra-lab"))
+from hydra_lab_guest import {module}  # noqa: E402
+
+sys.exit({call})
+"""
+ENTRIES = {
+    "bin/switch-to-configuration": (1, "activate", "activate.main(root, sys.argv[1:])"),
+    "sw/bin/k3s": (2, "k3s_cli", "k3s_cli.main(root, Path(sys.argv[0]).name, sys.argv[1:])"),
+    "sw/bin/systemctl": (2, "systemctl", "systemctl.main(sys.argv[1:])"),
+    "lib/hydra-lab/k3s-sim": (2, "k3s_sim", "k3s_sim.main(root)"),
+}
+
+
+# Directories a lab host has its own copy of: an interpreter there would be invisible.
+HOST_PRIVATE = ("/nix/", "/run/", "/etc/", "/var/", "/root/", "/tmp/")
+
+
+@functools.cache
+def interpreter() -> str:
+    """A Python >= 3.11 at a path every host sees (hosts share the runner's file system
+    apart from HOST_PRIVATE): the runner's own, else the system's python3."""
+    candidates = [os.path.realpath(sys.executable), "/usr/bin/python3", "/usr/local/bin/python3"]
+    for candidate in candidates:
+        if candidate.startswith(HOST_PRIVATE) or not os.access(candidate, os.X_OK):
+            continue
+        probe = subprocess.run(
+            [candidate, "-I", "-c", "import sys; print(sys.version_info >= (3, 11))"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        if probe.stdout.strip() == "True":
+            return os.path.realpath(candidate)
+    raise UserError(
+        "lab: needs a Python >= 3.11 outside /root, /tmp, /etc, /var, /run and /nix "
+        "(the hosts' private directories), e.g. Debian's python3"
+    )
+
+
+def k3s_settings(
+    inv: Inventory, host: str, *, fault: str | None, revision: str,
+    grace_seconds: float, heartbeat_seconds: float,
+) -> dict[str, Any]:  # fmt: skip
+    """What a NixOS closure's k3s unit would carry, derived from the lab inventory."""
+    h = inv.host(host)
+    nodes = inv.expected_nodes()
+    init = inv.cluster_init
+    return {
+        "node_name": h.name,
+        "role": h.role,
+        "cluster_init": h.cluster_init,
+        "embedded_etcd": inv.embedded_etcd,
+        "address": h.address,
+        "server_url": f"http://{init.address}:6443",
+        "api_endpoint": inv.cluster.api_endpoint,
+        "token_file": TOKEN_FILE,
+        "labels": nodes[h.name]["labels"],
+        "taints": list(h.taints),
+        "gpus": h.gpu_resources(),
+        "microvms": [
+            {
+                "name": vm.name,
+                "address": vm.address,
+                "vcpu": vm.vcpu,
+                "memory_mb": vm.memory_mb,
+                "labels": nodes[vm.name]["labels"],
+                "taints": list(vm.taints),
+            }
+            for vm in h.microvms
+        ],
+        "disable": list(inv.cluster.disable),
+        "kubelet_version": f"v{KUBERNETES_VERSION}+k3s1",
+        "interface": INTERFACE,
+        "heartbeat_seconds": heartbeat_seconds,
+        "grace_seconds": grace_seconds,
+        "fault": fault,
+        "revision": revision,
+    }
+
+
+def write_tree(root: Path, settings: dict[str, Any]) -> None:
+    python = interpreter()
+    for rel, (depth, module, call) in ENTRIES.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(ENTRY.format(python=python, depth=depth, module=module, call=call))
+        path.chmod(0o555)
+    (root / "sw" / "bin" / "kubectl").symlink_to("k3s")
+    guest = root / "lib" / "hydra-lab" / "hydra_lab_guest"
+    guest.mkdir(parents=True)
+    for src in sorted(GUEST_SRC.glob("*.py")):
+        shutil.copyfile(src, guest / src.name)
+    (root / "etc").mkdir()
+    (root / "etc" / "hydra-k3s.json").write_text(json.dumps(settings, indent=2, sort_keys=True))
+    (root / "nixos-version").write_text(f"hydra-lab.{settings['revision']}\n")
+
+
+def build(settings: dict[str, Any]) -> str:
+    """Write the closure tree and add it to the runner's store; returns the store path."""
+    fault = settings["fault"]
+    if fault is not None and fault not in FAULTS:
+        raise ValueError(fault)
+    suffix = f"-{fault}-fault" if fault else ""
+    name = f"nixos-system-{settings['node_name']}-lab.{settings['revision']}{suffix}"
+    with tempfile.TemporaryDirectory(prefix="hydra-lab-closure-") as tmp:
+        root = Path(tmp) / name
+        write_tree(root, settings)
+        return store.add(root)

@@ -1,0 +1,24 @@
+"""What the lab needs from the machine; one line saying what is missing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+TOOLS = ("ip", "nsenter", "unshare", "mount", "ssh-keygen", "nix-store", "nix-env", "tc")
+SSHD = "/usr/sbin/sshd"
+
+
+def missing() -> str | None:
+    """None when the lab can run here, else the reason it cannot."""
+    if os.geteuid() != 0:
+        return "the lab needs root (it creates network and mount namespaces); run it as root"
+    absent = [t for t in TOOLS if shutil.which(t) is None]
+    if not os.access(SSHD, os.X_OK):
+        absent.append(SSHD)
+    if absent:
+        return (
+            f"the lab needs {', '.join(absent)} (Debian: apt-get install iproute2 openssh-server "
+            "nix-bin util-linux)"
+        )
+    return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hydradeploy.inventory import Host
 from hydradeploy.secrets import age
 from hydradeploy.secrets.identities import public_key
 from hydradeploy.secrets.manifests import InvalidSecret, parse_secret, secret_values
@@ -48,7 +49,12 @@ def _rel(ws: Workspace, repo: Path, path: Path) -> str:
 
 
 def run_check(
-    ws: Workspace, repo: Path, identities: list[Path], *, scan: bool = True
+    ws: Workspace,
+    repo: Path,
+    identities: list[Path],
+    *,
+    scan: bool = True,
+    on_hosts: bool = False,
 ) -> CheckResult:
     result = CheckResult()
     add = result.findings.append
@@ -138,10 +144,31 @@ def run_check(
                 known_values.append(plaintext.decode(errors="replace").strip())
             else:
                 known_values += secret_values(plaintext)
+    if on_hosts:
+        _check_on_hosts(ws, repo, result)
     if scan:
         result.findings += scan_repo(repo, sorted(set(known_values)))
     result.findings = sorted(set(result.findings))
     return result
+
+
+def _check_on_hosts(ws: Workspace, repo: Path, result: CheckResult) -> None:
+    from hydradeploy.secrets.remote import check_on_hosts
+
+    statuses = {s.file.rel: s for s in result.files}
+    work: dict[str, tuple[Host, dict[str, bytes]]] = {}
+    for status in result.files:
+        data = ws.store.path(status.file).read_bytes()
+        for name in status.readers:
+            work.setdefault(name, (ws.inventory.hosts[name], {}))[1][status.file.rel] = data
+    for r in check_on_hosts(work):
+        if r.ok:
+            statuses[r.file].decrypted_by.append(r.host)
+        else:
+            path = _rel(ws, repo, ws.store.root / r.file)
+            result.findings.append(
+                Finding(path, 0, "decrypt", f"does not decrypt on {r.host}: {r.detail}")
+            )
 
 
 def _content_problem(f: SecretFile, plaintext: bytes) -> str | None:

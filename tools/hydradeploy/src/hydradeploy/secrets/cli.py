@@ -245,9 +245,16 @@ def import_(ctx: click.Context, files: tuple[Path, ...], keep_plaintext: bool, o
 @secrets.command()
 @_identity_option
 @click.option("--no-scan", is_flag=True, help="Skip the plaintext scan of the repository.")
+@click.option(
+    "--on-hosts",
+    is_flag=True,
+    help="Also decrypt each file on every host that needs it, over SSH, with its host key.",
+)
 @_output_option
 @click.pass_context
-def check(ctx: click.Context, identities: tuple[Path, ...], no_scan: bool, output: str) -> None:
+def check(
+    ctx: click.Context, identities: tuple[Path, ...], no_scan: bool, on_hosts: bool, output: str
+) -> None:
     """Fail (exit 1) when a file does not decrypt for a host that needs it, the
     recipients do not match the inventory, or a plaintext secret is in the repository.
     Recipients are read from the age headers; with --identity, files are also
@@ -257,7 +264,7 @@ def check(ctx: click.Context, identities: tuple[Path, ...], no_scan: bool, outpu
 
     ws = _workspace(ctx)
     ids = resolve(identities, required=False) if identities else []
-    result = run_check(ws, ctx.obj["repo_root"], ids, scan=not no_scan)
+    result = run_check(ws, ctx.obj["repo_root"], ids, scan=not no_scan, on_hosts=on_hosts)
     if output == "json":
         _json(
             {

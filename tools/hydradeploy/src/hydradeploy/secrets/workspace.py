@@ -9,7 +9,14 @@ from pathlib import Path
 from hydradeploy.errors import UserError
 from hydradeploy.inventory import Inventory, load_inventory
 from hydradeploy.secrets import age
-from hydradeploy.secrets.recipients import Keyring, build_keyring, render_rules
+from hydradeploy.secrets.keys import KeyError_, parse_public_key
+from hydradeploy.secrets.recipients import (
+    Keyring,
+    build_keyring,
+    read_host_keys,
+    render_host_keys,
+    render_rules,
+)
 from hydradeploy.secrets.store import SecretFile, Store, write_atomically
 
 
@@ -50,4 +57,15 @@ class Workspace:
         files = sorted({*self.store.files(), *written, *extra})
         out = {self.store.path(f): data for f, data in written.items()}
         out[self.store.rules_path] = render_rules(ring, files).encode()
+        # Forget the keys of hosts that left the inventory.
+        stored = read_host_keys(self.store.host_keys_path)
+        if any(name not in self.inventory.hosts for name in stored):
+            kept = {}
+            for name, text in stored.items():
+                try:
+                    if name in self.inventory.hosts:
+                        kept[name] = parse_public_key(text, ed25519_only=True)
+                except KeyError_:
+                    continue  # reported by the keyring and `check`
+            out[self.store.host_keys_path] = render_host_keys(kept).encode()
         write_atomically(out)

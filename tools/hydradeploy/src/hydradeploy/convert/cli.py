@@ -1,0 +1,301 @@
+"""`hydradeploy convert podman-to-k8s | compose-to-k8s`.
+
+Heavy modules (yaml, deepdiff, rich) load inside the commands so `hydradeploy --help`
+stays fast.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hydradeploy.errors import OperationFailed, UserError
+
+QUANTITY = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+
+
+def _repo_root() -> Path:
+    from hydradeploy.cli import repo_root
+
+    return repo_root()
+
+
+def _common(f: Any) -> Any:
+    options = [
+        click.option(
+            "--namespace",
+            "namespace",
+            default=None,
+            help="Namespace of the objects (folder under --out).",
+        ),
+        click.option(
+            "--out",
+            "out",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Output folder (default: k8s/converted/ of the repository).",
+        ),
+        click.option(
+            "--check",
+            is_flag=True,
+            help="Write nothing; exit 1 with a semantic diff when the files on disk differ.",
+        ),
+        click.option(
+            "--report",
+            "report",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Write a JSON report of every decision to FILE.",
+        ),
+        click.option(
+            "--secrets-dir",
+            "secrets_dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Where plaintext Secret manifests go (default: secrets/plain/ of the repository).",
+        ),
+        click.option(
+            "--storage-class",
+            default=None,
+            help="StorageClass of claims for named volumes (default: the cluster's).",
+        ),
+        click.option(
+            "--volume-size",
+            default="10Gi",
+            show_default=True,
+            help="Size of claims for named volumes.",
+        ),
+        click.option("--quiet", "-q", is_flag=True, help="No summary on stderr."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@click.group()
+def convert() -> None:
+    """Convert container definitions into k3s auto-deploy manifests."""
+
+
+@convert.command("podman-to-k8s")
+@click.option(
+    "--json",
+    "json_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON of `nix eval --json .#nixosConfigurations.HOST.config.virtualisation.oci-containers.containers`.",
+)
+@click.option(
+    "--flake",
+    "flake",
+    default=None,
+    metavar="REF#HOST",
+    help="Run that nix eval on REF#HOST yourself.",
+)
+@click.option(
+    "--host",
+    "host",
+    default=None,
+    help="Node that holds the bind-mounted data (default: HOST of --flake).",
+)
+@_common
+@click.pass_context
+def podman_to_k8s(
+    ctx: click.Context,
+    /,
+    json_file: Path | None,
+    flake: str | None,
+    host: str | None,
+    **common: Any,
+) -> None:
+    """NixOS virtualisation.oci-containers → Deployments, StatefulSets, Services."""
+    from hydradeploy.convert import oci_containers
+
+    if (json_file is None) == (flake is None):
+        raise UserError("podman-to-k8s: give exactly one of --json FILE or --flake REF#HOST")
+    if json_file is not None:
+        data = oci_containers.load_json_file(json_file)
+        source_file = _display_path(json_file)
+    else:
+        assert flake is not None
+        data, flake_host = oci_containers.eval_flake(flake)
+        host = host or flake_host
+        source_file = flake
+    source = oci_containers.load_podman(data, source_file, host)
+    namespace = common.pop("namespace") or (host or "default")
+    _run(ctx, source, namespace, volume_root="/var/lib/containers/storage/volumes", **common)
+
+
+@convert.command("compose-to-k8s")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--host", "host", default=None, help="Node that holds the bind-mounted data.")
+@click.option(
+    "--project-dir",
+    default=None,
+    help="Folder the stack ran from on the host; relative bind mounts resolve against it (default: the first file's folder).",
+)
+@click.option(
+    "--profile",
+    "profiles",
+    multiple=True,
+    help="Enable services of this compose profile (repeatable).",
+)
+@click.option(
+    "--env-file",
+    "env_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Variables for interpolation (default: .env beside the first file).",
+)
+@_common
+@click.pass_context
+def compose_to_k8s(
+    ctx: click.Context,
+    /,
+    files: tuple[Path, ...],
+    host: str | None,
+    project_dir: str | None,
+    profiles: tuple[str, ...],
+    env_file: Path | None,
+    **common: Any,
+) -> None:
+    """docker-compose files → Deployments, StatefulSets, Services."""
+    import os
+
+    from hydradeploy.convert import compose
+
+    source = compose.load_compose(
+        list(files),
+        environ=dict(os.environ),
+        env_file=env_file,
+        profiles=set(profiles),
+        host=host,
+        display=_display_path,
+        project_dir=project_dir,
+    )
+    if project_dir is not None and not project_dir.startswith("/"):
+        raise UserError(f"--project-dir {project_dir!r}: must be an absolute path on the host")
+    namespace = common.pop("namespace") or (source.project or "default")
+    _run(ctx, source, namespace, volume_root="/var/lib/docker/volumes", **common)
+
+
+def _display_path(path: Path) -> str:
+    """Paths inside the repository are written relative to it, so annotations (and with
+    them --check) do not depend on where the repository is checked out."""
+    try:
+        return path.resolve().relative_to(_repo_root().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _gpu_counter(ctx: click.Context, host: str | None) -> tuple[Any, list[str]]:
+    """vendor -> GPU count of `host` from the inventory, loaded only when asked."""
+    warnings: list[str] = []
+    cache: dict[str, dict[str, int] | None] = {}
+
+    def count(vendor: str) -> int | None:
+        if host is None:
+            return None
+        if "gpus" not in cache:
+            cache["gpus"] = _host_gpus(ctx, host, warnings)
+        gpus = cache["gpus"] or {}
+        return gpus.get(f"{vendor}.com/gpu")
+
+    return count, warnings
+
+
+def _host_gpus(ctx: click.Context, host: str, warnings: list[str]) -> dict[str, int] | None:
+    from hydradeploy.inventory import load_inventory
+
+    path: Path = (ctx.obj or {}).get("inventory_path") or (
+        _repo_root() / "hosts" / "inventory.toml"
+    )
+    if not path.is_file():
+        warnings.append(f"inventory {path} not found: GPU count of {host} unknown")
+        return None
+    try:
+        inv = load_inventory(path)
+    except UserError as exc:
+        warnings.append(f"inventory not usable ({exc}): GPU count of {host} unknown")
+        return None
+    if host not in inv.hosts:
+        warnings.append(f"host {host!r} is not in inventory {path}: GPU count unknown")
+        return None
+    return inv.hosts[host].gpu_resources()
+
+
+def _run(
+    ctx: click.Context,
+    source: Any,
+    namespace: str,
+    *,
+    volume_root: str,
+    out: Path | None,
+    check: bool,
+    report: Path | None,
+    secrets_dir: Path | None,
+    storage_class: str | None,
+    volume_size: str,
+    quiet: bool,
+) -> None:
+    from hydradeploy.convert import diff, write
+    from hydradeploy.convert.emit import EmitOptions
+    from hydradeploy.convert.emit import convert as emit
+    from hydradeploy.convert.model import Note
+    from hydradeploy.convert.report import build_report, print_summary, write_report
+    from hydradeploy.kube_names import is_dns1123_label
+
+    if not is_dns1123_label(namespace):
+        raise UserError(
+            f"--namespace {namespace!r}: must be a DNS-1123 label (lowercase letters, digits, '-')"
+        )
+    if not QUANTITY.match(volume_size):
+        raise UserError(
+            f"--volume-size {volume_size!r}: want a Kubernetes quantity such as 10Gi or 500Mi"
+        )
+    root = _repo_root()
+    out = out or root / "k8s" / "converted"
+    secrets_dir = secrets_dir or root / "secrets" / "plain"
+    gpu_count, inv_warnings = _gpu_counter(ctx, source.host)
+    opts = EmitOptions(
+        namespace=namespace,
+        host=source.host,
+        storage_class=storage_class,
+        volume_size=volume_size,
+        gpu_count=gpu_count,
+        volume_root=volume_root,
+    )
+    conv = emit(source, opts)
+    conv.notes.extend(Note("warning", "inventory", w) for w in inv_warnings)
+    label = ", ".join(source.files)
+    if check:
+        lines = diff.drift(out, conv.files)
+        if report:
+            write_report(report, build_report(source, conv, out, secrets_dir, []))
+        if lines:
+            click.echo(f"drift in {out} (what `convert` would change):", err=True)
+            for line in lines:
+                click.echo(line, err=True)
+            raise OperationFailed("")
+        if not quiet:
+            click.echo(f"{out}: up to date ({len(conv.files)} file(s))", err=True)
+        return
+    rendered = write.render(conv.files, label)
+    secret_text = {path: write.dump_documents([doc], label) for path, doc in conv.secrets.items()}
+    if secret_text:
+        write.write_secrets(secrets_dir, secret_text)
+        conv.notes.append(
+            Note(
+                "action",
+                "secrets",
+                f"{len(secret_text)} Secret manifest(s) written under {secrets_dir} (mode 0600, not under k8s/): run `hydradeploy secrets import` to encrypt them",
+            )
+        )
+    write.write_tree(out, rendered)
+    if report:
+        write_report(report, build_report(source, conv, out, secrets_dir, sorted(secret_text)))
+    if not quiet:
+        print_summary(conv, "converted", str(out / namespace))

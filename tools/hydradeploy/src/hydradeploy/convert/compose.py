@@ -1,0 +1,853 @@
+"""Front end: docker-compose files (compose specification) → the neutral model.
+
+Reads the files as YAML 1.2 would (`22:22` stays a string, `yes` stays a string),
+interpolates variables from the environment and `.env`, merges several files like
+`docker compose -f a -f b`, resolves simple `extends`, and filters by profile.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from hydradeploy.convert.gpus import extract_gpus, merge_gpu_requests
+from hydradeploy.convert.interpolation import InterpolationError, interpolate_tree, parse_env_file
+from hydradeploy.convert.model import Container, GpuRequest, Healthcheck, Note, Source
+from hydradeploy.convert.names import sanitize
+from hydradeploy.convert.options import OptionError, parse_device
+from hydradeploy.convert.ports import parse_port
+from hydradeploy.convert.units import cpu_quantity, duration_seconds, size_quantity
+from hydradeploy.convert.volumes import mount_for, parse_tmpfs, parse_volume
+from hydradeploy.errors import UserError
+
+try:
+    _BaseLoader: Any = yaml.CSafeLoader
+except AttributeError:
+    _BaseLoader = yaml.SafeLoader
+
+
+class ComposeLoader(_BaseLoader):  # type: ignore[misc]
+    """YAML 1.2 core scalars: no sexagesimal ints (`22:22`), no yes/no/on/off booleans."""
+
+
+ComposeLoader.yaml_implicit_resolvers = {
+    first: [
+        (tag, rx)
+        for tag, rx in resolvers
+        if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool")
+    ]
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+}
+ComposeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+ComposeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789")
+)
+ComposeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+_CONCAT = (
+    "ports",
+    "expose",
+    "dns",
+    "cap_add",
+    "cap_drop",
+    "devices",
+    "volumes",
+    "env_file",
+    "extra_hosts",
+    "tmpfs",
+    "secrets",
+    "configs",
+    "dns_search",
+)
+_IGNORED = {"logging", "stdin_open", "tty", "x-", "labels_file"}
+_PULL = {
+    "always": "always",
+    "never": "never",
+    "missing": "missing",
+    "if_not_present": "missing",
+    "build": "missing",
+}
+
+
+class _Err(ValueError):
+    """A problem with one key of one service; the caller adds file and service."""
+
+
+def _read(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read: {exc}") from None
+    try:
+        return yaml.load(text, Loader=ComposeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
+        raise UserError(f"{path}: {where}malformed YAML: {exc.problem or exc}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise UserError(
+            f"{path}: malformed YAML: {str(exc).splitlines()[0] if str(exc) else 'nested too deeply'}"
+        ) from None
+
+
+def _normalise_mapping(value: Any, key: str) -> dict[str, Any]:
+    """environment / labels / extra_hosts / sysctls: list of `k=v` (or `k:v`) or a map."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {str(k): v for k, v in value.items()}
+    if isinstance(value, list):
+        out: dict[str, Any] = {}
+        for item in value:
+            if not isinstance(item, str | int | float) or isinstance(item, bool):
+                raise _Err(f"key {key!r}: item {item!r} is not a string")
+            text = str(item)
+            sep = "=" if "=" in text or key != "extra_hosts" else ":"
+            k, has, v = text.partition(sep)
+            out[k] = v if has else None
+        return out
+    raise _Err(f"key {key!r}: must be a list or a map, got {type(value).__name__}")
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if key in ("environment", "labels", "extra_hosts", "sysctls") and key in out:
+            out[key] = {**_normalise_mapping(out[key], key), **_normalise_mapping(value, key)}
+        elif key in _CONCAT and isinstance(out.get(key), list) and isinstance(value, list):
+            out[key] = out[key] + [v for v in value if v not in out[key]]
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_compose(
+    files: list[Path],
+    environ: dict[str, str],
+    env_file: Path | None = None,
+    profiles: set[str] | None = None,
+    host: str | None = None,
+    display: Callable[[Path], str] = str,
+    project_dir: str | None = None,
+) -> Source:
+    if not files:
+        raise UserError("compose-to-k8s: give at least one compose file")
+    compose_dir = files[0].resolve().parent
+    env: dict[str, str] = {}
+    dotenv = env_file or compose_dir / ".env"
+    if env_file is not None or dotenv.is_file():
+        try:
+            env.update(parse_env_file(dotenv.read_text(encoding="utf-8"), str(dotenv)))
+        except FileNotFoundError:
+            raise UserError(f"--env-file {dotenv}: no such file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"{dotenv}: cannot read: {exc}") from None
+        except InterpolationError as exc:
+            raise UserError(str(exc)) from None
+    env.update(environ)
+    missing: set[str] = set()
+    services: dict[str, dict[str, Any]] = {}
+    origin: dict[str, str] = {}
+    top: dict[str, dict[str, Any]] = {"volumes": {}, "secrets": {}, "configs": {}}
+    project = None
+    for path in files:
+        doc = _read(path)
+        if doc is None:
+            doc = {}
+        if not isinstance(doc, dict):
+            raise UserError(
+                f"{path}: top level must be a mapping with `services`, got {type(doc).__name__}"
+            )
+        try:
+            doc = interpolate_tree(doc, env, missing)
+        except InterpolationError as exc:
+            raise UserError(f"{path}: {exc}") from None
+        if doc.get("name") is not None:
+            project = str(doc["name"])
+        raw_services = doc.get("services") or {}
+        if not isinstance(raw_services, dict):
+            raise UserError(f"{path}: key 'services': must be a mapping of service name → options")
+        for key in ("volumes", "secrets", "configs"):
+            section = doc.get(key) or {}
+            if not isinstance(section, dict):
+                raise UserError(f"{path}: key {key!r}: must be a mapping")
+            for name, spec in section.items():
+                if spec is not None and not isinstance(spec, dict):
+                    raise UserError(f"{path}: {key} {name!r}: must be a mapping or empty")
+                top[key][str(name)] = spec or {}
+        resolved = _resolve_extends(raw_services, path, {})
+        for name, spec in resolved.items():
+            services[name] = _merge(services.get(name, {}), spec)
+            origin.setdefault(name, display(path))
+    project = project or compose_dir.name
+    source = Source(
+        "compose", [display(p) for p in files], [], host=host, project=sanitize(project)
+    )
+    if missing:
+        source.notes.append(
+            Note(
+                "warning",
+                "interpolation",
+                f"variables not set, replaced by an empty string: {sorted(missing)}",
+            )
+        )
+    host_dir = project_dir or str(compose_dir)
+    if project_dir is None and any(
+        (isinstance(v, str) and v.startswith("."))
+        or (isinstance(v, dict) and str(v.get("source", "")).startswith("."))
+        for spec in services.values()
+        for v in (spec.get("volumes") or [] if isinstance(spec.get("volumes"), list) else [])
+    ):
+        source.notes.append(
+            Note(
+                "warning",
+                "volumes",
+                f"relative bind mounts resolved against {host_dir}; pass --project-dir DIR when the stack ran from another folder on the host",
+            )
+        )
+    active = profiles or set()
+    for name in sorted(services):
+        spec = services[name]
+        svc_profiles = spec.get("profiles") or []
+        if svc_profiles and not (set(map(str, svc_profiles)) & active):
+            source.notes.append(
+                Note(
+                    "lost",
+                    "profiles",
+                    f"service {name!r} only runs with profile(s) {sorted(map(str, svc_profiles))}; skipped (pass --profile)",
+                )
+            )
+            continue
+        try:
+            source.containers.append(
+                _service(name, spec, origin[name], host_dir, top, source.project or "default")
+            )
+        except _Err as exc:
+            raise UserError(f"{origin[name]}: service {name!r}: {exc}") from None
+    present = {c.source_name for c in source.containers}
+    for c in source.containers:
+        for dep in c.depends_on:
+            if dep not in services:
+                raise UserError(
+                    f"{c.source_file}: service {c.source_name!r}: key 'depends_on': unknown service {dep!r}"
+                )
+        c.depends_on = [d for d in c.depends_on if d in present]
+    return source
+
+
+def _resolve_extends(
+    raw: dict[str, Any], path: Path, seen: dict[tuple[str, str], dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name in raw:
+        out[str(name)] = _extended(str(name), raw, path, [])
+    return out
+
+
+def _extended(name: str, raw: dict[str, Any], path: Path, chain: list[str]) -> dict[str, Any]:
+    spec = raw.get(name)
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, dict):
+        raise UserError(
+            f"{path}: service {name!r}: must be a mapping of options, got {type(spec).__name__}"
+        )
+    ext = spec.get("extends")
+    if ext is None:
+        return spec
+    key = f"{path}:{name}"
+    if key in chain:
+        raise UserError(
+            f"{path}: service {name!r}: key 'extends': cycle {' → '.join([*chain, key])}"
+        )
+    if isinstance(ext, str):
+        ext = {"service": ext}
+    if not isinstance(ext, dict) or not isinstance(ext.get("service"), str):
+        raise UserError(
+            f"{path}: service {name!r}: key 'extends': want a service name or {{service, file}}"
+        )
+    base_path, base_raw = path, raw
+    if ext.get("file"):
+        base_path = (path.parent / str(ext["file"])).resolve()
+        doc = _read(base_path)
+        found = doc.get("services") if isinstance(doc, dict) else None
+        if not isinstance(found, dict):
+            raise UserError(
+                f"{base_path}: key 'services': missing (needed by extends of {name!r} in {path})"
+            )
+        base_raw = found
+    if ext["service"] not in base_raw:
+        raise UserError(
+            f"{path}: service {name!r}: key 'extends': no service {ext['service']!r} in {base_path}"
+        )
+    base = _extended(ext["service"], base_raw, base_path, [*chain, key])
+    base = {k: v for k, v in base.items() if k not in ("depends_on", "extends")}
+    own = {k: v for k, v in spec.items() if k != "extends"}
+    return _merge(base, own)
+
+
+def _str_list(value: Any, key: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(
+        isinstance(v, str | int | float) and not isinstance(v, bool) for v in value
+    ):
+        return [str(v) for v in value]
+    raise _Err(f"key {key!r}: must be a string or a list of strings")
+
+
+def _command(value: Any, key: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return tuple(shlex.split(value))
+        except ValueError as exc:
+            raise _Err(f"key {key!r}: {exc}") from None
+    return tuple(_str_list(value, key))
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+_HANDLED = {
+    "image", "build", "container_name", "command", "entrypoint", "environment", "env_file",
+    "ports", "expose", "volumes", "tmpfs", "user", "working_dir", "hostname", "healthcheck",
+    "deploy", "restart", "labels", "network_mode", "networks", "cap_add", "cap_drop",
+    "privileged", "devices", "depends_on", "secrets", "configs", "profiles", "extra_hosts",
+    "dns", "sysctls", "ulimits", "shm_size", "read_only", "stop_grace_period", "init",
+    "runtime", "mem_limit", "mem_reservation", "cpus", "gpus", "pull_policy", "logging",
+    "stdin_open", "tty", "platform", "scale",
+}  # fmt: skip
+
+
+def _service(
+    name: str,
+    spec: dict[str, Any],
+    source_file: str,
+    project_dir: str,
+    top: dict[str, dict[str, Any]],
+    project: str,
+) -> Container:
+    c = Container(source_name=name, source_file=source_file)
+    for key in sorted(spec):
+        if key not in _HANDLED and not str(key).startswith("x-"):
+            c.note("lost", str(key), f"{key}: not converted")
+    image = spec.get("image")
+    if image is not None and not isinstance(image, str):
+        raise _Err("key 'image': must be a string")
+    if not image:
+        if spec.get("build") is None:
+            raise _Err("key 'image': missing (and no build to name one)")
+        image = f"{project}-{name}"
+        c.note(
+            "action",
+            "build",
+            f"built locally: push the image and set `image:`; using {image!r} for now",
+        )
+    elif spec.get("build") is not None:
+        c.note("lost", "build", "build section ignored: the cluster pulls the image")
+    c.image = image
+    if spec.get("container_name"):
+        c.note(
+            "changed",
+            "container_name",
+            f"container_name {spec['container_name']!r}: the Service is named after the service instead",
+        )
+    c.entrypoint = _command(spec.get("entrypoint"), "entrypoint")
+    c.cmd = _command(spec.get("command"), "command")
+    _environment(c, spec)
+    _ports(c, spec)
+    _volumes(c, spec, project_dir, top)
+    _resources(c, spec)
+    _health(c, spec.get("healthcheck"))
+    for key, attr in (("user", "user"), ("working_dir", "workdir"), ("hostname", "hostname")):
+        if spec.get(key) is not None:
+            setattr(c, attr, _scalar(spec[key]))
+    c.labels = {
+        k: _scalar(v)
+        for k, v in _normalise_mapping(spec.get("labels"), "labels").items()
+        if v is not None
+    }
+    restart = spec.get("restart")
+    if restart is not None:
+        c.restart = _scalar(restart)
+    _network(c, spec)
+    c.cap_add = [s.upper().removeprefix("CAP_") for s in _str_list(spec.get("cap_add"), "cap_add")]
+    c.cap_drop = [
+        s.upper().removeprefix("CAP_") for s in _str_list(spec.get("cap_drop"), "cap_drop")
+    ]
+    for key in ("privileged", "read_only", "init"):
+        if spec.get(key) is not None and not isinstance(spec[key], bool):
+            raise _Err(f"key {key!r}: must be true or false")
+    c.privileged = bool(spec.get("privileged"))
+    c.read_only_root = bool(spec.get("read_only"))
+    if spec.get("init"):
+        c.note("lost", "init", "init: the image's entrypoint runs as PID 1")
+    _devices(c, spec)
+    _depends(c, spec.get("depends_on"))
+    _files(c, spec, top, project)
+    for host, ip in sorted(_normalise_mapping(spec.get("extra_hosts"), "extra_hosts").items()):
+        if ip is None:
+            raise _Err(f"key 'extra_hosts': {host!r} needs host:ip")
+        if str(ip) == "host-gateway":
+            c.note(
+                "lost", "extra_hosts", f"{host}:host-gateway has no pod equivalent; use the node IP"
+            )
+            continue
+        c.add_hosts.append((host, _scalar(ip)))
+    c.dns = _str_list(spec.get("dns"), "dns")
+    c.sysctls = {
+        k: _scalar(v)
+        for k, v in _normalise_mapping(spec.get("sysctls"), "sysctls").items()
+        if v is not None
+    }
+    if spec.get("ulimits"):
+        c.note(
+            "lost",
+            "ulimits",
+            "Kubernetes has no per-pod ulimits; set the node's containerd defaults instead",
+        )
+    if spec.get("stop_grace_period") is not None:
+        c.stop_grace_s = _unit(duration_seconds, spec["stop_grace_period"], "stop_grace_period")
+    if spec.get("pull_policy") is not None:
+        pp = _scalar(spec["pull_policy"])
+        c.pull = _PULL.get(pp, "always")
+        if pp not in _PULL:
+            c.note("changed", "pull_policy", f"pull_policy {pp!r}: Always")
+    if spec.get("platform"):
+        c.note(
+            "lost",
+            "platform",
+            f"platform {spec['platform']!r}: pin the architecture with a kubernetes.io/arch nodeSelector if needed",
+        )
+    if spec.get("scale") is not None:
+        c.replicas = _int(spec["scale"], "scale")
+    extract_gpus(c)
+    if spec.get("runtime") == "nvidia" and not any(g.vendor == "nvidia" for g in c.gpus):
+        visible = c.environment.get("NVIDIA_VISIBLE_DEVICES", "all")
+        count = None if visible in ("all", "") else len([d for d in visible.split(",") if d])
+        c.gpus.append(GpuRequest("nvidia", count, "runtime: nvidia"))
+        merge_gpu_requests(c)
+    elif spec.get("runtime") not in (None, "nvidia"):
+        c.note("lost", "runtime", f"runtime {spec['runtime']!r}: choose a RuntimeClass by hand")
+    return c
+
+
+def _unit(fn: Any, value: Any, key: str) -> Any:
+    try:
+        return fn(value)
+    except ValueError as exc:
+        raise _Err(f"key {key!r}: {exc}") from None
+
+
+def _int(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise _Err(f"key {key!r}: must be a whole number")
+    return int(value)
+
+
+def _environment(c: Container, spec: dict[str, Any]) -> None:
+    for key, value in sorted(_normalise_mapping(spec.get("environment"), "environment").items()):
+        if value is None:
+            c.note(
+                "lost",
+                "environment",
+                f"{key}: no value (compose passes the shell's); set it explicitly",
+            )
+            continue
+        if isinstance(value, dict | list):
+            raise _Err(f"key 'environment': {key} must be a string")
+        c.environment[key] = _scalar(value)
+    env_files = spec.get("env_file")
+    items = env_files if isinstance(env_files, list) else [] if env_files is None else [env_files]
+    for item in items:
+        path = item.get("path") if isinstance(item, dict) else item
+        if not isinstance(path, str):
+            raise _Err("key 'env_file': want a path or {path, required}")
+        c.environment_files.append(path)
+
+
+def _ports(c: Container, spec: dict[str, Any]) -> None:
+    ports = spec.get("ports") or []
+    if not isinstance(ports, list):
+        raise _Err("key 'ports': must be a list")
+    for i, item in enumerate(ports):
+        if isinstance(item, dict):
+            target = item.get("target")
+            if target is None:
+                raise _Err(f"key 'ports'[{i}]: long form needs target")
+            published = item.get("published")
+            host_ip = item.get("host_ip")
+            text = str(target)
+            if published is not None and str(published) != "":
+                text = f"{published}:{text}"
+                if host_ip:
+                    text = f"[{host_ip}]:{text}" if ":" in str(host_ip) else f"{host_ip}:{text}"
+            elif host_ip:
+                text = f"[{host_ip}]::{text}" if ":" in str(host_ip) else f"{host_ip}::{text}"
+            if item.get("protocol"):
+                text = f"{text}/{item['protocol']}"
+            if item.get("mode") == "host":
+                c.note("converted", "ports", f"{text}: mode host treated like a published port")
+        elif isinstance(item, str | int) and not isinstance(item, bool):
+            text = str(item)
+        else:
+            raise _Err(f"key 'ports'[{i}]: {item!r} is not a port spec")
+        try:
+            parsed, note = parse_port(text)
+        except ValueError as exc:
+            raise _Err(f"key 'ports'[{i}]: {text!r}: {exc}") from None
+        c.ports.extend(parsed)
+        if note:
+            c.note("changed", "ports", note)
+    for i, item in enumerate(_str_list(spec.get("expose"), "expose")):
+        try:
+            parsed, _ = parse_port(item)
+        except ValueError as exc:
+            raise _Err(f"key 'expose'[{i}]: {item!r}: {exc}") from None
+        c.expose.extend(parsed)
+
+
+def _volumes(
+    c: Container, spec: dict[str, Any], project_dir: str, top: dict[str, dict[str, Any]]
+) -> None:
+    volumes = spec.get("volumes") or []
+    if not isinstance(volumes, list):
+        raise _Err("key 'volumes': must be a list")
+    for i, item in enumerate(volumes):
+        try:
+            if isinstance(item, str):
+                mount, notes = parse_volume(item, base_dir=project_dir)
+                for n in notes:
+                    c.note("lost", "volumes", n)
+            elif isinstance(item, dict):
+                mount = _long_volume(item, project_dir)
+            else:
+                raise ValueError(f"{item!r} is not a volume spec")
+        except ValueError as exc:
+            raise _Err(f"key 'volumes'[{i}]: {exc}") from None
+        if mount.kind == "volume":
+            declared = top["volumes"].get(mount.source)
+            if declared is None:
+                raise _Err(
+                    f"key 'volumes'[{i}]: named volume {mount.source!r} is not declared under top-level volumes"
+                )
+            if declared.get("external"):
+                c.note(
+                    "warning",
+                    "volumes",
+                    f"volume {mount.source!r} is external: its data lives outside this project; copy it into the claim",
+                )
+            if declared.get("driver") not in (None, "local") or declared.get("driver_opts"):
+                c.note(
+                    "lost",
+                    "volumes",
+                    f"volume {mount.source!r}: driver settings not converted; the claim uses the storage class",
+                )
+        c.mounts.append(mount)
+    for item in _str_list(spec.get("tmpfs"), "tmpfs"):
+        try:
+            c.mounts.append(parse_tmpfs(item))
+        except ValueError as exc:
+            raise _Err(f"key 'tmpfs': {exc}") from None
+
+
+def _long_volume(item: dict[str, Any], project_dir: str) -> Any:
+    kind = item.get("type", "volume")
+    target = item.get("target")
+    if not isinstance(target, str) or not target.startswith("/"):
+        raise ValueError("long form needs an absolute target")
+    source = item.get("source")
+    ro = bool(item.get("read_only", False))
+    if kind == "tmpfs":
+        size = (item.get("tmpfs") or {}).get("size")
+        mount = parse_tmpfs(target)
+        if size is not None:
+            from dataclasses import replace
+
+            mount = replace(mount, size=size_quantity(size))
+        return mount
+    if kind not in ("bind", "volume"):
+        raise ValueError(f"volume type {kind!r} is not bind, volume or tmpfs")
+    if not source:
+        return parse_volume(target)[0]
+    if not isinstance(source, str):
+        raise ValueError("source must be a string")
+    if kind == "bind" and not source.startswith(("/", ".", "~")):
+        source = "./" + source
+    mount = mount_for(source, posixpath.normpath(target), ro, project_dir)
+    if kind == "volume" and mount.kind != "volume":
+        raise ValueError(f"type volume with a path source {source!r}")
+    return mount
+
+
+def _resources(c: Container, spec: dict[str, Any]) -> None:
+    deploy = spec.get("deploy") or {}
+    if not isinstance(deploy, dict):
+        raise _Err("key 'deploy': must be a mapping")
+    res = deploy.get("resources") or {}
+    if not isinstance(res, dict):
+        raise _Err("key 'deploy.resources': must be a mapping")
+    limits = res.get("limits") or {}
+    reservations = res.get("reservations") or {}
+    if not isinstance(limits, dict) or not isinstance(reservations, dict):
+        raise _Err("key 'deploy.resources': limits and reservations must be mappings")
+    r = c.resources
+    if limits.get("cpus") is not None:
+        r.cpu_limit = _unit(cpu_quantity, limits["cpus"], "deploy.resources.limits.cpus")
+    if limits.get("memory") is not None:
+        r.memory_limit = _unit(size_quantity, limits["memory"], "deploy.resources.limits.memory")
+    if reservations.get("cpus") is not None:
+        r.cpu_request = _unit(
+            cpu_quantity, reservations["cpus"], "deploy.resources.reservations.cpus"
+        )
+    if reservations.get("memory") is not None:
+        r.memory_request = _unit(
+            size_quantity, reservations["memory"], "deploy.resources.reservations.memory"
+        )
+    if spec.get("cpus") is not None:
+        r.cpu_limit = _unit(cpu_quantity, spec["cpus"], "cpus")
+    if spec.get("mem_limit") is not None:
+        r.memory_limit = _unit(size_quantity, spec["mem_limit"], "mem_limit")
+    if spec.get("mem_reservation") is not None:
+        r.memory_request = _unit(size_quantity, spec["mem_reservation"], "mem_reservation")
+    if spec.get("shm_size") is not None:
+        r.shm_size = _unit(size_quantity, spec["shm_size"], "shm_size")
+    devices = reservations.get("devices") or []
+    if not isinstance(devices, list):
+        raise _Err("key 'deploy.resources.reservations.devices': must be a list")
+    for i, dev in enumerate(devices):
+        if not isinstance(dev, dict):
+            raise _Err(f"key 'deploy.resources.reservations.devices'[{i}]: must be a mapping")
+        _gpu_reservation(c, dev, f"deploy.resources.reservations.devices[{i}]")
+    gpus = spec.get("gpus")
+    if gpus == "all":
+        c.gpus.append(GpuRequest("nvidia", None, "gpus: all"))
+    elif isinstance(gpus, list):
+        for i, dev in enumerate(gpus):
+            if not isinstance(dev, dict):
+                raise _Err(f"key 'gpus'[{i}]: must be a mapping")
+            _gpu_reservation(c, {"capabilities": ["gpu"], **dev}, f"gpus[{i}]")
+    elif gpus is not None:
+        raise _Err("key 'gpus': must be `all` or a list")
+    if deploy.get("replicas") is not None:
+        c.replicas = _int(deploy["replicas"], "deploy.replicas")
+    if deploy.get("mode") == "global":
+        c.note(
+            "lost",
+            "deploy.mode",
+            "mode global: one pod, not one per node (write a DaemonSet by hand)",
+        )
+    if limits.get("pids") is not None:
+        c.note("lost", "deploy.resources.limits.pids", "set the kubelet's podPidsLimit instead")
+
+
+def _gpu_reservation(c: Container, dev: dict[str, Any], key: str) -> None:
+    caps = [str(x) for x in (dev.get("capabilities") or [])]
+    driver = str(dev.get("driver") or "")
+    if "gpu" not in caps and driver not in ("nvidia", "amd", "cdi"):
+        c.note("lost", key, f"device reservation {dev!r} is not a GPU; not converted")
+        return
+    vendor: Literal["nvidia", "amd"] = "amd" if driver == "amd" else "nvidia"
+    ids = dev.get("device_ids")
+    count = dev.get("count")
+    if ids:
+        if not isinstance(ids, list):
+            raise _Err(f"key {key!r}: device_ids must be a list")
+        if driver == "cdi":
+            for ident in ids:
+                c.devices.append(parse_device(str(ident)))
+            return
+        n: int | None = len(ids)
+    elif count in (None, "all", -1):
+        n = None
+    else:
+        n = _int(count, f"{key}.count")
+        if n < 1:
+            raise _Err(f"key {key!r}: count must be at least 1")
+    c.gpus.append(GpuRequest(vendor, n, key))
+
+
+def _health(c: Container, hc: Any) -> None:
+    if hc is None:
+        return
+    if not isinstance(hc, dict):
+        raise _Err("key 'healthcheck': must be a mapping")
+    if hc.get("disable") is True:
+        return
+    test = hc.get("test")
+    if test is None:
+        c.note(
+            "lost",
+            "healthcheck",
+            "no test: the image's own HEALTHCHECK is not known to the converter",
+        )
+        return
+    if isinstance(test, str):
+        command: tuple[str, ...] = ("/bin/sh", "-c", test)
+    elif isinstance(test, list) and test and all(isinstance(t, str | int) for t in test):
+        words = [str(t) for t in test]
+        if words[0] == "NONE":
+            return
+        if words[0] == "CMD-SHELL":
+            command = ("/bin/sh", "-c", " ".join(words[1:]))
+        elif words[0] == "CMD":
+            command = tuple(words[1:])
+        else:
+            raise _Err(
+                f"key 'healthcheck.test': must start with CMD, CMD-SHELL or NONE, got {words[0]!r}"
+            )
+        if not command or command == ("/bin/sh", "-c", ""):
+            raise _Err("key 'healthcheck.test': empty command")
+    else:
+        raise _Err("key 'healthcheck.test': must be a string or a list")
+    c.healthcheck = Healthcheck(
+        command,
+        _unit(duration_seconds, hc["interval"], "healthcheck.interval")
+        if hc.get("interval") is not None
+        else None,
+        _unit(duration_seconds, hc["timeout"], "healthcheck.timeout")
+        if hc.get("timeout") is not None
+        else None,
+        _int(hc["retries"], "healthcheck.retries") if hc.get("retries") is not None else None,
+        _unit(duration_seconds, hc["start_period"], "healthcheck.start_period")
+        if hc.get("start_period") is not None
+        else None,
+    )
+
+
+def _network(c: Container, spec: dict[str, Any]) -> None:
+    mode = spec.get("network_mode")
+    if mode == "host":
+        c.host_network = True
+    elif mode is not None:
+        c.note(
+            "lost",
+            "network_mode",
+            f"network_mode {mode!r}: every pod has its own network; use a sidecar for service:/container: modes",
+        )
+    networks = spec.get("networks")
+    if isinstance(networks, dict):
+        names = sorted(map(str, networks))
+        if any(
+            isinstance(v, dict) and (v.get("aliases") or v.get("ipv4_address"))
+            for v in networks.values()
+        ):
+            c.note(
+                "lost",
+                "networks",
+                "network aliases and fixed addresses: reach the container by its Service name",
+            )
+    elif isinstance(networks, list):
+        names = sorted(map(str, networks))
+    elif networks is None:
+        names = []
+    else:
+        raise _Err("key 'networks': must be a list or a mapping")
+    if names and names != ["default"]:
+        c.note(
+            "lost",
+            "networks",
+            f"networks {names}: all pods share one flat network; isolate with NetworkPolicies if needed",
+        )
+
+
+def _devices(c: Container, spec: dict[str, Any]) -> None:
+    devices = spec.get("devices") or []
+    if not isinstance(devices, list):
+        raise _Err("key 'devices': must be a list")
+    for i, item in enumerate(devices):
+        text = (
+            f"{item.get('source')}:{item.get('target', item.get('source'))}"
+            if isinstance(item, dict)
+            else item
+        )
+        if not isinstance(text, str):
+            raise _Err(f"key 'devices'[{i}]: {item!r} is not a device")
+        try:
+            c.devices.append(parse_device(text))
+        except OptionError as exc:
+            raise _Err(f"key 'devices'[{i}]: {exc}") from None
+
+
+def _depends(c: Container, deps: Any) -> None:
+    if deps is None:
+        return
+    if isinstance(deps, list):
+        c.depends_on = [str(d) for d in deps]
+        return
+    if not isinstance(deps, dict):
+        raise _Err("key 'depends_on': must be a list or a mapping")
+    for dep, cond in deps.items():
+        c.depends_on.append(str(dep))
+        condition = cond.get("condition") if isinstance(cond, dict) else None
+        if condition == "service_completed_successfully":
+            c.note(
+                "lost",
+                "depends_on",
+                f"{dep}: service_completed_successfully has no equivalent between Deployments (run it as a Job)",
+            )
+
+
+def _files(
+    c: Container, spec: dict[str, Any], top: dict[str, dict[str, Any]], project: str
+) -> None:
+    for key, default_dir, attr, create in (
+        ("secrets", "/run/secrets", "secret_files", "secret generic"),
+        ("configs", "", "config_files", "configmap"),
+    ):
+        items = spec.get(key) or []
+        if not isinstance(items, list):
+            raise _Err(f"key {key!r}: must be a list")
+        for i, item in enumerate(items):
+            if isinstance(item, str):
+                ref, target = item, None
+            elif isinstance(item, dict) and isinstance(item.get("source"), str):
+                ref, target = item["source"], item.get("target")
+            else:
+                raise _Err(f"key {key!r}[{i}]: want a name or {{source, target}}")
+            declared = top[key].get(ref)
+            if declared is None:
+                raise _Err(f"key {key!r}[{i}]: {ref!r} is not declared under top-level {key}")
+            path = (
+                str(target)
+                if target and str(target).startswith("/")
+                else f"{default_dir}/{target or ref}"
+            )
+            getattr(c, attr).append((ref, path))
+            obj = f"{sanitize(project)}-{sanitize(ref)}"
+            origin = declared.get("file") or declared.get("environment") or "(external)"
+            flag = (
+                f"--from-file={re.sub(r'[^-._a-zA-Z0-9]', '_', ref)}={origin}"
+                if declared.get("file")
+                else f"--from-literal={ref}=…"
+            )
+            c.note(
+                "action",
+                key,
+                f"{ref} → mounted from {'Secret' if key == 'secrets' else 'ConfigMap'} {obj} at {path}: kubectl create {create} {obj} {flag} (the converter does not read {origin})",
+            )

@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from hydradeploy.inventory import load_inventory
 from hydradeploy.lab import HostSpec, Lab
 

@@ -49,6 +49,9 @@ def main(host_dir: Path, hostname: str) -> int:
             f"lowerdir=/usr/bin,upperdir={host_dir}/usr-bin,workdir={host_dir}/.work/usr-bin",
             "/usr/bin",
         )
+        # A sysfs of the host's own network namespace (as `ip netns exec` does), so
+        # /sys/class/net shows eth0 of this host, not the runner's interfaces.
+        mount("-t", "sysfs", "sysfs", "/sys")
         for sub in ("nix", "run", "root", "tmp"):
             mount("--bind", str(host_dir / sub), f"/{sub}")
         socket.sethostname(hostname)

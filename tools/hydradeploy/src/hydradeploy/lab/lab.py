@@ -285,10 +285,15 @@ class Lab:
         self._install_system(name, gen1)
         self.start_sshd(name)
 
-    def _install_system(self, name: str, path: str) -> None:
-        """Generation 1, as a fresh NixOS install: store, profile, activation."""
+    def copy_closure(self, name: str, path: str) -> None:
+        """Put a store path (and its references) into host NAME's store without SSH
+        (`nix-store --export | --import`); a deploy uses `nix copy` over SSH instead."""
         archive = store.export(store.requisites(path))
         self._checked(name, ["nix-store", "--import"], input=archive, timeout=120)
+
+    def _install_system(self, name: str, path: str) -> None:
+        """Generation 1, as a fresh NixOS install: store, profile, activation."""
+        self.copy_closure(name, path)
         self._checked(name, ["nix-env", "-p", store.SYSTEM_PROFILE, "--set", path])
         self._checked(name, [f"{path}/bin/switch-to-configuration", "switch"], timeout=60)
 

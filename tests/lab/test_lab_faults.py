@@ -155,9 +155,9 @@ def test_cut_turns_node_not_ready_and_restore_brings_it_back(lab: Lab, healthy) 
     lab.cut("w1")
     assert ssh(lab, "w1", "true", timeout=15).returncode == 255
     eventually(lambda: lab.node_ready("w1") is False, 10, "w1 NotReady after cut")
-    ready = [
+    ready = next(
         c for c in node(lab, "w1")["status"]["conditions"] if c["type"] == "Ready"
-    ][0]
+    )
     assert (ready["status"], ready["reason"]) == ("Unknown", "NodeStatusUnknown")
     lab.restore("w1")
     eventually(lambda: lab.node_ready("w1") is True, 10, "w1 Ready after restore")

@@ -498,6 +498,10 @@ class Lab:
         for ns in sorted(netns):
             _kill_netns(ns)
             network.delete_netns(ns)
+        if state is not None:
+            for h in state.hosts.values():
+                if h.keeper_pid:
+                    _reap(h.keeper_pid)
         for index in sorted(indexes):
             network.delete_bridge(f"hl{index}br")
             release_index(index, self.dir)
@@ -562,6 +566,12 @@ def _is_keeper(pid: int) -> bool:
 def _kill(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status of a keeper this process started (no zombie left)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
 
 
 def _wait_gone(pid: int, timeout: float) -> None:

@@ -525,10 +525,15 @@ class _Builder:
                     )
                 else:
                     count = 1
+                    why = (
+                        f"host {self.source.host} lists no {gpu.vendor} GPU in the inventory"
+                        if self.source.host
+                        else "no --host to look up in the inventory"
+                    )
                     self.note(
                         "warning",
                         "gpus",
-                        f"all {gpu.vendor} GPUs ({gpu.origin}) but the host's GPU count is unknown (no --host in the inventory): asking for 1",
+                        f"all {gpu.vendor} GPUs ({gpu.origin}) but the count is unknown ({why}): asking for 1",
                     )
             else:
                 self.note("converted", "gpus", f"{count} {gpu.vendor} GPU(s) from {gpu.origin}")

@@ -1,0 +1,261 @@
+"""The repository's example inputs through the real CLI: valid for the cluster's
+Kubernetes version, deterministic, --check clean and then catching drift, secrets kept
+out of k8s/, and containers.json agreeing with containers.nix."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import validate_strict
+from oci_defaults import evaluated
+from tests_helpers import run_cli
+
+
+def _convert_podman(
+    out: Path, secrets: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        "convert", "podman-to-k8s", "--json", "hosts/examples/podman-host/containers.json",
+        "--host", "hydra-ai", "--out", str(out), "--secrets-dir", str(secrets), *extra,
+    )  # fmt: skip
+
+
+def _convert_compose(
+    out: Path, secrets: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        "convert", "compose-to-k8s", "hosts/examples/compose/docker-compose.yml", "--host", "hydra-ai",
+        "--project-dir", "/srv/ai-system", "--out", str(out), "--secrets-dir", str(secrets), *extra,
+    )  # fmt: skip
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize(
+    "convert", [_convert_podman, _convert_compose], ids=["podman", "compose"]
+)
+def test_example_converts_validates_and_is_deterministic(
+    convert: object, tmp_path: Path
+) -> None:
+    run = convert  # type: ignore[assignment]
+    first = run(
+        tmp_path / "a", tmp_path / "s", "--report", str(tmp_path / "report.json")
+    )  # type: ignore[operator]
+    assert first.returncode == 0, first.stderr
+    second = run(tmp_path / "b", tmp_path / "s2")  # type: ignore[operator]
+    assert second.returncode == 0, second.stderr
+    assert _tree(tmp_path / "a") == _tree(tmp_path / "b")
+    docs = [
+        d
+        for p in (tmp_path / "a").rglob("*.yaml")
+        for d in yaml.safe_load_all(p.read_text())
+    ]
+    assert len(docs) > 10
+    for doc in docs:
+        validate_strict(doc)
+    assert not any(d["kind"] == "Secret" for d in docs)
+    for secret_file in (tmp_path / "s").rglob("*.yaml"):
+        assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+        (secret_doc,) = yaml.safe_load_all(secret_file.read_text())
+        validate_strict(secret_doc)
+        out_text = "".join(p.read_text() for p in (tmp_path / "a").rglob("*.yaml"))
+        for value in secret_doc["stringData"].values():
+            assert value not in out_text
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert {c["name"] for c in report["containers"]} == {
+        p.stem for p in (tmp_path / "a").rglob("*.yaml") if not p.stem.startswith("_")
+    }
+    assert all(
+        c["workload"] in ("Deployment", "StatefulSet") for c in report["containers"]
+    )
+    assert "converted" in first.stderr and "to do:" in first.stderr
+
+
+def test_validation_is_real() -> None:
+    """The schema check rejects what the API server would (so the tests above mean something)."""
+    bad = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "x"},
+        "spec": {"replicas": "one"},
+    }
+    with pytest.raises(Exception):  # noqa: B017 - kubernetes_validate raises its own types
+        validate_strict(bad)
+    unknown_field = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "x"},
+        "spec": {"portz": []},
+    }
+    with pytest.raises(Exception):  # noqa: B017
+        validate_strict(unknown_field)
+
+
+def test_check_is_clean_then_reports_semantic_drift(tmp_path: Path) -> None:
+    out, secrets = tmp_path / "out", tmp_path / "secrets"
+    missing = _convert_podman(out, secrets, "--check")
+    assert missing.returncode == 1 and "missing (would be written)" in missing.stderr
+    assert not out.exists()
+    assert _convert_podman(out, secrets).returncode == 0
+    clean = _convert_podman(out, secrets, "--check")
+    assert clean.returncode == 0, clean.stderr
+    # reformatting is not drift: rewrite one file with other YAML style and a comment
+    sonarr = out / "hydra-ai" / "sonarr.yaml"
+    docs = list(yaml.safe_load_all(sonarr.read_text()))
+    sonarr.write_text(
+        "# hand-formatted\n"
+        + yaml.safe_dump_all(docs, sort_keys=True, default_flow_style=True)
+    )
+    assert _convert_podman(out, secrets, "--check").returncode == 0
+    # a real change is drift, shown as a path in the object, not a text diff
+    docs[-1]["spec"]["replicas"] = 3
+    sonarr.write_text(yaml.safe_dump_all(docs))
+    (out / "hydra-ai" / "stale.yaml").write_text("kind: ConfigMap\n")
+    before = _tree(out)
+    drift = _convert_podman(out, secrets, "--check")
+    assert drift.returncode == 1
+    assert (
+        "Deployment/sonarr" in drift.stderr and "['spec']['replicas']" in drift.stderr
+    )
+    assert "stale.yaml: on disk but no longer generated" in drift.stderr
+    assert _tree(out) == before  # --check writes nothing
+
+
+def test_rerun_replaces_the_namespace_folder_whole(tmp_path: Path) -> None:
+    out, secrets = tmp_path / "out", tmp_path / "secrets"
+    (out / "hydra-ai").mkdir(parents=True)
+    (out / "hydra-ai" / "removed-container.yaml").write_text("old")
+    (out / "other-namespace").mkdir()
+    (out / "other-namespace" / "keep.yaml").write_text("kept")
+    assert _convert_podman(out, secrets).returncode == 0
+    assert not (out / "hydra-ai" / "removed-container.yaml").exists()
+    assert (out / "other-namespace" / "keep.yaml").read_text() == "kept"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "hydra-ai",
+        "other-namespace",
+    ]  # no temp dirs left
+
+
+def test_default_out_is_k8s_converted_of_the_repository(
+    tmp_path: Path, repo: Path
+) -> None:
+    root = tmp_path / "repo"
+    (root / "hosts").mkdir(parents=True)
+    shutil.copy(repo / "hosts" / "inventory.toml", root / "hosts" / "inventory.toml")
+    data = root / "c.json"
+    data.write_text(
+        json.dumps(
+            {"web": {"image": "nginx:1.27", "environment": {"API_TOKEN": "t0ps3cret"}}}
+        )
+    )
+    result = run_cli(
+        "convert",
+        "podman-to-k8s",
+        "--json",
+        str(data),
+        "-q",
+        cwd=root,
+        env={"HYDRA_ROOT": str(root)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert (root / "k8s" / "converted" / "default" / "web.yaml").is_file()
+    secret = root / "secrets" / "plain" / "default" / "web-env.yaml"
+    assert "t0ps3cret" in secret.read_text()
+    assert (
+        "t0ps3cret"
+        not in (root / "k8s" / "converted" / "default" / "web.yaml").read_text()
+    )
+    assert (
+        "hydra.io/source: c.json#web"
+        in (root / "k8s" / "converted" / "default" / "web.yaml").read_text()
+    )
+
+
+def test_gpu_all_uses_the_inventory_count(tmp_path: Path) -> None:
+    data = tmp_path / "c.json"
+    data.write_text(
+        json.dumps({"comfy": {"image": "comfy", "devices": ["nvidia.com/gpu=all"]}})
+    )
+    for host, count in (("hydra-compute", 2), ("hydra-ai", 2), ("hydra-amd", 1)):
+        out = tmp_path / host
+        assert (
+            run_cli(
+                "convert",
+                "podman-to-k8s",
+                "--json",
+                str(data),
+                "--host",
+                host,
+                "--out",
+                str(out),
+                "-q",
+            ).returncode
+            == 0
+        )
+        docs = list(yaml.safe_load_all((out / host / "comfy.yaml").read_text()))
+        limits = docs[-1]["spec"]["template"]["spec"]["containers"][0]["resources"][
+            "limits"
+        ]
+        assert limits == {"nvidia.com/gpu": count}
+    missing_inventory = run_cli(
+        "--inventory", str(tmp_path / "none.toml"), "convert", "podman-to-k8s", "--json", str(data),
+        "--host", "hydra-ai", "--out", str(tmp_path / "x"),
+    )  # fmt: skip
+    assert missing_inventory.returncode == 0
+    assert (
+        "not found" in missing_inventory.stderr
+        and "asking for 1" in missing_inventory.stderr
+    )
+
+
+def test_containers_json_is_what_nix_eval_prints_for_containers_nix(
+    examples: Path,
+) -> None:
+    if shutil.which("nix-instantiate") is None:
+        pytest.skip("nix-instantiate not installed")
+    expr = f"((import {examples / 'podman-host' / 'containers.nix'}) {{}}).virtualisation.oci-containers.containers"
+    raw = subprocess.run(
+        ["nix-instantiate", "--eval", "--strict", "--json", "-E", expr],
+        capture_output=True, text=True, check=True, timeout=120,
+        env={**os.environ, "NIX_REMOTE": os.environ.get("NIX_REMOTE", "")},
+    )  # fmt: skip
+    expected = evaluated(json.loads(raw.stdout))
+    assert (
+        json.loads((examples / "podman-host" / "containers.json").read_text())
+        == expected
+    )
+
+
+def test_flake_mode_reports_nix_errors_cleanly(tmp_path: Path) -> None:
+    if shutil.which("nix") is None:
+        pytest.skip("nix not installed")
+    result = run_cli(
+        "convert",
+        "podman-to-k8s",
+        "--flake",
+        f"{tmp_path}#nohost",
+        "--out",
+        str(tmp_path / "o"),
+        timeout=300,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert (
+        len(lines) == 1
+        and lines[0].startswith("hydradeploy: error: --flake")
+        and "nix eval failed" in lines[0]
+    )
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,139 @@
+"""Sizes, durations, volumes, devices, --gpus, extraOptions and interpolation."""
+
+from __future__ import annotations
+
+import pytest
+from hydradeploy.convert.gpus import parse_gpus_flag
+from hydradeploy.convert.interpolation import (
+    InterpolationError,
+    interpolate,
+    parse_env_file,
+)
+from hydradeploy.convert.model import Container, Mount
+from hydradeploy.convert.options import OptionError, apply_options, parse_device
+from hydradeploy.convert.units import (
+    UnitError,
+    cpu_quantity,
+    duration_seconds,
+    size_quantity,
+)
+from hydradeploy.convert.volumes import VolumeError, parse_tmpfs, parse_volume
+
+
+@pytest.mark.parametrize(
+    ("text", "quantity"),
+    [
+        ("512m", "512Mi"),
+        ("2g", "2Gi"),
+        ("2G", "2Gi"),
+        ("1.5g", "1536Mi"),
+        ("100", "100"),
+        ("64MiB", "64Mi"),
+        ("1kb", "1Ki"),
+        (1024, "1024"),
+    ],
+)
+def test_sizes(text: str | int, quantity: str) -> None:
+    assert size_quantity(text) == quantity
+
+
+@pytest.mark.parametrize("bad", ["", "lots", "5x", "-1m"])
+def test_bad_sizes(bad: str) -> None:
+    with pytest.raises(UnitError):
+        size_quantity(bad)
+
+
+def test_cpus_and_durations() -> None:
+    assert cpu_quantity("1.5") == "1500m"
+    assert cpu_quantity(2) == "2"
+    assert cpu_quantity("0.25") == "250m"
+    assert duration_seconds("1m30s") == 90
+    assert duration_seconds("500ms") == 1
+    assert duration_seconds("2h") == 7200
+    assert duration_seconds("45") == 45
+    for bad in ("soon", "1x", "", "s"):
+        with pytest.raises(UnitError):
+            duration_seconds(bad)
+    with pytest.raises(UnitError):
+        cpu_quantity("0")
+
+
+def test_volumes() -> None:
+    assert parse_volume("/srv/a:/a")[0] == Mount("bind", "/a", "/srv/a")
+    assert parse_volume("/srv/a:/a:ro")[0] == Mount(
+        "bind", "/a", "/srv/a", read_only=True
+    )
+    assert parse_volume("data:/var/lib/x")[0] == Mount("volume", "/var/lib/x", "data")
+    assert parse_volume("/cache")[0] == Mount("anonymous", "/cache")
+    mount, notes = parse_volume("/srv/a:/a:Z,ro")
+    assert mount.read_only and notes and "SELinux" in notes[0]
+    assert parse_volume("./data:/d", base_dir="/srv/app")[0].source == "/srv/app/data"
+    assert parse_tmpfs("/run:size=64m") == Mount("tmpfs", "/run", size="64m")
+    for bad in ("a:b:c:d", "/srv:relative", "/srv:/x:bogus", "./rel:/x", "b@d:/x"):
+        with pytest.raises(VolumeError):
+            parse_volume(bad)
+
+
+def test_devices_and_gpus_flag() -> None:
+    assert parse_device("/dev/dri").container_path == "/dev/dri"
+    assert parse_device("/dev/ttyUSB0:/dev/zigbee:rwm").container_path == "/dev/zigbee"
+    assert parse_device("nvidia.com/gpu=all").host_path == "nvidia.com/gpu=all"
+    with pytest.raises(OptionError):
+        parse_device("dri")
+    assert parse_gpus_flag("all") is None
+    assert parse_gpus_flag("2") == 2
+    assert parse_gpus_flag('"device=0,1"') == 2
+    assert parse_gpus_flag("count=3,capabilities=compute") == 3
+
+
+def test_extra_options_both_spellings_and_unknown_flags() -> None:
+    c = Container("x", "f")
+    apply_options(
+        c,
+        ["--network", "host", "--cap-add=NET_ADMIN", "--cap-drop", "CAP_MKNOD", "-e", "A=1", "--memory=1g",
+         "--cpus", "0.5", "--add-host=db:10.0.0.5", "--dns", "1.1.1.1", "--sysctl", "net.ipv4.tcp_syncookies=1",
+         "--tmpfs", "/scratch:size=1g", "--label", "k=v", "--privileged", "--read-only", "--frobnicate"],
+    )  # fmt: skip
+    assert c.host_network and c.privileged and c.read_only_root
+    assert c.cap_add == ["NET_ADMIN"] and c.cap_drop == ["MKNOD"]
+    assert c.environment == {"A": "1"}
+    assert (c.resources.memory_limit, c.resources.cpu_limit) == ("1Gi", "500m")
+    assert c.add_hosts == [("db", "10.0.0.5")] and c.dns == ["1.1.1.1"]
+    assert c.sysctls == {"net.ipv4.tcp_syncookies": "1"} and c.labels == {"k": "v"}
+    assert c.mounts == [Mount("tmpfs", "/scratch", size="1g")]
+    assert any("--frobnicate" in n.message and n.kind == "lost" for n in c.notes)
+
+
+def test_extra_options_errors_name_the_flag() -> None:
+    with pytest.raises(OptionError, match="--memory"):
+        apply_options(Container("x", "f"), ["--memory=lots"])
+    with pytest.raises(OptionError, match="needs a value"):
+        apply_options(Container("x", "f"), ["--device"])
+
+
+def test_interpolation() -> None:
+    env = {"A": "1", "EMPTY": ""}
+    assert interpolate("$A ${A} $$A", env) == "1 1 $A"
+    assert interpolate("${EMPTY:-d} ${EMPTY-d} ${NOPE-d}", env) == "d  d"
+    assert interpolate("${A:+yes} ${NOPE:+yes}", env) == "yes "
+    assert interpolate("${NOPE:-${A}}", env) == "1"
+    missing: set[str] = set()
+    assert interpolate("x${NOPE}y", env, missing) == "xy" and missing == {"NOPE"}
+    with pytest.raises(InterpolationError, match="required variable NOPE: tell me"):
+        interpolate("${NOPE:?tell me}", env)
+    for bad in ("${A", "$-", "${1A}"):
+        with pytest.raises(InterpolationError):
+            interpolate(bad, env)
+
+
+def test_env_file_format() -> None:
+    text = "# c\nexport A=1\nB='x y'\nC=\"a\\nb\"\nD=v # comment\n\nE="
+    assert parse_env_file(text, ".env") == {
+        "A": "1",
+        "B": "x y",
+        "C": "a\nb",
+        "D": "v",
+        "E": "",
+    }
+    with pytest.raises(InterpolationError, match="line 1"):
+        parse_env_file("not a line", ".env")

@@ -1,0 +1,38 @@
+# PLACEHOLDER hardware of hydra-amd. REPLACE this file with the output of
+#   nixos-generate-config --show-hardware-config
+# run on hydra-amd itself (disks, filesystems, initrd modules, CPU microcode). The values
+# below only let the flake evaluate; booting them on real hardware will fail.
+{ lib, ... }:
+{
+  nixpkgs.hostPlatform = lib.mkDefault "x86_64-linux";
+
+  boot.initrd.availableKernelModules = [
+    "nvme"
+    "xhci_pci"
+    "ahci"
+    "usbhid"
+    "sd_mod"
+  ];
+  boot.kernelModules = [ "kvm-amd" ];
+
+  # REPLACE: your root (and boot) filesystems.
+  fileSystems."/" = {
+    device = "/dev/disk/by-label/nixos";
+    fsType = "ext4";
+  };
+  fileSystems."/boot" = {
+    device = "/dev/disk/by-label/boot";
+    fsType = "vfat";
+    options = [ "umask=0077" ];
+  };
+
+  hardware.cpu.amd.updateMicrocode = lib.mkDefault true;
+
+  # REPLACE: the NIC that joins the microVM bridge (`ip link` on hydra-amd), and your
+  # LAN gateway and DNS. The host address 192.168.1.210 moves onto the bridge.
+  hydra.microvms = {
+    uplink = "enp1s0";
+    gateway = "192.168.1.1";
+    nameservers = [ "192.168.1.1" ];
+  };
+}

@@ -53,3 +53,12 @@ def nix_eval_error(expr: str, *, timeout: float = 120) -> str:
 def nix_str(path: Path) -> str:
     """A Nix path literal for an absolute path."""
     return f"(/. + {json.dumps(str(path))})"
+
+
+EXAMPLE = REPO / "hosts" / "inventory.toml"
+HA_EXAMPLE = REPO / "hosts" / "examples" / "ha-cluster.toml"
+
+
+def load_expr(inventory: Path) -> str:
+    """The Nix expression of a loaded (validated, defaults-filled) inventory."""
+    return f"((import {nix_str(LIB / 'inventory.nix')}).load {nix_str(inventory)})"

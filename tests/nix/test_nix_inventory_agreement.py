@@ -9,15 +9,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE, HA_EXAMPLE, load_expr
-from nixeval import LIB, REPO, nix_eval, nix_eval_error, nix_str, requires_nix
-
 from hydradeploy.inventory import parse_toml, validate
+from nixeval import (
+    EXAMPLE,
+    HA_EXAMPLE,
+    LIB,
+    REPO,
+    load_expr,
+    nix_eval,
+    nix_eval_error,
+    nix_str,
+    requires_nix,
+)
 
 CASES = sorted((Path(__file__).parent / "inventories").glob("*.toml"))
 ALL = [*CASES, EXAMPLE, HA_EXAMPLE]
 
 pytestmark = requires_nix
+
+
+@pytest.fixture(scope="module")
+def example() -> dict[str, Any]:
+    """The example cluster as the flake sees it (inventory.nix `build`)."""
+    result: dict[str, Any] = nix_eval(load_expr(EXAMPLE))
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +86,9 @@ def test_python_and_nix_report_the_same_issues(
         ),
     ],
 )
-def test_key_rules_say_what_and_where(case: str, expected: set[tuple[str, str]]) -> None:
+def test_key_rules_say_what_and_where(
+    case: str, expected: set[tuple[str, str]]
+) -> None:
     path = Path(__file__).parent / "inventories" / f"{case}.toml"
     assert {(i.code, i.path) for i in validate(parse_toml(path))} == expected
 

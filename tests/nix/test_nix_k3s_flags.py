@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE, HA_EXAMPLE, load_expr
-from nixeval import LIB, nix_eval, nix_str, requires_nix
+from nixeval import EXAMPLE, HA_EXAMPLE, LIB, load_expr, nix_eval, nix_str, requires_nix
 
 pytestmark = requires_nix
 TOKEN = "/run/agenix/k3s-token"
@@ -18,14 +17,17 @@ def flags_for(inventory: Path, hosts: list[str]) -> dict[str, Any]:
         f'"{h}" = import {nix_str(LIB / "k3s-flags.nix")} {{ inventory = inv; host = "{h}"; tokenFile = "{TOKEN}"; }};'
         for h in hosts
     )
-    result: dict[str, Any] = nix_eval(f"let inv = {load_expr(inventory)}; in {{ {body} }}")
+    result: dict[str, Any] = nix_eval(
+        f"let inv = {load_expr(inventory)}; in {{ {body} }}"
+    )
     return result
 
 
 @pytest.fixture(scope="module")
 def example() -> dict[str, Any]:
     return flags_for(
-        EXAMPLE, ["hydra-ai", "hydra-compute", "hydra-amd", "hydra-amd-vm1", "hydra-amd-vm2"]
+        EXAMPLE,
+        ["hydra-ai", "hydra-compute", "hydra-amd", "hydra-amd-vm1", "hydra-amd-vm2"],
     )
 
 
@@ -70,7 +72,10 @@ def test_agents_join_the_api_and_carry_no_server_flags(example: dict[str, Any]) 
         assert agent["clusterInit"] is False
         assert agent["disable"] == []
         assert agent["extraFlags"] == []
-        assert not any(f.startswith(("--flannel", "--cluster-cidr", "--etcd")) for f in agent["flags"])
+        assert not any(
+            f.startswith(("--flannel", "--cluster-cidr", "--etcd"))
+            for f in agent["flags"]
+        )
     assert "--node-label=hydra.io/gpu-vendor=amd" in example["hydra-amd"]["flags"]
     assert "--node-label=hydra.io/gpu-count=2" in example["hydra-compute"]["flags"]
     assert example["hydra-compute"]["nodeIP"] == "192.168.1.203"
@@ -116,6 +121,6 @@ def test_unknown_host_is_a_clear_error() -> None:
     from nixeval import nix_eval_error
 
     err = nix_eval_error(
-        f"(import {nix_str(LIB / 'k3s-flags.nix')} {{ inventory = {load_expr(EXAMPLE)}; host = \"nope\"; }}).flags"
+        f'(import {nix_str(LIB / "k3s-flags.nix")} {{ inventory = {load_expr(EXAMPLE)}; host = "nope"; }}).flags'
     )
     assert "'nope' is not a host or microVM guest" in err

@@ -37,7 +37,11 @@ def test_every_yaml_under_k8s_recursively(tmp_path: Path) -> None:
     write(k8s / "README.md", "not a manifest\n")
     got = manifests(k8s, None)
     assert got["list"] == [
-        {"name": "hydra-apps-ollama", "target": "hydra-apps-ollama.yaml", "relative": "k8s/apps/ollama.yaml"},
+        {
+            "name": "hydra-apps-ollama",
+            "target": "hydra-apps-ollama.yaml",
+            "relative": "k8s/apps/ollama.yaml",
+        },
         {
             "name": "hydra-platform-nvidia-device-plugin",
             "target": "hydra-platform-nvidia-device-plugin.yml",
@@ -60,7 +64,10 @@ def test_secret_manifests_come_only_from_agenix(tmp_path: Path) -> None:
     got = manifests(None, secrets)
     assert got["list"] == []
     entry = got["ageSecrets"]["manifest-hf-token"]
-    assert entry["path"] == "/var/lib/rancher/k3s/server/manifests/hydra-secret-hf-token.yaml"
+    assert (
+        entry["path"]
+        == "/var/lib/rancher/k3s/server/manifests/hydra-secret-hf-token.yaml"
+    )
     assert entry["mode"] == "0400"
     assert entry["owner"] == "root"
     assert entry["symlink"] is False
@@ -70,7 +77,10 @@ def test_secret_manifests_come_only_from_agenix(tmp_path: Path) -> None:
 
 def test_a_plain_secret_under_k8s_is_refused(tmp_path: Path) -> None:
     k8s = tmp_path / "k8s"
-    write(k8s / "apps" / "creds.yaml", "apiVersion: v1\nkind: Secret\nstringData:\n  a: b\n")
+    write(
+        k8s / "apps" / "creds.yaml",
+        "apiVersion: v1\nkind: Secret\nstringData:\n  a: b\n",
+    )
     err = nix_eval_error(
         f"(import {nix_str(LIB / 'manifests.nix')} {{ k8sDir = {nix_str(k8s)}; }}).manifests"
     )

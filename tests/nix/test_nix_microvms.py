@@ -6,8 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from conftest import EXAMPLE, load_expr
-from nixeval import LIB, nix_eval, nix_str, requires_nix
+from nixeval import EXAMPLE, LIB, load_expr, nix_eval, nix_str, requires_nix
 
 pytestmark = requires_nix
 
@@ -28,17 +27,23 @@ def test_guests_and_addresses(guests: list[dict[str, Any]]) -> None:
     assert all(g["bridge"] == "br-hydra" and g["host"] == "hydra-amd" for g in guests)
 
 
-def test_macs_and_taps_are_stable_unique_and_valid(guests: list[dict[str, Any]]) -> None:
+def test_macs_and_taps_are_stable_unique_and_valid(
+    guests: list[dict[str, Any]],
+) -> None:
     macs = [g["mac"] for g in guests]
     taps = [g["tap"] for g in guests]
     assert len(set(macs)) == len(macs) and len(set(taps)) == len(taps)
     for mac in macs:
-        assert re.fullmatch(r"02(:[0-9a-f]{2}){5}", mac), mac  # locally administered unicast
+        assert re.fullmatch(r"02(:[0-9a-f]{2}){5}", mac), (
+            mac
+        )  # locally administered unicast
     for tap in taps:
         assert len(tap) <= 15 and tap.startswith("vm-")
 
 
-def test_guests_run_k3s_agents_with_the_shared_token(guests: list[dict[str, Any]]) -> None:
+def test_guests_run_k3s_agents_with_the_shared_token(
+    guests: list[dict[str, Any]],
+) -> None:
     for g in guests:
         assert g["k3s"]["role"] == "agent"
         assert g["k3s"]["serverAddr"] == "https://192.168.1.250:6443"

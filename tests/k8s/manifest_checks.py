@@ -1043,13 +1043,62 @@ def check_storage(t: Tree) -> list[Problem]:
                         f"{pod.owner}: inline nfs volume {v.get('name')}; use a PV/PVC of the nfs-models or nfs-shared class",
                     )
                 )
-            if "hostPath" in v and pod.doc.kind not in ("DaemonSet",):
+            pinned = "kubernetes.io/hostname" in (pod.spec.get("nodeSelector") or {})
+            if "hostPath" in v and pod.doc.kind != "DaemonSet" and not pinned:
                 out.append(
                     Problem(
                         str(pod.doc),
                         "storage",
                         f"{pod.owner}: hostPath volume {v.get('name')} ties data to a node; use a PVC",
                     )
+                )
+    return out
+
+
+@check("workloads")
+def check_workloads(t: Tree) -> list[Problem]:
+    """Long-running app workloads are complete: probes, cpu/memory requests and a memory
+    limit, a priority class, and node selection by label."""
+    out = []
+    for pod in t.pods:
+        if pod.doc.kind not in ("Deployment", "StatefulSet"):
+            continue
+        if not pod.spec.get("priorityClassName"):
+            out.append(
+                Problem(str(pod.doc), "workloads", f"{pod.owner}: no priorityClassName")
+            )
+        if not pod.spec.get("nodeSelector") and not _dig(
+            pod.spec, ("affinity", "nodeAffinity")
+        ):
+            out.append(
+                Problem(
+                    str(pod.doc),
+                    "workloads",
+                    f"{pod.owner}: no node selection; pick nodes by inventory labels",
+                )
+            )
+        for c in pod.containers():
+            name = f"{pod.owner}: container {c.get('name')}"
+            for probe in ("readinessProbe", "livenessProbe"):
+                if probe not in c:
+                    out.append(
+                        Problem(str(pod.doc), "workloads", f"{name} has no {probe}")
+                    )
+            r = c.get("resources") or {}
+            missing = [
+                k for k in ("cpu", "memory") if k not in (r.get("requests") or {})
+            ]
+            if missing:
+                out.append(
+                    Problem(
+                        str(pod.doc),
+                        "workloads",
+                        f"{name} requests no {' or '.join(missing)}",
+                    )
+                )
+            if "memory" not in (r.get("limits") or {}):
+                out.append(
+                    Problem(str(pod.doc), "workloads", f"{name} has no memory limit")
                 )
     return out
 
@@ -1397,3 +1446,39 @@ def referenced_secrets(t: Tree) -> dict[str, set[str]]:
 def run_all(t: Tree, only: Iterable[str] | None = None) -> list[Problem]:
     names = list(only) if only is not None else list(CHECKS)
     return [p for name in names for p in CHECKS[name](t)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python tests/k8s/manifest_checks.py [DIR] [--inventory FILE] [--check NAME]…`:
+    every problem on one line; exit 1 when there are problems, 2 on bad input."""
+    import argparse
+    import sys
+
+    from hydradeploy.errors import UserError
+    from hydradeploy.inventory import load_inventory
+    from hydradeploy.versions import KUBERNETES_VERSION
+
+    repo = Path(__file__).resolve().parents[2]
+    ap = argparse.ArgumentParser(prog="manifest_checks", description=__doc__)
+    ap.add_argument("dir", nargs="?", type=Path, default=repo / "k8s")
+    ap.add_argument("--inventory", type=Path, default=repo / "hosts" / "inventory.toml")
+    ap.add_argument("--check", action="append", choices=sorted(CHECKS))
+    args = ap.parse_args(argv)
+    try:
+        inv = load_inventory(args.inventory)
+        docs = load_documents(args.dir)
+    except (UserError, ManifestError) as exc:
+        print(f"manifest_checks: error: {exc}", file=sys.stderr)
+        return 2
+    problems = run_all(Tree(docs, inv, KUBERNETES_VERSION), args.check)
+    for p in problems:
+        print(p)
+    print(
+        f"{len(docs)} documents, {len(args.check or CHECKS)} checks, {len(problems)} problems",
+        file=sys.stderr,
+    )
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -348,6 +348,30 @@ CASES: list[tuple[str, str, Callable[[Docs], Docs | None], str]] = [
         "hostPath volume x",
     ),
     (
+        "workloads",
+        "no readiness probe",
+        lambda d: container(d, "Deployment", "gpt-sovits").pop("readinessProbe"),
+        "container gpt-sovits has no readinessProbe",
+    ),
+    (
+        "workloads",
+        "no memory limit",
+        lambda d: container(d, "Deployment", "open-webui")["resources"].pop("limits"),
+        "has no memory limit",
+    ),
+    (
+        "workloads",
+        "no priority class",
+        lambda d: pod(d, "Deployment", "comfyui").pop("priorityClassName"),
+        "no priorityClassName",
+    ),
+    (
+        "workloads",
+        "no node selection",
+        lambda d: pod(d, "Deployment", "ollama").pop("nodeSelector"),
+        "no node selection",
+    ),
+    (
         "services",
         "Service selecting no pods",
         lambda d: find(d, "Service", "tabbyapi")["spec"].update(
@@ -552,3 +576,46 @@ def test_discovered_labels_are_allowed_but_not_invented_ones(broken) -> None:
 def test_broken_tree_passes_other_checks_untouched(tree: Tree) -> None:
     # the baseline the cases start from is clean, so each case's problem is its own
     assert run_all(tree) == []
+
+
+def test_hostpath_is_fine_when_the_pod_is_pinned_to_its_node(broken) -> None:
+    def mutate(d: Docs) -> None:
+        spec = pod(d, "Deployment", "ollama")
+        spec["volumes"].append({"name": "x", "hostPath": {"path": "/var/lib/ollama"}})
+        spec["nodeSelector"]["kubernetes.io/hostname"] = "hydra-compute"
+
+    assert run_all(broken(mutate), ["storage"]) == []
+
+
+def test_command_line_reports_problems_and_exit_codes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).with_name("manifest_checks.py")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(script), *args],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+    ok = run()
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "0 problems" in ok.stderr
+
+    bad = tmp_path / "k8s"
+    bad.mkdir()
+    (bad / "q.yaml").write_text(
+        "apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: q, namespace: default}\n"
+        "spec:\n  hard:\n    limits.nvidia.com/gpu: '1'\n"
+    )
+    failed = run(str(bad))
+    assert failed.returncode == 1
+    assert (
+        "q.yaml#0 ResourceQuota default/q: [quotas] 'limits.nvidia.com/gpu'"
+        in failed.stdout
+    )
+
+    (bad / "broken.yaml").write_text("a: [\n")
+    assert run(str(bad)).returncode == 2
+    assert run("--inventory", str(tmp_path / "missing.toml")).returncode == 2

@@ -206,3 +206,29 @@ def test_boot_and_dry_activate_change_nothing_running(lab: Lab, healthy) -> None
     assert lab.run("w1", ["readlink", "-f", PROFILE]).stdout.strip() == healthy["w1"]
     usage = ssh(lab, "w1", f"{new}/bin/switch-to-configuration bogus")
     assert usage.returncode == 1 and "Usage" in usage.stderr
+
+
+def test_full_disk_makes_copies_fail_until_freed(lab: Lab, healthy, tmp_path) -> None:
+    import os
+
+    payload = tmp_path / f"lab-disk-{os.getpid()}"
+    payload.mkdir()
+    (payload / "blob").write_bytes(os.urandom(64 * 1024))
+    path = subprocess.run(["nix-store", "--add", str(payload)], capture_output=True, text=True,
+                          check=True, timeout=30).stdout.strip()  # fmt: skip
+    env = {**os.environ, "NIX_SSHOPTS": " ".join(ssh_argv(lab, "w2")[1:-1])}
+    copy = ["nix", "--extra-experimental-features", "nix-command", "copy", "--to",
+            f"ssh://root@{lab.address('w2')}", path]  # fmt: skip
+    lab.fill_disk("w2")
+    try:
+        full = subprocess.run(copy, capture_output=True, text=True, env=env, timeout=60,
+                              check=False)  # fmt: skip
+        assert full.returncode != 0
+        assert lab.run("w2", ["test", "-e", path]).returncode == 1
+    finally:
+        lab.free_disk("w2")
+    ok = subprocess.run(
+        copy, capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert lab.run("w2", ["nix-store", "--check-validity", path]).returncode == 0

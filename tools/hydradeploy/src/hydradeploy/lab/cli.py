@@ -127,6 +127,22 @@ def slow(lab_dir: Path, host: str, ms: int) -> None:
     _lab(lab_dir).slow(host, ms)
 
 
+@lab.command("fill-disk")
+@DIR_OPTION
+@click.argument("host")
+def fill_disk(lab_dir: Path, host: str) -> None:
+    """Fill HOST's /nix file system (copies then fail with "No space left")."""
+    _lab(lab_dir).fill_disk(host)
+
+
+@lab.command("free-disk")
+@DIR_OPTION
+@click.argument("host")
+def free_disk(lab_dir: Path, host: str) -> None:
+    """Undo fill-disk."""
+    _lab(lab_dir).free_disk(host)
+
+
 @lab.command()
 @DIR_OPTION
 @click.option("--output", type=click.Choice(["table", "json"]), default="table")
@@ -145,7 +161,7 @@ def status(lab_dir: Path, output: str) -> None:
             r["host"], r["role"], r["address"], r["link"], r["sshd"], r["k3s"],
             r["node"], str(r["generation"]),
         )  # fmt: skip
-    Console().print(table)
+    Console(width=200 if not sys.stdout.isatty() else None).print(table)
 
 
 @lab.command()

@@ -2,7 +2,7 @@
 
 Started by the lab inside the host's network namespace and a fresh private mount and
 UTS namespace (`nsenter --net=… unshare --mount --uts --propagation private`). It gives
-the host its own /nix, /run, /etc (overlay, with its own /etc/ssh), /var (overlay),
+the host its own /nix (a tmpfs), /run, /etc (overlay, with its own /etc/ssh), /var (overlay),
 /root and /tmp, hides systemd-run, sets the host name, prints "ready" and then just lives: every process
 of the host enters its namespaces through this process (`nsenter -t PID`).
 """
@@ -20,7 +20,7 @@ def mount(*args: str) -> None:
     subprocess.run(["mount", *args], check=True, timeout=30, capture_output=True)
 
 
-def main(host_dir: Path, hostname: str) -> int:
+def main(host_dir: Path, hostname: str, store_mb: int) -> int:
     try:
         mount(
             "-t",
@@ -52,7 +52,10 @@ def main(host_dir: Path, hostname: str) -> int:
         # A sysfs of the host's own network namespace (as `ip netns exec` does), so
         # /sys/class/net shows eth0 of this host, not the runner's interfaces.
         mount("-t", "sysfs", "sysfs", "/sys")
-        for sub in ("nix", "run", "root", "tmp"):
+        # The host's Nix store lives on its own size-limited tmpfs, so a full disk can be
+        # injected (Lab.fill_disk) and it vanishes with the namespace.
+        mount("-t", "tmpfs", "-o", f"size={store_mb}m,mode=0755", "hydra-lab-nix", "/nix")
+        for sub in ("run", "root", "tmp"):
             mount("--bind", str(host_dir / sub), f"/{sub}")
         socket.sethostname(hostname)
     except subprocess.CalledProcessError as exc:
@@ -70,4 +73,4 @@ def main(host_dir: Path, hostname: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]), sys.argv[2]))
+    sys.exit(main(Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])))

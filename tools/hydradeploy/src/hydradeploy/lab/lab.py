@@ -38,6 +38,7 @@ from hydradeploy.lab.state import (
 KEEPER = Path(__file__).parent / "keeper.py"
 HOST_ENV = {"PATH": sshd.SESSION_PATH, "HOME": "/root", "LANG": "C.UTF-8", "USER": "root"}
 MAX_HOSTS = 80  # addresses .10–.89 of the lab's /24; microVMs from .100, storage from .250
+FILLER = "/nix/.hydra-lab-disk-full"  # what fill_disk writes
 HIDDEN_BINARIES = ("systemd-run",)  # no systemd in a lab host (see keeper.py)
 LAB_FILES = ("inventory.toml", "known_hosts", "id_ed25519", "id_ed25519.pub", "hosts", STATE_FILE)
 
@@ -59,11 +60,14 @@ class Lab:
         *,
         grace_seconds: float = 4.0,
         heartbeat_seconds: float = 1.0,
+        store_mb: int = 1024,
         ephemeral: bool = False,
     ) -> None:
         """ephemeral: the lab belongs to this process (a test run) and may be reaped by
         `reap_orphans` once the process is gone. grace_seconds: how long a node may miss
-        heartbeats before it turns NotReady (Ready=Unknown)."""
+        heartbeats before it turns NotReady (Ready=Unknown). store_mb: size of each
+        host's /nix (a tmpfs)."""
+        self.store_mb = store_mb
         self.dir = Path(directory).absolute()
         self.ephemeral = ephemeral
         self.grace_seconds = grace_seconds
@@ -152,7 +156,7 @@ class Lab:
         state = LabState(
             dir=str(self.dir), index=index, bridge=f"hl{index}br", gateway=gateway,
             grace_seconds=self.grace_seconds, heartbeat_seconds=self.heartbeat_seconds,
-            created_dir=created, owner_pid=os.getpid() if self.ephemeral else None,
+            store_mb=self.store_mb, created_dir=created, owner_pid=os.getpid() if self.ephemeral else None,
         )  # fmt: skip
         for i, name in enumerate(source["hosts"]):
             state.hosts[name] = HostState(
@@ -242,7 +246,7 @@ class Lab:
 
     def _prepare_host_dir(self, name: str, token: str) -> Path:
         hdir = self._host_dir(name)
-        for sub in ("nix", "run/sshd", "root", "tmp", "etc/profile.d", "var/lib/hydra-lab",
+        for sub in ("run/sshd", "root", "tmp", "etc/profile.d", "var/lib/hydra-lab",
                     "usr-bin", ".work/etc", ".work/var", ".work/usr-bin"):  # fmt: skip
             (hdir / sub).mkdir(parents=True, exist_ok=True)
         (hdir / "tmp").chmod(0o1777)
@@ -271,7 +275,7 @@ class Lab:
             proc = subprocess.Popen(
                 ["nsenter", f"--net=/run/netns/{host.netns}", "--",
                  "unshare", "--mount", "--uts", "--propagation", "private", "--",
-                 closures.interpreter(), "-I", str(KEEPER), str(hdir), name],
+                 closures.interpreter(), "-I", str(KEEPER), str(hdir), name, str(state.store_mb)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 start_new_session=True, cwd="/",
             )  # fmt: skip
@@ -461,9 +465,9 @@ class Lab:
             state = self._host(name)
             sshd_pid = _read_pid(self._host_dir(name) / "run" / "sshd.pid")
             k3s = self.run(name, ["systemctl", "is-active", "k3s"], timeout=10).stdout.strip()
-            profile = self._host_dir(name) / "nix" / "var" / "nix" / "profiles" / "system"
+            profile = self.run(name, ["readlink", store.SYSTEM_PROFILE], timeout=10).stdout
             try:
-                generation = int(os.readlink(profile).split("-")[1])
+                generation = int(profile.strip().split("-")[1])
             except (OSError, ValueError, IndexError):
                 generation = None
             ready = nodes.get(name)
@@ -476,6 +480,16 @@ class Lab:
                 "generation": generation,
             })  # fmt: skip
         return rows
+
+    def fill_disk(self, name: str) -> None:
+        """Fill host NAME's /nix file system: copies and activations then fail with
+        "No space left on device" until `free_disk`."""
+        avail = self._checked(name, ["stat", "-f", "-c", "%a %S", "/nix"]).decode().split()
+        size = int(avail[0]) * int(avail[1])
+        self._checked(name, ["fallocate", "-l", str(size), FILLER])
+
+    def free_disk(self, name: str) -> None:
+        self._checked(name, ["rm", "-f", FILLER])
 
     # ------------------------------------------------------------------ down
 

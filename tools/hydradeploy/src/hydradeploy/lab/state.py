@@ -34,6 +34,7 @@ class LabState:
     gateway: str
     grace_seconds: float
     heartbeat_seconds: float
+    store_mb: int = 1024
     hosts: dict[str, HostState] = field(default_factory=dict)
     builds: int = 0
     created_dir: bool = False

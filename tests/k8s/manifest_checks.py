@@ -514,6 +514,22 @@ def _walk_selectors(
             yield from _walk_selectors(v, f"{path}[{i}]")
 
 
+def _walk_keys(
+    values: Any, keys: set[str], path: str = ""
+) -> Iterator[tuple[str, str, Any]]:
+    """(path, key, value) for every occurrence of one of `keys` inside chart values."""
+    if isinstance(values, dict):
+        for k, v in values.items():
+            here = f"{path}.{k}" if path else str(k)
+            if k in keys:
+                yield here, k, v
+            else:
+                yield from _walk_keys(v, keys, here)
+    elif isinstance(values, list):
+        for i, v in enumerate(values):
+            yield from _walk_keys(v, keys, f"{path}[{i}]")
+
+
 # --------------------------------------------------------------------------- checks
 
 Check = Callable[[Tree], list[Problem]]
@@ -897,6 +913,18 @@ def check_references(t: Tree) -> list[Problem]:
                         f"{pod.owner}: volume {v.get('name')} uses ConfigMap {cm!r}, not declared in {pod.namespace}",
                     )
                 )
+    for d in t.of_kind("HelmChart"):
+        refs = {"priorityClassName": priorities, "runtimeClassName": runtimes}
+        for path, key, value in _walk_keys(chart_values(d), set(refs)):
+            if isinstance(value, str) and value and value not in refs[key]:
+                kind = key[0].upper() + key[1 : -len("ClassName")]
+                out.append(
+                    Problem(
+                        str(d),
+                        "references",
+                        f"values {path}: {kind}Class {value!r} does not exist",
+                    )
+                )
     for d in t.of_kind("HorizontalPodAutoscaler") + t.of_kind("PodDisruptionBudget"):
         if d.kind == "HorizontalPodAutoscaler":
             ref = d.spec.get("scaleTargetRef") or {}
@@ -1008,6 +1036,18 @@ def check_storage(t: Tree) -> list[Problem]:
             out.append(
                 Problem(str(d), "storage", f"StorageClass {sc!r} does not exist")
             )
+    for d in t.of_kind("HelmChart"):
+        for path, _, value in _walk_keys(
+            chart_values(d), {"storageClass", "storageClassName"}
+        ):
+            if isinstance(value, str) and value and value not in classes:
+                out.append(
+                    Problem(
+                        str(d),
+                        "storage",
+                        f"values {path}: StorageClass {value!r} does not exist",
+                    )
+                )
     exports = {(s.address, e) for s in t.inventory.storage.values() for e in s.exports}
     for d in t.of_kind("PersistentVolume") + t.of_kind("StorageClass"):
         server = share = None

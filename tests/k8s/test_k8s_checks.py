@@ -290,6 +290,26 @@ CASES: list[tuple[str, str, Callable[[Docs], Docs | None], str]] = [
     ),
     (
         "storage",
+        "chart values naming a class that does not exist",
+        lambda d: set_values(
+            d,
+            "jupyterhub",
+            lambda v: v["singleuser"]["storage"]["dynamic"].update(
+                storageClass="nfs-client"
+            ),
+        ),
+        "StorageClass 'nfs-client' does not exist",
+    ),
+    (
+        "references",
+        "chart values naming a PriorityClass that does not exist",
+        lambda d: set_values(
+            d, "dcgm-exporter", lambda v: v.update(priorityClassName="gpu")
+        ),
+        "PriorityClass 'gpu' does not exist",
+    ),
+    (
+        "storage",
         "claim of a class that does not exist",
         lambda d: find(d, "PersistentVolumeClaim", "outputs")["spec"].update(
             storageClassName="nfs"

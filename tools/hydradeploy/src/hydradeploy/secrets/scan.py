@@ -163,7 +163,7 @@ def scan_text(text: str, rel: str, known: Iterable[str] = ()) -> list[Finding]:
                 )
         if re.search(r"""kind\s*=\s*"Secret"\s*;""", line):
             window = "\n".join(lines[i - 1 : i + 15])
-            if re.search(r"\b(stringData|data)\s*=", window):
+            if re.search(r"\b(stringData|data)\b[\w.\"-]*\s*=", window):
                 found.add(Finding(rel, i, "secret-manifest", "a Secret with data written in Nix"))
     for value in known:
         if len(value) >= 8 and value in text:

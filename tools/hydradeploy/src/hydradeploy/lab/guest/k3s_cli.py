@@ -53,6 +53,23 @@ def _get(path: str, method: str = "GET") -> tuple[int, bytes]:
         ) from None
 
 
+REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 500: "InternalError",
+           503: "ServiceUnavailable"}  # fmt: skip
+
+
+def _get_ok(path: str) -> bytes:
+    """GET that turns an API error into kubectl's one-line message."""
+    code, body = _get(path)
+    if code != 200:
+        try:
+            message = json.loads(body).get("message", "")
+        except ValueError:
+            message = body.decode(errors="replace").strip()
+        reason = REASONS.get(code, "InternalError")
+        raise KubectlError(f"Error from server ({reason}): {message or 'unknown error'}")
+    return body
+
+
 def _age(ts: str) -> str:
     try:
         secs = int(
@@ -148,7 +165,7 @@ def kubectl(argv: list[str]) -> int:
     if words[:2] in (["get", "nodes"], ["get", "node"], ["get", "no"]):
         names = words[2:]
         if not names:
-            _, body = _get("/api/v1/nodes")
+            body = _get_ok("/api/v1/nodes")
             items = json.loads(body)["items"]
             if output == "json":
                 print(json.dumps(json.loads(body), indent=4))
@@ -163,8 +180,10 @@ def kubectl(argv: list[str]) -> int:
             code, body = _get(f"/api/v1/nodes/{name}")
             if code == 200:
                 found.append(json.loads(body))
-            else:
+            elif code == 404:
                 missing.append(name)
+            else:
+                _get_ok(f"/api/v1/nodes/{name}")
         for name in missing:
             print(f'Error from server (NotFound): nodes "{name}" not found', file=sys.stderr)
         if found:
@@ -184,7 +203,7 @@ def kubectl(argv: list[str]) -> int:
                 _print_nodes(found, output)
         return 1 if missing else 0
     if words[:2] in (["get", "addons"], ["get", "addon"], ["get", "addons.k3s.cattle.io"]):
-        _, body = _get("/apis/k3s.cattle.io/v1/addons")
+        body = _get_ok("/apis/k3s.cattle.io/v1/addons")
         doc = json.loads(body)
         if output == "json":
             print(json.dumps(doc, indent=4))

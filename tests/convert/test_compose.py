@@ -1,0 +1,243 @@
+"""The compose front end: YAML 1.2 scalars, interpolation, merging, extends, profiles,
+the long forms, GPU reservations, and clean errors."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import validate_strict
+from hydradeploy.convert.compose import load_compose
+from hydradeploy.convert.emit import EmitOptions, convert
+from hydradeploy.convert.model import Container, GpuRequest, Mount, Port
+from hydradeploy.errors import UserError
+
+
+def _write(tmp_path: Path, text: str, name: str = "compose.yml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def _load(
+    tmp_path: Path, text: str, env: dict[str, str] | None = None, **kw: Any
+) -> dict[str, Container]:
+    source = load_compose([_write(tmp_path, text)], environ=env or {}, **kw)
+    return {c.source_name: c for c in source.containers}
+
+
+def test_yaml_1_2_scalars_ports_are_not_sexagesimal(tmp_path: Path) -> None:
+    c = _load(tmp_path, """
+        services:
+          ssh:
+            image: x
+            ports: [22:22, 2222:22]
+            environment: {DEBUG: yes, ON: on}
+    """)["ssh"]  # fmt: skip
+    assert c.ports == [Port(22, "TCP", 22), Port(22, "TCP", 2222)]
+    assert c.environment == {"DEBUG": "yes", "ON": "on"}
+
+
+def test_interpolation_dotenv_and_shell_environment(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("TAG=1.0\nPORT=8080\n")
+    c = _load(tmp_path, """
+        services:
+          web:
+            image: nginx:${TAG}
+            ports: ["${PORT}:80"]
+            environment:
+              GREETING: ${GREETING:-hello}
+              COST: $$5
+    """, env={"TAG": "2.0"})["web"]  # fmt: skip
+    assert c.image == "nginx:2.0"  # the shell wins over .env, as in compose
+    assert c.ports == [Port(80, "TCP", 8080)]
+    assert c.environment == {"GREETING": "hello", "COST": "$5"}
+
+
+def test_required_variable_is_a_clean_error(tmp_path: Path) -> None:
+    with pytest.raises(
+        UserError,
+        match=r"compose.yml: services.db.environment.PW: required variable PW: set it",
+    ):
+        _load(tmp_path, """
+            services:
+              db: {image: pg, environment: {PW: "${PW:?set it}"}}
+        """)  # fmt: skip
+
+
+def test_long_forms_and_list_environment(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    c = _load(tmp_path, """
+        services:
+          app:
+            image: x
+            ports:
+              - {target: 80, published: "8080", host_ip: 127.0.0.1, protocol: tcp}
+              - {target: 53, protocol: udp}
+            volumes:
+              - {type: bind, source: ./data, target: /data, read_only: true}
+              - {type: volume, source: cache, target: /cache}
+              - {type: tmpfs, target: /tmp, tmpfs: {size: 64m}}
+            environment: [A=1, B=two=2]
+            command: python -m app --port "8 0"
+            healthcheck: {test: "curl -f localhost", interval: 1m, retries: 2}
+        volumes: {cache: {}}
+    """, project_dir="/srv/app")["app"]  # fmt: skip
+    assert c.ports == [Port(80, "TCP", 8080, "127.0.0.1"), Port(53, "UDP")]
+    assert c.mounts == [
+        Mount("bind", "/data", "/srv/app/data", read_only=True),
+        Mount("volume", "/cache", "cache"),
+        Mount("tmpfs", "/tmp", size="64Mi"),
+    ]
+    assert c.environment == {"A": "1", "B": "two=2"}
+    assert c.cmd == ("python", "-m", "app", "--port", "8 0")
+    assert c.healthcheck is not None and c.healthcheck.command == (
+        "/bin/sh",
+        "-c",
+        "curl -f localhost",
+    )
+    assert (c.healthcheck.interval_s, c.healthcheck.retries) == (60, 2)
+
+
+def test_gpu_reservations_runtime_and_gpus_key(tmp_path: Path) -> None:
+    cs = _load(tmp_path, """
+        services:
+          one:
+            image: x
+            deploy: {resources: {reservations: {devices: [{driver: nvidia, count: 1, capabilities: [gpu]}]}}}
+          ids:
+            image: x
+            deploy: {resources: {reservations: {devices: [{capabilities: [gpu], device_ids: ["0", "1"]}]}}}
+          every:
+            image: x
+            gpus: all
+          runtime:
+            image: x
+            runtime: nvidia
+            environment: {NVIDIA_VISIBLE_DEVICES: "0"}
+          rocm:
+            image: rocm/pytorch
+            devices: [/dev/kfd, /dev/dri]
+    """)  # fmt: skip
+    assert [g.count for g in cs["one"].gpus] == [1]
+    assert [g.count for g in cs["ids"].gpus] == [2]
+    assert [g.count for g in cs["every"].gpus] == [None]
+    assert [g.count for g in cs["runtime"].gpus] == [1]
+    assert cs["rocm"].gpus == [GpuRequest("amd", None, "devices /dev/kfd, /dev/dri")]
+
+
+def test_several_files_merge_like_compose(tmp_path: Path) -> None:
+    base = _write(
+        tmp_path,
+        "services:\n  web:\n    image: nginx:1\n    ports: ['80:80']\n    environment: {A: '1', B: '1'}\n",
+    )
+    override = _write(
+        tmp_path,
+        "services:\n  web:\n    image: nginx:2\n    ports: ['443:443']\n    environment: [B=2]\n",
+        "override.yml",
+    )
+    (web,) = load_compose([base, override], environ={}).containers
+    assert web.image == "nginx:2"
+    assert [p.host_port for p in web.ports] == [80, 443]
+    assert web.environment == {"A": "1", "B": "2"}
+
+
+def test_extends_profiles_and_depends_on(tmp_path: Path) -> None:
+    source = load_compose(
+        [
+            _write(
+                tmp_path,
+                """
+                services:
+                  base: {image: app:1, environment: {A: "1"}, cap_drop: [ALL]}
+                  worker: {extends: base, command: [work], depends_on: {db: {condition: service_healthy}}}
+                  db: {image: pg}
+                  debug: {image: busybox, profiles: [debug]}
+            """,
+            )  # fmt: skip
+        ],
+        environ={},
+    )
+    cs = {c.source_name: c for c in source.containers}
+    assert set(cs) == {"base", "worker", "db"}
+    assert (
+        cs["worker"].image == "app:1"
+        and cs["worker"].environment == {"A": "1"}
+        and cs["worker"].cap_drop == ["ALL"]
+    )
+    assert cs["worker"].depends_on == ["db"]
+    assert any("debug" in n.message for n in source.notes)
+    with_profile = load_compose(
+        [tmp_path / "compose.yml"], environ={}, profiles={"debug"}
+    )
+    assert "debug" in {c.source_name for c in with_profile.containers}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("services: [a, b]", "key 'services': must be a mapping"),
+        (
+            "services:\n  a: {image: x, ports: ['99999:80']}",
+            "service 'a': key 'ports'[0]: '99999:80'",
+        ),
+        (
+            "services:\n  a: {image: x, volumes: ['data:/d']}",
+            "named volume 'data' is not declared",
+        ),
+        (
+            "services:\n  a: {image: x, depends_on: [ghost]}",
+            "key 'depends_on': unknown service 'ghost'",
+        ),
+        ("services:\n  a: {ports: ['80']}", "key 'image': missing"),
+        (
+            "services:\n  a: {image: x, deploy: {resources: {limits: {memory: lots}}}}",
+            "deploy.resources.limits.memory",
+        ),
+        (
+            "services:\n  a: {image: x, healthcheck: {test: [WHAT, x]}}",
+            "healthcheck.test",
+        ),
+        ("services:\n  a: {extends: a}", "cycle"),
+        ("services:\n  a: {image: x\n", "malformed YAML"),
+        ("- 1\n- 2", "top level must be a mapping"),
+    ],
+)
+def test_bad_input_is_one_clean_error(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(
+        UserError,
+        match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\("),
+    ):
+        load_compose([_write(tmp_path, text)], environ={})
+
+
+def test_example_stack_emits_valid_objects(repo: Path) -> None:
+    source = load_compose(
+        [repo / "hosts/examples/compose/docker-compose.yml"],
+        environ={},
+        host="hydra-ai",
+        project_dir="/srv/ai-system",
+        profiles={"speech"},
+    )
+    conv = convert(
+        source,
+        EmitOptions(namespace="ai-system", host="hydra-ai", gpu_count=lambda v: 2),
+    )
+    kinds = {d["kind"] for docs in conv.files.values() for d in docs}
+    assert kinds == {"Namespace", "Service", "Deployment", "StatefulSet"}
+    for docs in conv.files.values():
+        for doc in docs:
+            validate_strict(doc)
+    speech = conv.files["ai-system/speech.yaml"]
+    pod = speech[-1]["spec"]["template"]["spec"]
+    assert pod["runtimeClassName"] == "nvidia" and pod["containers"][0]["resources"][
+        "limits"
+    ] == {"nvidia.com/gpu": 2}
+    assert speech[-1]["spec"]["strategy"] == {"type": "Recreate"}
+    assert [p["containerPort"] for p in pod["containers"][0]["ports"]] == [
+        9000,
+        9001,
+        9002,
+    ]

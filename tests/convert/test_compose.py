@@ -156,7 +156,7 @@ def test_extends_profiles_and_depends_on(tmp_path: Path) -> None:
                   db: {image: pg}
                   debug: {image: busybox, profiles: [debug]}
             """,
-            )  # fmt: skip
+            )
         ],
         environ={},
     )

@@ -102,7 +102,7 @@ flag_tokens = st.one_of(
             "-v",
             "/x:/y",
         ]
-    ),  # fmt: skip
+    ),
     st.text(alphabet=string.ascii_letters + string.digits + "-=/:.", max_size=14),
 )
 env_maps = st.dictionaries(

@@ -357,7 +357,8 @@ def jupyterhub_profiles(d: Doc) -> list[PodTemplate]:
 
 
 def _expr_matches(expr: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+    key, op = str(expr.get("key", "")), expr.get("operator")
+    values = [str(v) for v in expr.get("values") or []]
     has = key in labels
     if op == "In":
         return has and labels[key] in values
@@ -600,7 +601,8 @@ def crd_problems(obj: Mapping[str, Any], rule: CrdRule) -> list[str]:
         if value is None:
             out.append(f"{path} is required")
         elif not isinstance(value, kind):
-            out.append(f"{path} must be a {kind.__name__}")
+            names = kind if isinstance(kind, tuple) else (kind,)
+            out.append(f"{path} must be a {' or '.join(k.__name__ for k in names)}")
     if rule.extra is not None:
         out.extend(rule.extra(obj))
     return out
@@ -1414,11 +1416,7 @@ def check_network(t: Tree) -> list[Problem]:
                     for e in block.get("except") or []
                 }
                 for c in cluster:
-                    if (
-                        c.version == net.version
-                        and c.subnet_of(net)
-                        and not any(c.subnet_of(e) for e in excepted)
-                    ):  # type: ignore[arg-type]
+                    if _within(c, net) and not any(_within(c, e) for e in excepted):
                         out.append(
                             Problem(
                                 str(d),
@@ -1437,6 +1435,108 @@ def check_network(t: Tree) -> list[Problem]:
                             f"ipBlock {net} is not an inventory host or storage address",
                         )
                     )
+    return out
+
+
+def _within(
+    a: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    b: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> bool:
+    return a.version == b.version and a.subnet_of(b)  # type: ignore[arg-type]
+
+
+# Ports k3s itself listens on (or flannel/etcd): a ServiceLB LoadBalancer on one of them
+# would never get its svclb pods scheduled (hostPort conflict).
+K3S_HOST_PORTS = {6443, 10250, 2379, 2380, 8472, 51820, 51821, 5001, 6444, 10010}
+
+
+@check("k3s-components")
+def check_k3s_components(t: Tree) -> list[Problem]:
+    """What the manifests need from k3s is not disabled in the inventory: ServiceLB for
+    LoadBalancer Services (one owner per node port), metrics-server for resource HPAs,
+    local-storage for local-path classes, Traefik for Ingresses."""
+    disabled = set(t.inventory.cluster.disable)
+    out = []
+    taken: dict[tuple[int, str], str] = {}
+    for d in t.of_kind("Service"):
+        if d.spec.get("type") != "LoadBalancer":
+            continue
+        if "servicelb" in disabled:
+            out.append(
+                Problem(
+                    str(d),
+                    "k3s-components",
+                    "LoadBalancer Service but the inventory disables servicelb: it stays <pending>",
+                )
+            )
+        for port in d.spec.get("ports") or []:
+            key = (int(port.get("port", 0)), str(port.get("protocol", "TCP")))
+            if key[0] in K3S_HOST_PORTS:
+                out.append(
+                    Problem(
+                        str(d),
+                        "k3s-components",
+                        f"port {key[0]} is a k3s host port; ServiceLB cannot bind it",
+                    )
+                )
+            elif key in taken:
+                out.append(
+                    Problem(
+                        str(d),
+                        "k3s-components",
+                        f"port {key[0]}/{key[1]} is already published by {taken[key]} (ServiceLB binds it on every node)",
+                    )
+                )
+            else:
+                taken[key] = f"Service {d.namespace}/{d.name}"
+    # HelmCharts that publish LoadBalancer ports: JupyterHub's proxy on 80/443
+    for d in t.of_kind("HelmChart"):
+        if d.spec.get("chart") == "jupyterhub":
+            proxy = chart_values(d).get("proxy") or {}
+            if (proxy.get("service") or {}).get(
+                "type", "LoadBalancer"
+            ) == "LoadBalancer":
+                https = (proxy.get("https") or {}).get("enabled", False)
+                for port in (80, 443) if https else (80,):
+                    key = (port, "TCP")
+                    if key in taken:
+                        out.append(
+                            Problem(
+                                str(d),
+                                "k3s-components",
+                                f"JupyterHub's proxy publishes {port}/TCP, already published by {taken[key]}",
+                            )
+                        )
+                    taken[key] = "JupyterHub proxy-public"
+    if "metrics-server" in disabled:
+        for d in t.of_kind("HorizontalPodAutoscaler"):
+            if any(m.get("type") == "Resource" for m in d.spec.get("metrics") or []):
+                out.append(
+                    Problem(
+                        str(d),
+                        "k3s-components",
+                        "resource-metric HPA but the inventory disables metrics-server",
+                    )
+                )
+    if "local-storage" in disabled:
+        for d in t.of_kind("StorageClass"):
+            if d.obj.get("provisioner") == "rancher.io/local-path":
+                out.append(
+                    Problem(
+                        str(d),
+                        "k3s-components",
+                        "rancher.io/local-path class but the inventory disables local-storage",
+                    )
+                )
+    if "traefik" in disabled:
+        for d in t.of_kind("Ingress"):
+            out.append(
+                Problem(
+                    str(d),
+                    "k3s-components",
+                    "Ingress but the inventory disables traefik and no other ingress controller is deployed",
+                )
+            )
     return out
 
 

@@ -512,6 +512,33 @@ CASES: list[tuple[str, str, Callable[[Docs], Docs | None], str]] = [
         "not an inventory host",
     ),
     (
+        "k3s-components",
+        "two LoadBalancers on one port",
+        lambda d: find(d, "Service", "gpt-sovits")["spec"]["ports"][0].update(
+            port=8188
+        ),
+        "8188/TCP is already published by Service ai-generation/comfyui",
+    ),
+    (
+        "k3s-components",
+        "LoadBalancer on the API server port",
+        lambda d: find(d, "Service", "open-webui")["spec"]["ports"][0].update(
+            port=6443
+        ),
+        "port 6443 is a k3s host port",
+    ),
+    (
+        "k3s-components",
+        "Ingress while Traefik is disabled",
+        lambda d: add(
+            d,
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\n"
+            "metadata: {name: webui, namespace: open-webui}\n"
+            "spec:\n  defaultBackend:\n    service: {name: open-webui, port: {number: 8080}}\n",
+        ),
+        "disables traefik",
+    ),
+    (
         "inventory-values",
         "HSA_OVERRIDE_GFX_VERSION other than the host's",
         lambda d: container(d, "Deployment", "ollama-amd")["env"][0].update(
@@ -639,3 +666,24 @@ def test_command_line_reports_problems_and_exit_codes(tmp_path: Path) -> None:
     (bad / "broken.yaml").write_text("a: [\n")
     assert run(str(bad)).returncode == 2
     assert run("--inventory", str(tmp_path / "missing.toml")).returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("component", "expect"),
+    [
+        ("servicelb", "disables servicelb"),
+        ("metrics-server", "disables metrics-server"),
+        ("local-storage", "disables local-storage"),
+    ],
+)
+def test_k3s_components_the_tree_needs(
+    broken, tmp_path: Path, component: str, expect: str
+) -> None:
+    inv = _inventory_variant(
+        tmp_path,
+        lambda t: t.replace(
+            'disable = ["traefik"]', f'disable = ["traefik", "{component}"]'
+        ),
+    )
+    problems = run_all(broken(lambda d: None, inv), ["k3s-components"])
+    assert any(expect in str(p) for p in problems), "\n".join(map(str, problems))

@@ -200,66 +200,70 @@ in
     };
   };
 
-  config = lib.mkIf cfg.enable {
-    assertions = [
-      {
-        assertion = cfg.uplink != null;
-        message = "hydra.microvms.uplink: name the NIC of ${config.hydra.hostName} that joins bridge ${cfg.bridge} (hosts/${config.hydra.hostName}/hardware.nix).";
-      }
-    ];
+  config = lib.mkMerge [
+    # microvm.nix's host part (virtiofsd, microvm@ units) only where guests run.
+    { microvm.host.enable = lib.mkDefault cfg.enable; }
+    (lib.mkIf cfg.enable {
+      assertions = [
+        {
+          assertion = cfg.uplink != null;
+          message = "hydra.microvms.uplink: name the NIC of ${config.hydra.hostName} that joins bridge ${cfg.bridge} (hosts/${config.hydra.hostName}/hardware.nix).";
+        }
+      ];
 
-    networking.useNetworkd = true;
-    systemd.network = {
-      enable = true;
-      netdevs."10-${cfg.bridge}".netdevConfig = {
-        Kind = "bridge";
-        Name = cfg.bridge;
+      networking.useNetworkd = true;
+      systemd.network = {
+        enable = true;
+        netdevs."10-${cfg.bridge}".netdevConfig = {
+          Kind = "bridge";
+          Name = cfg.bridge;
+        };
+        networks = {
+          "10-uplink" = lib.mkIf (cfg.uplink != null) {
+            matchConfig.Name = cfg.uplink;
+            networkConfig.Bridge = cfg.bridge;
+          };
+          "11-microvm-taps" = {
+            matchConfig.Name = "vm-*";
+            networkConfig.Bridge = cfg.bridge;
+          };
+          "20-${cfg.bridge}" = {
+            matchConfig.Name = cfg.bridge;
+            address = [ (withPrefix host.address) ];
+            gateway = lib.optional (cfg.gateway != null) cfg.gateway;
+            dns = cfg.nameservers;
+          };
+        };
       };
-      networks = {
-        "10-uplink" = lib.mkIf (cfg.uplink != null) {
-          matchConfig.Name = cfg.uplink;
-          networkConfig.Bridge = cfg.bridge;
-        };
-        "11-microvm-taps" = {
-          matchConfig.Name = "vm-*";
-          networkConfig.Bridge = cfg.bridge;
-        };
-        "20-${cfg.bridge}" = {
-          matchConfig.Name = cfg.bridge;
-          address = [ (withPrefix host.address) ];
-          gateway = lib.optional (cfg.gateway != null) cfg.gateway;
-          dns = cfg.nameservers;
-        };
-      };
-    };
 
-    microvm.vms = builtins.listToAttrs (
-      map (g: {
-        inherit (g) name;
-        value = {
-          autostart = true;
-          config = guestModule g;
-        };
-      }) guests
-    );
-
-    # One copy of the token per guest, in the directory only that guest sees.
-    age.secrets = lib.mkIf config.hydra.secrets.hasK3sToken (
-      builtins.listToAttrs (
+      microvm.vms = builtins.listToAttrs (
         map (g: {
-          name = "k3s-token-${g.name}";
+          inherit (g) name;
           value = {
-            file = config.hydra.secrets.dir + "/k3s-token.age";
-            path = g.hostTokenFile;
-            mode = "0400";
-            owner = "root";
-            group = "root";
-            symlink = false;
+            autostart = true;
+            config = guestModule g;
           };
         }) guests
-      )
-    );
-    # The shared directories exist even before the first token is decrypted.
-    systemd.tmpfiles.rules = map (g: "d ${g.hostTokenDir} 0700 root root -") guests;
-  };
+      );
+
+      # One copy of the token per guest, in the directory only that guest sees.
+      age.secrets = lib.mkIf config.hydra.secrets.hasK3sToken (
+        builtins.listToAttrs (
+          map (g: {
+            name = "k3s-token-${g.name}";
+            value = {
+              file = config.hydra.secrets.dir + "/k3s-token.age";
+              path = g.hostTokenFile;
+              mode = "0400";
+              owner = "root";
+              group = "root";
+              symlink = false;
+            };
+          }) guests
+        )
+      );
+      # The shared directories exist even before the first token is decrypted.
+      systemd.tmpfiles.rules = map (g: "d ${g.hostTokenDir} 0700 root root -") guests;
+    })
+  ];
 }

@@ -429,3 +429,35 @@ def test_private_temp_dir_is_0700_and_gone_after_an_exception() -> None:
     except RuntimeError:
         pass
     assert kept is not None and not kept.exists()
+
+
+def test_check_on_a_fresh_clone_notes_missing_keys_without_failing(repo: Repo) -> None:
+    repo.write_inventory({"srv": "server", "w1": "agent"}, host_keys={"w1": ""})
+    r = repo.cli("secrets", "check")
+    assert (
+        r.returncode == 0
+        and "note: " in r.stderr
+        and "host w1 has no host key" in r.stderr
+    )
+    repo.write_inventory({"srv": "server", "w1": "agent"})
+    assert repo.cli("secrets", "init").returncode == 0
+    repo.write_inventory({"srv": "server", "w1": "agent"}, host_keys={"w1": ""})
+    r = repo.cli("secrets", "check", "--output", "json")
+    assert r.returncode == 1
+    assert any(
+        "host w1 has no host key" in f["message"]
+        for f in json.loads(r.stdout)["findings"]
+    )
+
+
+def test_hostkeys_from_inventory_writes_keys_and_rules(repo: Repo) -> None:
+    r = repo.cli("secrets", "hostkeys", "--from-inventory", "--output", "json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert [row["change"] for row in report["hosts"]] == ["new", "new", "new"]
+    stored = (repo.secrets / "host-keys.toml").read_text()
+    assert pub(repo.keys["w2"]).split()[1] in stored
+    assert (repo.secrets / "secrets.nix").is_file()
+    repo.write_inventory(HOSTS_WITH_W1, host_keys={"w1": ""})
+    bad = repo.cli("secrets", "hostkeys", "--from-inventory")
+    assert bad.returncode == 2 and "hosts.w1.ssh.host_key is not set" in bad.stderr

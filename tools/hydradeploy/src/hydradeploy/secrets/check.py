@@ -38,6 +38,7 @@ class FileStatus:
 class CheckResult:
     files: list[FileStatus] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # not failures
 
     @property
     def ok(self) -> bool:
@@ -59,9 +60,14 @@ def run_check(
     result = CheckResult()
     add = result.findings.append
     ring = ws.keyring()
-    for problem in ring.problems:
-        add(Finding(_rel(ws, repo, ws.inventory.path), 0, "keys", problem))
     store = ws.store
+    if not store.files() and not store.rules_path.exists():
+        # Nothing encrypted yet (a fresh clone): missing keys are the next step, not
+        # a failure; the plaintext scan still runs.
+        result.notes += ring.problems
+    else:
+        for problem in ring.problems:
+            add(Finding("", 0, "keys", problem))
     rules_rel = _rel(ws, repo, store.rules_path)
     files = store.files()
     if not ring.problems:

@@ -282,6 +282,7 @@ def check(
                     {"path": f.path, "line": f.line, "kind": f.kind, "message": f.message}
                     for f in result.findings
                 ],
+                "notes": result.notes,
             }
         )
     else:
@@ -299,9 +300,17 @@ def check(
                     for s in result.files
                 ],
             )
+        for note in result.notes:
+            click.echo(f"note: {note}", err=True)
+        if result.notes and not result.files:
+            click.echo(
+                "note: no secrets yet: `hydradeploy secrets hostkeys`, then `secrets init`",
+                err=True,
+            )
         for finding in result.findings:
             loc = f"{finding.path}:{finding.line}" if finding.line else finding.path
-            click.echo(f"{loc}: {finding.message} [{finding.kind}]")
+            prefix = f"{loc}: " if loc else ""
+            click.echo(f"{prefix}{finding.message} [{finding.kind}]")
         if result.ok:
             click.echo("secrets check: ok", err=True)
     if not result.ok:

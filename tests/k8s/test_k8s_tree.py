@@ -56,7 +56,7 @@ def test_schemas_are_those_of_the_cluster_version() -> None:
     )
 
 
-def test_converted_output_validates(inventory) -> None:
+def test_converted_output_validates(inventory, k8s_docs: list[Doc]) -> None:
     """The converter's output (k8s/converted/) is held to the same schemas and secret
     rules; its own tests check the rest."""
     if not CONVERTED.is_dir():
@@ -64,13 +64,21 @@ def test_converted_output_validates(inventory) -> None:
     docs = load_documents(CONVERTED)
     t = Tree(docs, inventory, KUBERNETES_VERSION)
     problems = run_all(t, ["schema", "no-secrets"])
+    # and no converted object silently replaces a hand-written one
+    problems += run_all(
+        Tree(k8s_docs + docs, inventory, KUBERNETES_VERSION), ["unique"]
+    )
     assert not problems, _fmt(problems)
 
 
-def test_manifest_file_names_map_to_distinct_targets(tree: Tree) -> None:
+def test_manifest_file_names_map_to_distinct_targets() -> None:
     # modules/lib/manifests.nix names each file hydra-<path with / as ->; two files
-    # mapping to the same name would make the flake refuse to evaluate.
-    files = sorted({d.path.relative_to(K8S).as_posix() for d in tree.docs})
+    # (k8s/converted/ included) mapping to the same name make the flake refuse to evaluate.
+    files = sorted(
+        p.relative_to(K8S).as_posix()
+        for p in [*K8S.rglob("*.yaml"), *K8S.rglob("*.yml")]
+        if not p.name.startswith(".") and p.stem != "kustomization"
+    )
     targets = ["hydra-" + f.replace("/", "-") for f in files]
     assert len(set(targets)) == len(targets)
 

@@ -126,15 +126,8 @@
 
       # The Kubernetes minor that hydradeploy validates manifests against; the
       # `k3s-version` check fails when the pinned k3s moves away from it.
-      kubernetesVersion =
-        let
-          m = builtins.match ''.*KUBERNETES_VERSION = "([0-9]+\.[0-9]+)\.[0-9]+".*'' (
-            builtins.readFile ./tools/hydradeploy/src/hydradeploy/versions.py
-          );
-        in
-        if m == null then throw "versions.py: KUBERNETES_VERSION not found" else builtins.head m;
+      kubernetesVersion = import ./modules/lib/kubernetes-version.nix ./tools/hydradeploy/src/hydradeploy/versions.py;
 
-      nixFiles = lib.filter (lib.hasSuffix ".nix") (lib.filesystem.listFilesRecursive ./.);
     in
     {
       inherit nixosModules nixosConfigurations;
@@ -241,7 +234,8 @@
             pkgs.runCommand "k3s-version" { } "echo ${pkgs.k3s.version} > $out";
 
           formatting = pkgs.runCommand "nixfmt-check" { nativeBuildInputs = [ pkgs.nixfmt ]; } ''
-            nixfmt --check ${lib.concatStringsSep " " (map toString nixFiles)}
+            cd ${self}
+            find . -name '*.nix' -not -path './.git/*' -print0 | sort -z | xargs -0 nixfmt --check
             touch $out
           '';
         }

@@ -73,6 +73,7 @@ let
     };
 
     networking.useNetworkd = true;
+    networking.useDHCP = false;
     systemd.network.networks."10-uplink" = {
       matchConfig.MACAddress = g.mac;
       address = [ (withPrefix g.address) ];
@@ -212,6 +213,8 @@ in
       ];
 
       networking.useNetworkd = true;
+      # The host's inventory address is static, on the bridge.
+      networking.useDHCP = lib.mkDefault false;
       systemd.network = {
         enable = true;
         netdevs."10-${cfg.bridge}".netdevConfig = {

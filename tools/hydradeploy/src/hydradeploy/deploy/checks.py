@@ -24,6 +24,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from hydradeploy.deploy.models import CheckResult
@@ -33,6 +34,9 @@ from hydradeploy.kube_names import parse_taint
 
 SYSTEM_TAINT_PREFIX = "node.kubernetes.io/"
 ETCD_LABEL = "node-role.kubernetes.io/etcd"
+SETTLE_SECONDS = (
+    50.0  # > kube-controller-manager's node-monitor-grace-period (40 s; 50 s since 1.32)
+)
 
 _HOST_FACTS = r"""
 echo "system=$(systemctl is-system-running 2>/dev/null)"
@@ -87,6 +91,20 @@ def ready_status(node: Mapping[str, Any]) -> tuple[str, str]:
     return "Unknown", "no Ready condition"
 
 
+def heartbeat(node: Mapping[str, Any]) -> float | None:
+    """The Ready condition's lastHeartbeatTime as epoch seconds."""
+    for cond in node.get("status", {}).get("conditions", []) or []:
+        if cond.get("type") == "Ready" and cond.get("lastHeartbeatTime"):
+            try:
+                stamp = datetime.fromisoformat(
+                    str(cond["lastHeartbeatTime"]).replace("Z", "+00:00")
+                )
+            except ValueError:
+                return None
+            return stamp.timestamp()
+    return None
+
+
 def _taint_strings(node: Mapping[str, Any]) -> set[str]:
     out = set()
     for t in node.get("spec", {}).get("taints", []) or []:
@@ -116,8 +134,14 @@ def node_checks(
     *,
     reference_version: str | None,
     prefix: str = "",
+    fresh_since: float | None = None,
 ) -> list[CheckResult]:
-    """node-exists, node-ready, labels, taints, gpus, kubelet-version for one node."""
+    """node-exists, node-ready, labels, taints, gpus, kubelet-version for one node.
+
+    With `fresh_since` (epoch seconds), Ready only counts when the node reported after
+    that moment: right after an activation the old registration still looks Ready until
+    the node-monitor grace period runs out. Heartbeats carry whole seconds, so the
+    first one that counts is in a later second than `fresh_since`."""
     p = prefix
     node = nodes.get(name)
     if node is None:
@@ -126,15 +150,26 @@ def node_checks(
         ]
     out = [CheckResult(f"{p}node-exists", True)]
     status, reason = ready_status(node)
-    out.append(
-        CheckResult(
-            f"{p}node-ready",
-            status == "True",
-            ""
-            if status == "True"
-            else f"node {name} Ready={status}" + (f" ({reason})" if reason else ""),
+    beat = heartbeat(node)
+    if status != "True":
+        out.append(
+            CheckResult(
+                f"{p}node-ready",
+                False,
+                f"node {name} Ready={status}" + (f" ({reason})" if reason else ""),
+            )
         )
-    )
+    elif fresh_since is not None and (beat is None or beat <= fresh_since):
+        seen = time.strftime("%H:%M:%S", time.gmtime(beat)) if beat is not None else "never"
+        out.append(
+            CheckResult(
+                f"{p}node-ready",
+                False,
+                f"node {name} has not reported since the activation (last heartbeat {seen} UTC)",
+            )
+        )
+    else:
+        out.append(CheckResult(f"{p}node-ready", True))
     labels = node.get("metadata", {}).get("labels", {}) or {}
     want = dict(expected.get("labels", {}))
     missing = {k: v for k, v in want.items() if k not in labels}
@@ -181,7 +216,9 @@ def node_checks(
     return out
 
 
-def evaluate(host: Host, inv: Inventory, facts: Facts) -> list[CheckResult]:
+def evaluate(
+    host: Host, inv: Inventory, facts: Facts, fresh_since: float | None = None
+) -> list[CheckResult]:
     """Every check for `host` on one poll's facts."""
     out: list[CheckResult] = []
     if facts.host_error:
@@ -215,7 +252,13 @@ def evaluate(host: Host, inv: Inventory, facts: Facts) -> list[CheckResult]:
     reference = None
     if host.name != init and ref_node is not None:
         reference = ref_node.get("status", {}).get("nodeInfo", {}).get("kubeletVersion")
-    out += node_checks(host.name, expected[host.name], facts.nodes, reference_version=reference)
+    out += node_checks(
+        host.name,
+        expected[host.name],
+        facts.nodes,
+        reference_version=reference,
+        fresh_since=fresh_since,
+    )
     if host.is_server and inv.embedded_etcd:
         want = len(inv.servers)
         members = [
@@ -290,12 +333,21 @@ def wait_healthy(
     timeout: float,
     cancelled: Callable[[], bool] = lambda: False,
     on_poll: Callable[[list[CheckResult]], None] | None = None,
+    fresh_since: float | None = None,
+    settle: float | None = None,
 ) -> list[CheckResult]:
-    """Poll until every check passes or `timeout` runs out; return the last results."""
-    deadline = time.monotonic() + timeout
+    """Poll until every check passes or `timeout` runs out; return the last results.
+
+    `fresh_since`: the node must report after this moment — or, when k3s was not
+    restarted by the activation, stay Ready for `settle` seconds (longer than the
+    node-monitor grace period, so a node that stopped reporting would show it)."""
+    start = time.monotonic()
+    deadline = start + timeout
+    settle = SETTLE_SECONDS if settle is None else settle
     delay = 0.5
     while True:
-        results = evaluate(host, inv, collect(host, own, kube))
+        since = fresh_since if time.monotonic() - start < settle else None
+        results = evaluate(host, inv, collect(host, own, kube), since)
         if on_poll is not None:
             on_poll(results)
         if not failures(results) or time.monotonic() + delay > deadline or cancelled():

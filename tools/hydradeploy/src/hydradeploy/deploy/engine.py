@@ -51,6 +51,12 @@ class Options:
     closures: dict[str, str] = field(default_factory=dict)
 
 
+def _ended_at(result: str | None) -> float | None:
+    """The epoch in a guard's "rc who epoch" rollback result."""
+    parts = (result or "").split()
+    return float(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
+
+
 class HostFailed(Exception):
     """Ends one host's deploy; the report already says why."""
 
@@ -71,6 +77,7 @@ class Engine:
         self._kube_lock = threading.Lock()
         self.kube_remote: Remote | None = None
         self.last_reports: list[HostReport] = []
+        self.guard_owns_lock: set[str] = set()
         #: run facts copied into each host's own record (id, user, machine, command …)
         self.record_meta: dict[str, object] = {}
 
@@ -239,7 +246,6 @@ class Engine:
         before = CONNECTIONS[host.name]
         own: Remote | None = None
         locked = False
-        release_lock = True
         try:
             self.progress.step(host.name, "connect")
             t = time.monotonic()
@@ -320,11 +326,9 @@ class Engine:
                 rep.outcome, rep.message = Outcome.UNCHANGED, "boot: active after the next reboot"
                 rep.generation_after = probe.probe(conn).generation
                 return
-            release_lock = False  # from here on the guard may own the lock's fate
-            self.activate_and_confirm(host, conn, target, st, rep)
+            activated_at = self.activate_and_confirm(host, conn, target, st, rep)
             own = self._pool.get(host.name, conn)
-            release_lock = True
-            self.verify(host, own, st, rep)
+            self.verify(host, own, st, rep, activated_at)
         except HostFailed:
             pass
         except RemoteError as exc:
@@ -341,7 +345,8 @@ class Engine:
             )
             self.progress.note(host.name, f"closure failed: {exc}")
         finally:
-            if locked and release_lock:
+            # A guard left armed (interrupt, host cut off) frees the lock itself.
+            if locked and host.name not in self.guard_owns_lock:
                 own2 = self._pool.get(host.name)
                 if own2 is not None and own2.alive:
                     with contextlib.suppress(RemoteError):
@@ -391,7 +396,8 @@ class Engine:
 
     def activate_and_confirm(
         self, host: Host, own: Remote, target: Closure, st: probe.HostState, rep: HostReport
-    ) -> None:
+    ) -> float | None:
+        """Returns when the activation ended, in the host's clock."""
         guard = watchdog.GuardArgs(
             run_id=self.run_id,
             action="activate",
@@ -406,11 +412,12 @@ class Engine:
         self.progress.step(host.name, "activate", f"guard: {how}")
         t = time.monotonic()
         rc: int | None = None
+        activated_at: float | None = None
         lost = ""
         deadline = t + self.opts.activation_timeout
         while time.monotonic() < deadline:
             try:
-                rc, last = watchdog.wait_activated(own, guard.state_dir, 2)
+                rc, activated_at, last = watchdog.wait_activated(own, guard.state_dir, 2)
             except (ConnectionLost, RemoteTimeout) as exc:
                 lost = str(exc)
                 self.drop(host)  # suspect: reconnect after the confirm if the host is fine
@@ -429,25 +436,45 @@ class Engine:
                 if self.opts.rollback
                 else "interrupted during activation (no watchdog: --no-rollback)"
             )
+            if self.opts.rollback:
+                self.guard_owns_lock.add(host.name)
             raise self._fail(rep, "activate", msg, Outcome.INTERRUPTED)
+        if rc is None and not lost:
+            rep.steps.append(StepResult("activate", False, "timed out", time.monotonic() - t))
+            self._fail(
+                rep,
+                "activate",
+                f"switch-to-configuration {self.opts.mode} still running after {self.opts.activation_timeout:g} s",
+            )
+            if self.opts.rollback:
+                watchdog.decide(
+                    own, guard.state_dir, "rollback"
+                )  # the guard rolls back once it ends
+                self.guard_owns_lock.add(host.name)
+                rep.message += (
+                    f"; the host rolls back to generation {st.generation} when it finishes"
+                )
+            raise HostFailed(rep.message)
         if rc is not None and rc != 0:
-            _rc, last = 0, ""
+            last = ""
             try:
                 tail = own.run(["tail", "-n", "3", f"{guard.state_dir}/activation.log"], timeout=10)
                 last = " / ".join(ln.strip() for ln in tail.stdout.splitlines() if ln.strip())
             except RemoteError:
                 pass
             rep.steps.append(StepResult("activate", False, last, time.monotonic() - t))
-            self._fail(
-                rep,
-                "activate",
-                f"switch-to-configuration {self.opts.mode} exited with status {rc}: {last or 'no output'}",
+            what = (
+                f"the rollback guard died before activating: {last or 'no output'}"
+                if rc == watchdog.DEAD
+                else f"switch-to-configuration {self.opts.mode} exited with status {rc}: {last or 'no output'}"
             )
+            self._fail(rep, "activate", what)
             if self.opts.rollback:
-                self.rollback_via_guard(host, own, guard, st, rep, decide=True)
+                self.rollback_via_guard(host, own, guard, st, rep, decide=rc != watchdog.DEAD)
             raise HostFailed(rep.message)
         rep.steps.append(StepResult("activate", rc == 0, lost, time.monotonic() - t))
         self.confirm(host, guard, st, rep, lost)
+        return activated_at
 
     def confirm(
         self, host: Host, guard: watchdog.GuardArgs, st: probe.HostState, rep: HostReport, lost: str
@@ -490,11 +517,14 @@ class Engine:
                 f"no new SSH connection after activation: {last_err} (--no-rollback: left as is)",
             )
         # The watchdog decides on the host; wait for the host to come back and tell us.
-        self._fail(
-            rep,
-            "confirm",
-            f"no new SSH connection within {self.opts.confirm_timeout} s after activation: {last_err}",
-        )
+        if decision == "watchdog":
+            why = (
+                f"no confirmation reached the host within {self.opts.confirm_timeout} s of the "
+                f"activation ({last_err or 'the host was unreachable'})"
+            )
+        else:
+            why = f"no new SSH connection within {self.opts.confirm_timeout} s after activation: {last_err or 'refused'}"
+        self._fail(rep, "confirm", why)
         self.await_host_rollback(host, guard, st, rep)
         raise HostFailed(rep.message)
 
@@ -512,8 +542,9 @@ class Engine:
             except RemoteError:
                 time.sleep(1)
         if own is None:
-            rep.message += f"; the host did not come back within {deadline:.0f} s (its watchdog rolls back by itself)"
+            rep.message += "; the host did not come back (its watchdog rolls back by itself)"
             rep.outcome = Outcome.FAILED
+            self.guard_owns_lock.add(host.name)
             return
         decision = watchdog.decide(own, guard.state_dir, "rollback")
         result, _last = self._wait_rollback(own, guard.state_dir)
@@ -522,7 +553,7 @@ class Engine:
             host.name,
             f"{rep.outcome}: generation {st.generation} ({result or 'rollback still running'})",
         )
-        self.recheck(host, own, st, rep)
+        self.recheck(host, own, st, rep, result)
 
     def _wait_rollback(self, own: Remote, state_dir: str) -> tuple[str | None, str]:
         deadline = time.monotonic() + self.opts.activation_timeout
@@ -565,9 +596,11 @@ class Engine:
             self.progress.note(host.name, rep.message)
             return
         rep.outcome = Outcome.ROLLED_BACK_BY_HOST if by_host else Outcome.ROLLED_BACK
-        self.recheck(host, own, st, rep)
+        self.recheck(host, own, st, rep, result)
 
-    def recheck(self, host: Host, own: Remote, st: probe.HostState, rep: HostReport) -> None:
+    def recheck(
+        self, host: Host, own: Remote, st: probe.HostState, rep: HostReport, result: str | None
+    ) -> None:
         self.progress.step(host.name, "re-check", f"generation {st.generation}")
         now = probe.probe(own)
         rep.generation_after, rep.closure_after = now.generation, now.current
@@ -578,6 +611,7 @@ class Engine:
             self.kube_for(host, own),
             timeout=self.opts.check_timeout,
             cancelled=self.cancel.is_set,
+            fresh_since=_ended_at(result),
         )
         bad = checks.failures(results)
         rep.healthy_after_rollback = not bad and now.current == st.current
@@ -589,7 +623,14 @@ class Engine:
 
     # ------------------------------------------------------------------ checks
 
-    def verify(self, host: Host, own: Remote, st: probe.HostState, rep: HostReport) -> None:
+    def verify(
+        self,
+        host: Host,
+        own: Remote,
+        st: probe.HostState,
+        rep: HostReport,
+        fresh_since: float | None,
+    ) -> None:
         self.progress.step(host.name, "checks")
         t = time.monotonic()
 
@@ -605,6 +646,7 @@ class Engine:
             timeout=self.opts.check_timeout,
             cancelled=self.cancel.is_set,
             on_poll=show,
+            fresh_since=fresh_since,
         )
         bad = checks.failures(results)
         rep.steps.append(

@@ -26,6 +26,7 @@ from hydradeploy.deploy.models import SYSTEM_PROFILE
 from hydradeploy.deploy.remote import Remote, script
 
 RUNS_DIR = f"{STATE_DIR}/runs"
+DEAD = -1  # wait_activated: the guard process is gone without having activated
 
 # $1 state dir  $2 action (activate|rollback)  $3 profile  $4 new closure  $5 mode
 # $6 old generation  $7 old closure  $8 confirm timeout (s, 0 = no guard)  $9 lock dir
@@ -42,7 +43,7 @@ rollback() {
     nix-env -p "$profile" --switch-generation "$oldgen" >> "$state/rollback.log" 2>&1 || rc=$?
   fi
   "$old/bin/switch-to-configuration" switch >> "$state/rollback.log" 2>&1 || rc=$?
-  finish rolledback "$rc $1"
+  finish rolledback "$rc $1 $(date +%s)"
   log "rollback finished with status $rc"
 }
 echo $$ > "$state/pid"
@@ -52,7 +53,7 @@ esac
 log "activating $new ($mode)"
 "$new/bin/switch-to-configuration" "$mode" > "$state/activation.log" 2>&1
 rc=$?
-finish activated "$rc"
+finish activated "$rc $(date +%s)"
 log "activation exited with status $rc"
 [ "$timeout" = 0 ] && exit 0
 deadline=$(( $(date +%s) + timeout ))
@@ -78,9 +79,9 @@ while :; do
 done
 """
 
-# $1 state dir, then the guard's arguments; the guard script arrives on stdin.
+# The guard's arguments ($1 is its state dir); the guard script arrives on stdin.
 LAUNCH = r"""
-state=$1; shift
+state=$1
 mkdir -p "$state" || exit 3
 cat > "$state/guard.sh" || exit 3
 if command -v systemd-run >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
@@ -100,8 +101,12 @@ fi
 WAIT_ACTIVATED = r"""
 state=$1 n=$(( $2 * 5 ))
 while [ ! -e "$state/activated" ] && [ "$n" -gt 0 ]; do sleep 0.2; n=$((n - 1)); done
-if [ -e "$state/activated" ]; then cat "$state/activated"; else echo running; fi
-tail -n 1 "$state/activation.log" 2>/dev/null
+if [ -e "$state/activated" ]; then cat "$state/activated"
+elif [ -e "$state/pid" ] && ! kill -0 "$(cat "$state/pid")" 2>/dev/null; then echo dead
+elif [ ! -e "$state/pid" ] && [ "$2" -gt 0 ]; then echo dead
+else echo running; fi
+tail -n 1 "$state/activation.log" 2>/dev/null || tail -n 1 "$state/guard.out" 2>/dev/null
+exit 0
 """
 
 # Decide `confirmed` (or `rollback`); print the decision that stands.
@@ -117,6 +122,7 @@ state=$1 n=$(( $2 * 5 ))
 while [ ! -e "$state/rolledback" ] && [ "$n" -gt 0 ]; do sleep 0.2; n=$((n - 1)); done
 if [ -e "$state/rolledback" ]; then cat "$state/rolledback"; else echo running; fi
 tail -n 1 "$state/rollback.log" 2>/dev/null
+exit 0
 """
 
 
@@ -163,17 +169,25 @@ def arm(remote: Remote, args: GuardArgs) -> str:
     return res.stdout.strip().splitlines()[-1] if res.stdout.strip() else "?"
 
 
-def wait_activated(remote: Remote, state_dir: str, seconds: int) -> tuple[int | None, str]:
-    """(exit status or None while running, last line of activation output)."""
+def wait_activated(
+    remote: Remote, state_dir: str, seconds: int
+) -> tuple[int | None, float | None, str]:
+    """(exit status: None while running, DEAD if the guard vanished; when it ended, in the
+    host's clock; last output line)."""
     res = remote.run(
         script(WAIT_ACTIVATED, state_dir, str(seconds)),
-        timeout=seconds + 10,
+        timeout=seconds + 3,  # no answer this soon: the activation probably cut us off
         check=True,
         what="wait for activation",
     )
     lines = res.stdout.splitlines() or ["running"]
     last = lines[1] if len(lines) > 1 else ""
-    return (None if lines[0] == "running" else int(lines[0])), last
+    if lines[0] == "running":
+        return None, None, last
+    if lines[0] == "dead":
+        return DEAD, None, last
+    rc, _, when = lines[0].partition(" ")
+    return int(rc), float(when) if when.strip().isdigit() else None, last
 
 
 def decide(remote: Remote, state_dir: str, want: str) -> str:
@@ -185,7 +199,7 @@ def decide(remote: Remote, state_dir: str, want: str) -> str:
 
 
 def wait_rolled_back(remote: Remote, state_dir: str, seconds: int) -> tuple[str | None, str]:
-    """("rc who" once the rollback finished, else None; last line of its output)."""
+    """("rc who epoch" once the rollback finished, else None; last line of its output)."""
     res = remote.run(
         script(WAIT_ROLLEDBACK, state_dir, str(seconds)),
         timeout=seconds + 10,

@@ -1,0 +1,426 @@
+"""The engine's pure parts: order, Nix command lines, check evaluation, parsing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from hydradeploy.deploy import activate, checks, nix, order, probe
+from hydradeploy.deploy.models import Closure
+from hydradeploy.deploy.remote import Remote, script
+from hydradeploy.inventory import Host, SSHSettings, load_inventory
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def inv():
+    return load_inventory(REPO / "hosts" / "inventory.toml")
+
+
+def _h(name: str, role: str = "agent", init: bool = False) -> Host:
+    return Host(name=name, address="198.18.0.1", role=role, cluster_init=init)
+
+
+# ------------------------------------------------------------------ order
+
+
+def test_order_cluster_init_then_servers_one_by_one_then_agent_waves():
+    hosts = [
+        _h("a1"),
+        _h("s2", "server"),
+        _h("a2"),
+        _h("s1", "server", True),
+        _h("a3"),
+        _h("s3", "server"),
+    ]
+    waves = order.waves(hosts, max_parallel=2)
+    assert [(w.kind, w.names) for w in waves] == [
+        ("cluster-init", ["s1"]),
+        ("server", ["s2"]),
+        ("server", ["s3"]),
+        ("agents", ["a1", "a2"]),
+        ("agents", ["a3"]),
+    ]
+    assert [w.index for w in waves] == [1, 2, 3, 4, 5]
+
+
+def test_order_of_the_example_cluster(inv):
+    waves = order.waves(list(inv.hosts.values()))
+    assert [w.names for w in waves] == [["hydra-ai"], ["hydra-compute", "hydra-amd"]]
+
+
+def test_order_rejects_zero_parallel():
+    with pytest.raises(ValueError):
+        order.waves([_h("a")], 0)
+
+
+# ------------------------------------------------------------------ nix commands
+
+
+def test_profile_commands():
+    assert nix.set_profile("/nix/store/x") == [
+        "nix-env",
+        "-p",
+        "/nix/var/nix/profiles/system",
+        "--set",
+        "/nix/store/x",
+    ]
+    assert nix.switch_generation(7) == [
+        "nix-env",
+        "-p",
+        "/nix/var/nix/profiles/system",
+        "--switch-generation",
+        "7",
+    ]
+    assert nix.list_generations() == [
+        "nix-env",
+        "-p",
+        "/nix/var/nix/profiles/system",
+        "--list-generations",
+    ]
+    assert nix.rollback_profile() == [
+        "nix-env",
+        "-p",
+        "/nix/var/nix/profiles/system",
+        "--rollback",
+    ]
+    gen = Closure("/nix/store/old", "generation 3", generation=3)
+    assert activate.profile_command(gen) == nix.switch_generation(3)
+    assert activate.profile_command(
+        Closure("/nix/store/new", "prebuilt")
+    ) == nix.set_profile("/nix/store/new")
+    assert activate.switch_command("/nix/store/new", "test") == [
+        "/nix/store/new/bin/switch-to-configuration",
+        "test",
+    ]
+    assert [
+        m
+        for m in ("switch", "boot", "test", "dry-activate")
+        if activate.sets_profile(m)
+    ] == ["switch", "boot"]
+    assert [
+        m
+        for m in ("switch", "boot", "test", "dry-activate")
+        if activate.changes_running_system(m)
+    ] == ["switch", "test"]
+
+
+def test_build_commands_are_the_ones_nixos_rebuild_would_run():
+    assert nix.build_toplevel(".", "hydra-ai") == [
+        "nix", "--extra-experimental-features", "nix-command flakes", "build", "--no-link",
+        "--print-out-paths", ".#nixosConfigurations.hydra-ai.config.system.build.toplevel",
+    ]  # fmt: skip
+    assert nix.flake_archive_to(".", "ssh://root@198.18.0.5") == [
+        "nix", "--extra-experimental-features", "nix-command flakes", "flake", "archive",
+        "--json", "--to", "ssh://root@198.18.0.5", ".",
+    ]  # fmt: skip
+    assert nix.remote_build_toplevel("/nix/store/abc-source", "h")[-1] == (
+        "/nix/store/abc-source#nixosConfigurations.h.config.system.build.toplevel"
+    )
+    assert nix.copy_to("/nix/store/p", "ssh://root@[fd00::1]")[-4:] == [
+        "copy",
+        "--to",
+        "ssh://root@[fd00::1]",
+        "/nix/store/p",
+    ]
+    assert nix.store_uri("root", "fd00::1") == "ssh://root@[fd00::1]"
+    assert nix.export_paths(["/nix/store/a", "/nix/store/b"]) == [
+        "nix-store",
+        "--export",
+        "/nix/store/a",
+        "/nix/store/b",
+    ]
+    assert nix.import_paths() == ["nix-store", "--import"]
+    assert nix.query_requisites("/nix/store/a") == [
+        "nix-store",
+        "--query",
+        "--requisites",
+        "/nix/store/a",
+    ]
+
+
+def test_nix_sshopts_carry_the_inventory_settings():
+    ssh = SSHSettings(
+        user="ops",
+        port=2222,
+        key=Path("/k/id"),
+        known_hosts=Path("/k/kh"),
+        jump="ops@bastion:22",
+    )
+    opts = nix.nix_sshopts(ssh)
+    assert opts == (
+        "-p 2222 -o StrictHostKeyChecking=yes -o BatchMode=yes -i /k/id -o IdentitiesOnly=yes "
+        "-o UserKnownHostsFile=/k/kh -J ops@bastion:22"
+    )
+
+
+def test_store_path_validation():
+    good = "/nix/store/" + "a" * 32 + "-nixos-system-hydra-ai-25.05"
+    assert nix.is_store_path(good)
+    for bad in (
+        "/nix/store/short-x",
+        "/tmp/" + "a" * 32 + "-x",
+        good + "; rm -rf /",
+        good + "/bin",
+    ):
+        assert not nix.is_store_path(bad)
+
+
+def test_parse_generations():
+    text = "   1   2026-11-20 10:00:01   \n   2   2026-11-21 05:01:19   (current)\n"
+    gens = nix.parse_generations(text)
+    assert [(g.number, g.date, g.current) for g in gens] == [
+        (1, "2026-11-20 10:00:01", False),
+        (2, "2026-11-21 05:01:19", True),
+    ]
+    assert gens[1].as_json() == {
+        "generation": 2,
+        "date": "2026-11-21 05:01:19",
+        "current": True,
+    }
+
+
+def test_closure_changes():
+    h = "0" * 32
+    old = [
+        f"/nix/store/{h}-openssl-3.0.13",
+        f"/nix/store/{h}-k3s-1.33.1",
+        f"/nix/store/{h}-gone-1.0",
+        f"/nix/store/{h}-etc",
+    ]
+    new = [
+        f"/nix/store/{h}-openssl-3.0.13",
+        f"/nix/store/{h}-k3s-1.34.2",
+        f"/nix/store/{h}-added-2.1",
+        "/nix/store/" + "1" * 32 + "-etc",
+    ]
+    assert nix.closure_changes(old, new) == [
+        "added: + 2.1",
+        "etc: ∅ (rebuilt)",
+        "gone: - 1.0",
+        "k3s: 1.33.1 → 1.34.2",
+    ]
+    assert nix.closure_changes(old, old) == []
+
+
+# ------------------------------------------------------------------ remote command lines
+
+
+def test_remote_commands_are_quoted_and_sudo_only_for_non_root():
+    root = Remote(_h("a"))
+    argv = script('echo "$1"', "it's; rm -rf /")
+    line = root.command_line(argv)
+    assert line == "sh -c 'echo \"$1\"' hydradeploy 'it'\"'\"'s; rm -rf /'"
+    ops = Remote(
+        Host("b", "198.18.0.2", "agent", ssh=SSHSettings(user="ops", sudo=True))
+    )
+    assert (
+        ops.command_line(["nix-env", "--list-generations"])
+        == "sudo -n -- nix-env --list-generations"
+    )
+
+
+# ------------------------------------------------------------------ probe
+
+
+def test_probe_parse():
+    st = probe.parse(
+        "kind=lab\ncurrent=/nix/store/a-sys\ncurrent_time=100\nprofile_link=system-4-link\n"
+        "profile_path=/nix/store/a-sys\nstore_free_kb=2048000\nk3s=active\nsystem=running\nnow=3700\n"
+    )
+    assert (
+        st.kind,
+        st.generation,
+        st.store_free_kb,
+        st.closure_age_s,
+        st.consistent,
+    ) == ("lab", 4, 2048000, 3600, True)
+    assert probe.human_age(st.closure_age_s) == "1h"
+    other = probe.parse("kind=other\ncurrent=\nprofile_link=\n")
+    assert not other.is_nixos_like and other.generation is None and not other.consistent
+
+
+# ------------------------------------------------------------------ checks on node JSON
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def node(
+    name,
+    labels=None,
+    taints=(),
+    gpus=None,
+    ready="True",
+    beat=None,
+    version="v1.34.0+k3s1",
+):
+    beat = time.time() if beat is None else beat
+    return {
+        "metadata": {
+            "name": name,
+            "labels": {"kubernetes.io/hostname": name, **(labels or {})},
+        },
+        "spec": {"taints": list(taints)},
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": ready,
+                    "reason": "KubeletReady",
+                    "lastHeartbeatTime": _iso(beat),
+                }
+            ],
+            "allocatable": {"cpu": "8", **(gpus or {})},
+            "nodeInfo": {"kubeletVersion": version},
+        },
+    }
+
+
+def failing(results):
+    return {r.name: r.detail for r in results if not r.ok}
+
+
+EXPECTED = {
+    "labels": {"hydra.io/gpu-class": "generation", "hydra.io/gpu-count": "2"},
+    "taints": ["gpu=true:NoSchedule"],
+    "gpus": {"nvidia.com/gpu": 2},
+}
+
+
+def good_node(**kw):
+    args = dict(
+        labels=EXPECTED["labels"],
+        taints=[{"key": "gpu", "value": "true", "effect": "NoSchedule"}],
+        gpus={"nvidia.com/gpu": "2"},
+    )
+    args.update(kw)
+    return node("w1", **args)
+
+
+def test_node_checks_pass_on_a_good_node():
+    res = checks.node_checks(
+        "w1", EXPECTED, {"w1": good_node()}, reference_version="v1.34.0+k3s1"
+    )
+    assert [r.name for r in res] == [
+        "node-exists",
+        "node-ready",
+        "labels",
+        "taints",
+        "gpus",
+        "kubelet-version",
+    ]
+    assert failing(res) == {}
+
+
+def test_node_checks_name_each_failure():
+    assert failing(checks.node_checks("w1", EXPECTED, {}, reference_version=None)) == {
+        "node-exists": "no node 'w1' registered with the cluster"
+    }
+    bad = good_node(
+        labels={"hydra.io/gpu-class": "wrong"},
+        taints=[
+            {"key": "other", "effect": "NoExecute"},
+            {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"},
+        ],
+        gpus={},
+        ready="Unknown",
+        version="v1.33.1+k3s1",
+    )
+    got = failing(
+        checks.node_checks(
+            "w1", EXPECTED, {"w1": bad}, reference_version="v1.34.0+k3s1"
+        )
+    )
+    assert got == {
+        "node-ready": "node w1 Ready=Unknown (KubeletReady)",
+        "labels": "missing hydra.io/gpu-count=2; wrong hydra.io/gpu-class=wrong (inventory: generation)",
+        "taints": "missing gpu=true:NoSchedule; unexpected other:NoExecute",
+        "gpus": "nvidia.com/gpu allocatable absent, inventory 2",
+        "kubelet-version": "kubelet v1.33.1+k3s1, servers run v1.34.0+k3s1",
+    }
+
+
+def test_a_stale_registration_is_not_ready_after_activation():
+    now = int(time.time())
+    stale = good_node(beat=now - 3)
+    res = checks.node_checks(
+        "w1", EXPECTED, {"w1": stale}, reference_version=None, fresh_since=now
+    )
+    assert "has not reported since the activation" in failing(res)["node-ready"]
+    same_second = good_node(beat=now)
+    assert "node-ready" in failing(
+        checks.node_checks(
+            "w1", EXPECTED, {"w1": same_second}, reference_version=None, fresh_since=now
+        )
+    )
+    fresh = good_node(beat=now + 1)
+    assert (
+        failing(
+            checks.node_checks(
+                "w1", EXPECTED, {"w1": fresh}, reference_version=None, fresh_since=now
+            )
+        )
+        == {}
+    )
+
+
+def test_evaluate_server_etcd_and_microvms(inv):
+    expected = inv.expected_nodes()
+    ai, amd = inv.host("hydra-ai"), inv.host("hydra-amd")
+    nodes = {}
+    for name, exp in expected.items():
+        labels = dict(exp["labels"])
+        if exp["role"] == "server":
+            labels["node-role.kubernetes.io/etcd"] = "true"
+        gpus = {k: str(v) for k, v in exp["gpus"].items()}
+        nodes[name] = node(name, labels=labels, gpus=gpus)
+    facts = checks.Facts(system="running", k3s="active", readyz="ok", nodes=nodes)
+    res = checks.evaluate(ai, inv, facts)
+    assert failing(res) == {}
+    assert {"readyz", "etcd-members"} <= {r.name for r in res}
+    res = checks.evaluate(
+        amd, inv, checks.Facts(system="running", k3s="active", nodes=nodes)
+    )
+    assert {"microvm:hydra-amd-vm1:node-ready", "microvm:hydra-amd-vm2:labels"} <= {
+        r.name for r in res
+    }
+    assert failing(res) == {}
+    del nodes["hydra-amd-vm2"]
+    nodes["hydra-ai"]["metadata"]["labels"].pop("node-role.kubernetes.io/etcd")
+    assert failing(
+        checks.evaluate(
+            amd, inv, checks.Facts(system="running", k3s="active", nodes=nodes)
+        )
+    ) == {
+        "microvm:hydra-amd-vm2:node-exists": "no node 'hydra-amd-vm2' registered with the cluster"
+    }
+    got = failing(
+        checks.evaluate(
+            ai,
+            inv,
+            checks.Facts(system="starting", k3s="failed", readyz="", nodes=nodes),
+        )
+    )
+    assert got == {
+        "system": "system is starting",
+        "k3s-active": "k3s is failed",
+        "readyz": "/readyz said 'nothing'",
+        "etcd-members": "0 of 0 etcd members Ready, inventory has 1 servers",
+    }
+
+
+def test_degraded_system_passes_but_says_which_units_failed(inv):
+    facts = checks.parse_host_facts(
+        "system=degraded\nk3s=active\nfailed=foo.service bar.service \n"
+    )
+    res = {r.name: r for r in checks.evaluate(inv.host("hydra-compute"), inv, facts)}
+    assert (
+        res["system"].ok
+        and res["system"].detail
+        == "system is degraded (failed units: foo.service bar.service)"
+    )
+    assert not res["node-exists"].ok  # no server answered: named, not silently passed

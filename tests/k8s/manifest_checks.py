@@ -734,7 +734,7 @@ def check_node_labels(t: Tree) -> list[Problem]:
 
 @check("gpu-fit")
 def check_gpu_fit(t: Tree) -> list[Problem]:
-    """A pod's GPU request fits a node it can land on; NVIDIA pods use the nvidia
+    """A pod's GPU request fits every node it can land on; NVIDIA pods use the nvidia
     runtime; extended-resource requests equal limits."""
     out = []
     for pod in t.pods:
@@ -762,18 +762,20 @@ def check_gpu_fit(t: Tree) -> list[Problem]:
         if not want:
             continue
         candidates = t.candidate_nodes(pod.spec)
-        fits = [
-            n for n in candidates if all(n.gpus.get(r, 0) >= k for r, k in want.items())
+        # Every node the pod may land on must hold the request: a GPU pod whose labels
+        # also admit a smaller node is one inventory change away from never starting.
+        unfit = [
+            n
+            for n in candidates
+            if not all(n.gpus.get(r, 0) >= k for r, k in want.items())
         ]
-        if candidates and not fits:
-            have = ", ".join(
-                f"{n.name}: {dict(n.gpus) or 'no GPUs'}" for n in candidates
-            )
+        if unfit:
+            have = ", ".join(f"{n.name}: {dict(n.gpus) or 'no GPUs'}" for n in unfit)
             out.append(
                 Problem(
                     str(pod.doc),
                     "gpu-fit",
-                    f"{pod.owner}: asks for {want} but the nodes it can land on have {have}",
+                    f"{pod.owner}: asks for {want} but nodes it can land on have {have}",
                 )
             )
         if "nvidia.com/gpu" in want and pod.spec.get("runtimeClassName") != "nvidia":

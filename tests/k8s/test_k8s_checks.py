@@ -214,6 +214,17 @@ CASES: list[tuple[str, str, Callable[[Docs], Docs | None], str]] = [
     ),
     (
         "gpu-fit",
+        "labels that also admit a node without GPUs",
+        lambda d: (
+            pod(d, "Deployment", "ollama").update(
+                runtimeClassName="nvidia", nodeSelector={"kubernetes.io/os": "linux"}
+            )
+            or remove(d, "RuntimeClass", "nvidia")
+        ),
+        "hydra-amd-vm1: no GPUs",
+    ),
+    (
+        "gpu-fit",
         "request differs from limit",
         lambda d: container(d, "Deployment", "comfyui")["resources"]["limits"].update(
             {"nvidia.com/gpu": 2}

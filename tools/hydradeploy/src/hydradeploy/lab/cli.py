@@ -57,11 +57,19 @@ def up(lab_dir: Path, hosts: tuple[str, ...], source: Path | None, grace: float)
     if bool(hosts) == bool(source):
         raise UserError("lab up: give either HOST:ROLE[:GPUS]… or --inventory FILE")
     specs = [HostSpec.parse(h) for h in hosts]
-    the_lab = _lab(lab_dir, grace_seconds=grace)
+    from rich.console import Console
+
+    console = Console(stderr=True)
     started = time.monotonic()
-    count = len(specs) if specs else "the inventory's"
-    _say(f"lab: starting {count} hosts in {the_lab.dir} …")
-    path = the_lab.up_from_inventory(source) if source else the_lab.up(specs)
+    with console.status(f"lab up in {lab_dir}") as spinner:
+
+        def progress(message: str) -> None:
+            spinner.update(f"lab up: {message}")
+            if not console.is_terminal:
+                console.print(f"lab: {message}", highlight=False)
+
+        the_lab = _lab(lab_dir, grace_seconds=grace, progress=progress)
+        path = the_lab.up_from_inventory(source) if source else the_lab.up(specs)
     _say(f"lab: up in {time.monotonic() - started:.1f}s; all nodes Ready")
     _print_hosts(the_lab)
     click.echo(str(path))

@@ -4,6 +4,7 @@ and tears everything down again (also after a crash), driven by lab.json."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -15,7 +16,7 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,15 @@ HOST_ENV = {"PATH": sshd.SESSION_PATH, "HOME": "/root", "LANG": "C.UTF-8", "USER
 MAX_HOSTS = 80  # addresses .10–.89 of the lab's /24; microVMs from .100, storage from .250
 FILLER = "/nix/.hydra-lab-disk-full"  # what fill_disk writes
 HIDDEN_BINARIES = ("systemd-run",)  # no systemd in a lab host (see keeper.py)
-LAB_FILES = ("inventory.toml", "known_hosts", "id_ed25519", "id_ed25519.pub", "hosts", STATE_FILE)
+LAB_FILES = (
+    "lab.lock",
+    "inventory.toml",
+    "known_hosts",
+    "id_ed25519",
+    "id_ed25519.pub",
+    "hosts",
+    STATE_FILE,
+)
 
 
 @dataclass(frozen=True)
@@ -62,12 +71,14 @@ class Lab:
         heartbeat_seconds: float = 1.0,
         store_mb: int = 1024,
         ephemeral: bool = False,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         """ephemeral: the lab belongs to this process (a test run) and may be reaped by
         `reap_orphans` once the process is gone. grace_seconds: how long a node may miss
         heartbeats before it turns NotReady (Ready=Unknown). store_mb: size of each
         host's /nix (a tmpfs)."""
         self.store_mb = store_mb
+        self._progress = progress
         self.dir = Path(directory).absolute()
         self.ephemeral = ephemeral
         self.grace_seconds = grace_seconds
@@ -175,8 +186,13 @@ class Lab:
         self._save()
         return self.inventory_path
 
+    def _say(self, message: str) -> None:
+        if self._progress is not None:
+            self._progress(message)
+
     def _bring_up(self, source: dict[str, Any], prefix: str) -> None:
         state = self._require()
+        self._say("keys and lab inventory")
         client_pub = sshd.keygen(self.key_path, "hydra-lab-runner")
         with ThreadPoolExecutor(max_workers=min(8, len(state.hosts))) as pool:
             host_keys = dict(
@@ -197,11 +213,14 @@ class Lab:
 
         load_inventory(self.inventory_path)
         token = secrets.token_hex(32)
+        self._say("generation-1 closures")
         gen1 = {name: self.closure(name, revision="1") for name in state.hosts}
         network.create_bridge(state.bridge, state.gateway)
+        self._say(f"starting {len(state.hosts)} hosts")
         with ThreadPoolExecutor(max_workers=len(state.hosts)) as pool:
             for _ in pool.map(lambda n: self._start_host(n, token, gen1[n]), state.hosts):
                 pass
+        self._say("waiting for every node to be Ready")
         self.wait_ready(timeout=60)
 
     def _lab_inventory(
@@ -288,6 +307,7 @@ class Lab:
             raise OperationFailed(f"lab: host {name}: namespaces not set up: {line or 'no answer'}")
         self._install_system(name, gen1)
         self.start_sshd(name)
+        self._say(f"{name}: generation 1 active, sshd up")
 
     def copy_closure(self, name: str, path: str) -> None:
         """Put a store path (and its references) into host NAME's store without SSH
@@ -368,16 +388,24 @@ class Lab:
         state = self._require()
         inv = load_inventory(self.inventory_path)
         inv.host(name)
-        with self._lock:
-            if revision is None:
-                state.builds += 1
-                revision = str(state.builds + 1)
-            state.save()
+        if revision is None:
+            revision = str(self._next_build())
         settings = closures.k3s_settings(
             inv, name, fault=fault, revision=revision,
             grace_seconds=state.grace_seconds, heartbeat_seconds=state.heartbeat_seconds,
         )  # fmt: skip
         return closures.build(settings)
+
+    def _next_build(self) -> int:
+        """A build number no other process using this lab has handed out (the CLI and a
+        test may build closures for the same lab at once)."""
+        state = self._require()
+        with self._lock, open(self.dir / "lab.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            on_disk = LabState.load(self.dir)
+            state.builds = max(state.builds, on_disk.builds if on_disk else 0) + 1
+            state.save()
+            return state.builds + 1
 
     # ------------------------------------------------------------------ inside a host
 

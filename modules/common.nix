@@ -13,6 +13,11 @@ let
   host = config.hydra.host;
   keys = inv.cluster.admin_keys;
   admin = inv.cluster.admin_user;
+  net = config.hydra.network;
+  isV6 = builtins.match ".*:.*" host.address != null;
+  # On a microVM host the address lives on the bridge (microvm-workers.nix).
+  bridged = config.hydra.microvms.enable or false;
+  static = net.interface != null && !bridged;
 in
 {
   imports = [ ./options.nix ];
@@ -37,6 +42,20 @@ in
   config = lib.mkIf cfg.enable {
     networking.hostName = lib.mkDefault config.hydra.hostName;
     networking.firewall.enable = true;
+
+    # The inventory address, statically, when hydra.network.interface names the NIC.
+    networking.interfaces = lib.mkIf static {
+      ${net.interface}.${if isV6 then "ipv6" else "ipv4"}.addresses = [
+        {
+          inherit (host) address;
+          inherit (net) prefixLength;
+        }
+      ];
+    };
+    networking.defaultGateway = lib.mkIf (static && net.gateway != null && !isV6) net.gateway;
+    networking.defaultGateway6 = lib.mkIf (static && net.gateway != null && isV6) net.gateway;
+    networking.nameservers = lib.mkIf static net.nameservers;
+    networking.useDHCP = lib.mkIf static (lib.mkDefault false);
 
     services.openssh = {
       enable = true;

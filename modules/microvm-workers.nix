@@ -26,7 +26,8 @@ let
     role = "agent";
     flannelBackend = inv.cluster.flannel_backend;
   };
-  withPrefix = address: "${address}/${toString cfg.prefixLength}";
+  net = config.hydra.network;
+  withPrefix = address: "${address}/${toString net.prefixLength}";
 
   guestModule = g: {
     networking.hostName = g.name;
@@ -77,8 +78,8 @@ let
     systemd.network.networks."10-uplink" = {
       matchConfig.MACAddress = g.mac;
       address = [ (withPrefix g.address) ];
-      gateway = lib.optional (cfg.gateway != null) cfg.gateway;
-      dns = cfg.nameservers;
+      gateway = lib.optional (net.gateway != null) net.gateway;
+      dns = net.nameservers;
     };
 
     services.k3s = {
@@ -145,31 +146,13 @@ in
 
     uplink = mkOption {
       type = types.nullOr types.str;
-      default = null;
+      default = config.hydra.network.interface;
+      defaultText = lib.literalExpression "config.hydra.network.interface";
       example = "enp1s0";
       description = ''
         The host NIC that joins the bridge; the host's own inventory address moves to the
-        bridge. Hardware-specific: set it in hosts/<name>/hardware.nix.
+        bridge. Hardware-specific: set hydra.network.interface in hosts/<name>/hardware.nix.
       '';
-    };
-
-    prefixLength = mkOption {
-      type = types.ints.between 1 128;
-      default = 24;
-      description = "Prefix length of the LAN the host and its guests live on.";
-    };
-
-    gateway = mkOption {
-      type = types.nullOr types.str;
-      default = null;
-      example = "192.168.1.1";
-      description = "Default gateway for the host bridge and the guests.";
-    };
-
-    nameservers = mkOption {
-      type = types.listOf types.str;
-      default = [ ];
-      description = "DNS servers for the host bridge and the guests.";
     };
 
     hypervisor = mkOption {
@@ -208,7 +191,7 @@ in
       assertions = [
         {
           assertion = cfg.uplink != null;
-          message = "hydra.microvms.uplink: name the NIC of ${config.hydra.hostName} that joins bridge ${cfg.bridge} (hosts/${config.hydra.hostName}/hardware.nix).";
+          message = "hydra.network.interface (or hydra.microvms.uplink): name the NIC of ${config.hydra.hostName} that joins bridge ${cfg.bridge} (hosts/${config.hydra.hostName}/hardware.nix).";
         }
       ];
 
@@ -233,8 +216,8 @@ in
           "20-${cfg.bridge}" = {
             matchConfig.Name = cfg.bridge;
             address = [ (withPrefix host.address) ];
-            gateway = lib.optional (cfg.gateway != null) cfg.gateway;
-            dns = cfg.nameservers;
+            gateway = lib.optional (net.gateway != null) net.gateway;
+            dns = net.nameservers;
           };
         };
       };

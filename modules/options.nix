@@ -35,6 +35,36 @@ in
       description = "The validated inventory with defaults filled in (read-only).";
     };
 
+    network = {
+      interface = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "enp1s0";
+        description = ''
+          The NIC that carries this host's inventory address. When set, the address is
+          configured statically (k3s's --node-ip must be the address the host really
+          has); when null, the network is left to you (e.g. a DHCP reservation).
+          On a microVM host this NIC joins the guests' bridge instead.
+        '';
+      };
+      prefixLength = mkOption {
+        type = types.ints.between 1 128;
+        default = 24;
+        description = "Prefix length of the LAN of the inventory addresses.";
+      };
+      gateway = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "192.168.1.1";
+        description = "Default gateway (with a static address, and for microVM guests).";
+      };
+      nameservers = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        description = "DNS servers (with a static address, and for microVM guests).";
+      };
+    };
+
     host = mkOption {
       type = types.raw;
       readOnly = true;

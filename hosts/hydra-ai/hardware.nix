@@ -27,4 +27,13 @@
   };
 
   hardware.cpu.amd.updateMicrocode = lib.mkDefault true;
+
+  # REPLACE: the NIC that carries this host's inventory address (`ip link`), your LAN
+  # gateway and DNS. Set `interface = null` to manage the network yourself (then make
+  # sure the host really gets its inventory address, e.g. by a DHCP reservation).
+  hydra.network = {
+    interface = "enp1s0";
+    gateway = "192.168.1.1";
+    nameservers = [ "192.168.1.1" ];
+  };
 }

@@ -28,10 +28,11 @@
 
   hardware.cpu.amd.updateMicrocode = lib.mkDefault true;
 
-  # REPLACE: the NIC that joins the microVM bridge (`ip link` on hydra-amd), and your
-  # LAN gateway and DNS. The host address 192.168.1.210 moves onto the bridge.
-  hydra.microvms = {
-    uplink = "enp1s0";
+  # REPLACE: the NIC that carries 192.168.1.210 (`ip link` on hydra-amd), your LAN
+  # gateway and DNS. On this host the NIC joins the microVM bridge br-hydra and the
+  # address moves onto the bridge (modules/microvm-workers.nix).
+  hydra.network = {
+    interface = "enp1s0";
     gateway = "192.168.1.1";
     nameservers = [ "192.168.1.1" ];
   };

@@ -759,6 +759,20 @@ def check_gpu_fit(t: Tree) -> list[Problem]:
                             f"{pod.owner}: container {c.get('name')}: {res} needs a limit (extended resources are set in limits)",
                         )
                     )
+        for c in pod.containers():
+            for e in c.get("env") or []:
+                if (
+                    e.get("name") in ("NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES")
+                    and not want
+                ):
+                    out.append(
+                        Problem(
+                            str(pod.doc),
+                            "gpu-fit",
+                            f"{pod.owner}: sets {e['name']} without requesting a GPU: that "
+                            "takes GPUs behind the device plugin's back",
+                        )
+                    )
         if not want:
             continue
         candidates = t.candidate_nodes(pod.spec)

@@ -225,6 +225,16 @@ CASES: list[tuple[str, str, Callable[[Docs], Docs | None], str]] = [
     ),
     (
         "gpu-fit",
+        "GPU taken through the environment, not the device plugin",
+        lambda d: (
+            container(d, "Deployment", "open-webui")
+            .setdefault("env", [])
+            .append({"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"})
+        ),
+        "sets NVIDIA_VISIBLE_DEVICES without requesting a GPU",
+    ),
+    (
+        "gpu-fit",
         "request differs from limit",
         lambda d: container(d, "Deployment", "comfyui")["resources"]["limits"].update(
             {"nvidia.com/gpu": 2}

@@ -187,6 +187,9 @@ def test_cli_up_closure_cut_restore_down(tmp_path: Path) -> None:
         path = built.stdout.strip().splitlines()[-1]
         assert path.startswith("/nix/store/") and path.endswith("-gpus-fault")
         assert os.path.isfile(f"{path}/bin/switch-to-configuration")
+        inside = cli("exec", "--dir", str(lab_dir), "a1", "--", "cat", "/etc/hydra-lab")
+        assert (inside.returncode, inside.stdout) == (0, "a1\n")
+        assert cli("exec", "--dir", str(lab_dir), "a1", "--", "false").returncode == 1
         assert cli("cut", "--dir", str(lab_dir), "a1").returncode == 0
         assert "cut" in cli("status", "--dir", str(lab_dir), "--output", "json").stdout
         assert cli("restore", "--dir", str(lab_dir), "a1").returncode == 0

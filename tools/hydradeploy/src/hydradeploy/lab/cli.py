@@ -135,6 +135,19 @@ def slow(lab_dir: Path, host: str, ms: int) -> None:
     _lab(lab_dir).slow(host, ms)
 
 
+@lab.command("exec", context_settings={"ignore_unknown_options": True})
+@DIR_OPTION
+@click.argument("host")
+@click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--timeout", type=click.FloatRange(min=1), default=60, show_default=True)
+def exec_(lab_dir: Path, host: str, argv: tuple[str, ...], timeout: float) -> None:
+    """Run a command inside HOST without SSH (hydradeploy lab exec --dir D w1 -- ip addr)."""
+    proc = _lab(lab_dir).run(host, list(argv), timeout=timeout)
+    sys.stdout.write(proc.stdout)
+    sys.stderr.write(proc.stderr)
+    sys.exit(proc.returncode)
+
+
 @lab.command("fill-disk")
 @DIR_OPTION
 @click.argument("host")

@@ -1229,6 +1229,86 @@ def check_quotas(t: Tree) -> list[Problem]:
     return out
 
 
+_SUFFIX = {
+    "n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+    "P": 1e15, "E": 1e18, "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40,
+    "Pi": 2.0**50, "Ei": 2.0**60,
+}  # fmt: skip
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
+
+
+def quantity(value: Any) -> float:
+    """A Kubernetes quantity ("500m", "16Gi", 2) as a number."""
+    m = _QUANTITY.match(str(value).strip())
+    if not m or m.group(2) not in _SUFFIX:
+        raise ValueError(f"{value!r} is not a Kubernetes quantity")
+    return float(m.group(1)) * _SUFFIX[m.group(2)]
+
+
+def _peak_pods(t: Tree, pod: PodTemplate) -> int:
+    """Most pods of this template alive at once: replicas (or the HPA's maximum), plus
+    the rolling update's surge."""
+    spec = pod.doc.spec
+    if pod.doc.kind not in ("Deployment", "StatefulSet"):
+        return int(spec.get("parallelism", 1)) if pod.doc.kind == "Job" else 1
+    replicas = int(spec.get("replicas", 1))
+    for h in t.of_kind("HorizontalPodAutoscaler"):
+        ref = h.spec.get("scaleTargetRef") or {}
+        if h.namespace == pod.namespace and ref.get("name") == pod.doc.name:
+            replicas = int(h.spec.get("maxReplicas", replicas))
+    strategy = spec.get("strategy") or {}
+    if (
+        pod.doc.kind == "Deployment"
+        and strategy.get("type", "RollingUpdate") == "RollingUpdate"
+    ):
+        surge = (strategy.get("rollingUpdate") or {}).get("maxSurge", "25%")
+        replicas += (
+            -(-replicas * int(surge[:-1]) // 100)
+            if isinstance(surge, str)
+            else int(surge)
+        )
+    return replicas
+
+
+@check("quota-fit")
+def check_quota_fit(t: Tree) -> list[Problem]:
+    """The namespace's own workloads, at their peak (HPA maximum, rolling-update surge),
+    fit its ResourceQuota: a quota that blocks its apps fails only at 3 a.m."""
+    out = []
+    for q in t.of_kind("ResourceQuota"):
+        hard = q.spec.get("hard") or {}
+        used: dict[str, float] = {}
+        for pod in t.pods:
+            if pod.namespace != q.namespace or pod.doc.kind == "HelmChart":
+                continue
+            n = _peak_pods(t, pod)
+            for c in pod.containers():
+                r = c.get("resources") or {}
+                for section, prefix in (
+                    ("requests", "requests."),
+                    ("limits", "limits."),
+                ):
+                    for res, v in (r.get(section) or {}).items():
+                        key = prefix + res
+                        used[key] = used.get(key, 0.0) + n * quantity(v)
+                # extended resources: a limit alone is also the request
+                for res, v in (r.get("limits") or {}).items():
+                    if "/" in res and res not in (r.get("requests") or {}):
+                        key = "requests." + res
+                        used[key] = used.get(key, 0.0) + n * quantity(v)
+        for key, limit in hard.items():
+            if key in used and used[key] > quantity(limit) + 1e-9:
+                out.append(
+                    Problem(
+                        str(q),
+                        "quota-fit",
+                        f"{key}: the namespace's workloads need {used[key]:g} at their peak, "
+                        f"the quota allows {quantity(limit):g}",
+                    )
+                )
+    return out
+
+
 @check("no-secrets")
 def check_no_secrets(t: Tree) -> list[Problem]:
     """No Secret objects and no secret-looking literal env values under k8s/: Secrets

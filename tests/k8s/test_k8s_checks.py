@@ -445,6 +445,22 @@ CASES: list[tuple[str, str, Callable[[Docs], Docs | None], str]] = [
         "'amd.com/gpu'",
     ),
     (
+        "quota-fit",
+        "quota smaller than its apps",
+        lambda d: find(d, "ResourceQuota", "compute", "ai-generation")["spec"][
+            "hard"
+        ].update({"requests.memory": "24Gi"}),
+        "requests.memory: the namespace's workloads need",
+    ),
+    (
+        "quota-fit",
+        "HPA maximum beyond the quota",
+        lambda d: find(d, "HorizontalPodAutoscaler", "open-webui")["spec"].update(
+            maxReplicas=20
+        ),
+        "limits.memory",
+    ),
+    (
         "no-secrets",
         "a Secret object",
         lambda d: add(
@@ -708,3 +724,27 @@ def test_k3s_components_the_tree_needs(
     )
     problems = run_all(broken(lambda d: None, inv), ["k3s-components"])
     assert any(expect in str(p) for p in problems), "\n".join(map(str, problems))
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("500m", 0.5),
+        ("2", 2.0),
+        (4, 4.0),
+        ("16Gi", 16 * 2**30),
+        ("4G", 4e9),
+        ("1e3", 1000.0),
+    ],
+)
+def test_quantity(text: object, value: float) -> None:
+    from manifest_checks import quantity
+
+    assert quantity(text) == value
+
+
+def test_quantity_refuses_nonsense() -> None:
+    from manifest_checks import quantity
+
+    with pytest.raises(ValueError, match="not a Kubernetes quantity"):
+        quantity("16 GB")

@@ -210,3 +210,17 @@ def test_systemctl_shim_and_no_systemd_run(lab: Lab) -> None:
     running = lab.run("w1", ["systemctl", "is-system-running"])
     assert (running.returncode, running.stdout.strip()) == (0, "running")
     assert lab.run("w1", ["sh", "-c", "command -v systemd-run"]).returncode != 0
+
+
+def test_generation_one_is_booted_current_and_in_the_profile(lab: Lab) -> None:
+    for name in lab.hosts:
+        booted = lab.run(name, ["readlink", "/run/booted-system"]).stdout.strip()
+        current = lab.run(name, ["readlink", "/run/current-system"]).stdout.strip()
+        profile = lab.run(
+            name, ["readlink", "/nix/var/nix/profiles/system"]
+        ).stdout.strip()
+        assert booted == current and profile == "system-1-link"
+        log = lab.run(
+            name, ["cat", "/var/lib/hydra-lab/activations.log"]
+        ).stdout.splitlines()
+        assert log[0].split()[1:] == ["switch", current, "ok"]

@@ -320,6 +320,7 @@ class Lab:
         self.copy_closure(name, path)
         self._checked(name, ["nix-env", "-p", store.SYSTEM_PROFILE, "--set", path])
         self._checked(name, [f"{path}/bin/switch-to-configuration", "switch"], timeout=60)
+        self._checked(name, ["ln", "-sfn", path, "/run/booted-system"])
 
     def _checked(
         self, name: str, argv: list[str], input: bytes | None = None, timeout: float = 60
@@ -451,7 +452,9 @@ class Lab:
         pid = _read_pid(self._host_dir(name) / "run" / "sshd.pid")
         if pid is not None and _pid_runs(pid, b"sshd"):
             return
-        self._checked(name, [requirements.SSHD, "-f", "/etc/ssh/sshd_config"])
+        self._checked(
+            name, [requirements.SSHD, "-f", "/etc/ssh/sshd_config", "-E", "/var/log/sshd.log"]
+        )
         address = self.address(name)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

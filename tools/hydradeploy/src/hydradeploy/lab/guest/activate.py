@@ -8,6 +8,7 @@ join / labels / gpus (handled by the simulated k3s).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 from pathlib import Path
@@ -52,6 +53,15 @@ def main(closure: Path, argv: list[str]) -> int:
         return 1
     if action == "dry-activate":
         return dry_activate(closure)
+    # One activation at a time, as NixOS's switch-to-configuration lock does (a deploy
+    # and a rollback watchdog may race).
+    common.RUN_DIR.mkdir(parents=True, exist_ok=True)
+    with open(common.RUN_DIR / "switch-to-configuration.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return activate(closure, action)
+
+
+def activate(closure: Path, action: str) -> int:
     settings = common.load_settings(closure)
     if action == "boot":
         print("lab host: no boot loader to update; recorded the boot entry")

@@ -152,12 +152,15 @@ class Lab:
         if reason:
             raise UserError(f"lab: {reason}")
         existing = LabState.load(self.dir)
-        if existing is not None and existing.up:
+        running = existing is not None and any(
+            h.keeper_pid and _is_keeper(h.keeper_pid) for h in existing.hosts.values()
+        )
+        if running:
             raise UserError(
                 f"{self.dir}: a lab is already up here; run `hydradeploy lab down --dir {self.dir}` first"
             )
         if existing is not None or indexes_of(self.dir):
-            self.down()  # leftovers of a crashed `up`
+            self.down()  # leftovers of a crashed `up`, or of a lab whose hosts died
         if len(source["hosts"]) > MAX_HOSTS:
             raise UserError(f"lab: at most {MAX_HOSTS} hosts per lab")
         created = not self.dir.exists()
@@ -495,8 +498,11 @@ class Lab:
         for name, host in self.hosts.items():
             state = self._host(name)
             sshd_pid = _read_pid(self._host_dir(name) / "run" / "sshd.pid")
-            k3s = self.run(name, ["systemctl", "is-active", "k3s"], timeout=10).stdout.strip()
-            profile = self.run(name, ["readlink", store.SYSTEM_PROFILE], timeout=10).stdout
+            if state.keeper_pid and _is_keeper(state.keeper_pid):
+                k3s = self.run(name, ["systemctl", "is-active", "k3s"], timeout=10).stdout.strip()
+                profile = self.run(name, ["readlink", store.SYSTEM_PROFILE], timeout=10).stdout
+            else:
+                k3s, profile = "host down", ""
             try:
                 generation = int(profile.strip().split("-")[1])
             except (OSError, ValueError, IndexError):

@@ -1218,6 +1218,8 @@ def check_quotas(t: Tree) -> list[Problem]:
                 and "/" in key
                 and not key.startswith("requests.")
                 and not key.startswith(("count/",))
+                # per-class storage items: <class>.storageclass.storage.k8s.io/requests.storage
+                and ".storageclass.storage.k8s.io/" not in key
             ):
                 out.append(
                     Problem(

@@ -748,3 +748,16 @@ def test_quantity_refuses_nonsense() -> None:
 
     with pytest.raises(ValueError, match="not a Kubernetes quantity"):
         quantity("16 GB")
+
+
+def test_quota_items_that_are_not_extended_resources_pass(broken) -> None:
+    def mutate(d: Docs) -> None:
+        find(d, "ResourceQuota", "compute", "open-webui")["spec"]["hard"].update(
+            {
+                "nfs-shared.storageclass.storage.k8s.io/requests.storage": "1Ti",
+                "count/deployments.apps": "10",
+                "requests.storage": "2Ti",
+            }
+        )
+
+    assert run_all(broken(mutate), ["quotas", "schema"]) == []

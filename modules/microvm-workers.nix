@@ -1,6 +1,7 @@
 # CPU-only k3s agents in microvm.nix guests, declared from the inventory's `microvms` of
 # this host. Each guest: its own address on a host bridge (tap + systemd-networkd), the
-# host's /nix/store shared read-only (virtiofs), persistent k3s state on a volume, and the
+# host's /nix/store shared read-only (virtiofs), persistent k3s state on volumes
+# (/var/lib/rancher, /var/lib/kubelet, and /etc/rancher with the node password), and the
 # k3s token delivered without entering the store:
 #
 #   host agenix decrypts secrets/k3s-token.age a second time into
@@ -70,6 +71,13 @@ let
           mountPoint = "/var/lib/kubelet";
           size = 4096;
         }
+        # The node password k3s keeps in /etc/rancher/node must survive reboots, or the
+        # server refuses the guest when it registers again ("node password rejected").
+        {
+          image = "k3s-etc.img";
+          mountPoint = "/etc/rancher";
+          size = 64;
+        }
       ];
     };
 
@@ -99,6 +107,7 @@ let
       g.guestTokenMount
       "/var/lib/rancher"
       "/var/lib/kubelet"
+      "/etc/rancher"
     ];
 
     networking.firewall = {

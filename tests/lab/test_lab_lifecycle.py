@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from hydradeploy.inventory import load_inventory
 from hydradeploy.lab import HostSpec, Lab
-from hydradeploy.lab.lab import reap_orphans
 from hydradeploy.lab.requirements import missing
 from hydradeploy.lab.state import REGISTRY
+from hydradeploy.lab.teardown import reap_orphans
 
 pytestmark = pytest.mark.lab
 

@@ -3,12 +3,10 @@ and tears everything down again (also after a crash), driven by lab.json."""
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import stat
@@ -24,7 +22,7 @@ from typing import Any
 
 from hydradeploy.errors import OperationFailed, UserError
 from hydradeploy.lab import closure as closures
-from hydradeploy.lab import inventory_out, network, requirements, sshd, store
+from hydradeploy.lab import inventory_out, network, processes, requirements, sshd, store, teardown
 from hydradeploy.lab.spec import FAULTS, HostSpec, source_from_specs
 from hydradeploy.lab.state import (
     STATE_FILE,
@@ -32,24 +30,13 @@ from hydradeploy.lab.state import (
     LabState,
     allocate_index,
     indexes_of,
-    release_index,
     subnet,
 )
 
-KEEPER = Path(__file__).parent / "keeper.py"
 HOST_ENV = {"PATH": sshd.SESSION_PATH, "HOME": "/root", "LANG": "C.UTF-8", "USER": "root"}
 MAX_HOSTS = 80  # addresses .10–.89 of the lab's /24; microVMs from .100, storage from .250
 FILLER = "/nix/.hydra-lab-disk-full"  # what fill_disk writes
 HIDDEN_BINARIES = ("systemd-run",)  # no systemd in a lab host (see keeper.py)
-LAB_FILES = (
-    "lab.lock",
-    "inventory.toml",
-    "known_hosts",
-    "id_ed25519",
-    "id_ed25519.pub",
-    "hosts",
-    STATE_FILE,
-)
 
 
 @dataclass(frozen=True)
@@ -153,7 +140,7 @@ class Lab:
             raise UserError(f"lab: {reason}")
         existing = LabState.load(self.dir)
         running = existing is not None and any(
-            h.keeper_pid and _is_keeper(h.keeper_pid) for h in existing.hosts.values()
+            h.keeper_pid and processes.is_keeper(h.keeper_pid) for h in existing.hosts.values()
         )
         if running:
             raise UserError(
@@ -297,7 +284,7 @@ class Lab:
             proc = subprocess.Popen(
                 ["nsenter", f"--net=/run/netns/{host.netns}", "--",
                  "unshare", "--mount", "--uts", "--propagation", "private", "--",
-                 closures.interpreter(), "-I", str(KEEPER), str(hdir), name, str(state.store_mb)],
+                 closures.interpreter(), "-I", str(processes.KEEPER), str(hdir), name, str(state.store_mb)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 start_new_session=True, cwd="/",
             )  # fmt: skip
@@ -417,7 +404,7 @@ class Lab:
         self, name: str, argv: Sequence[str], input: bytes | None = None, timeout: float = 30
     ) -> subprocess.CompletedProcess[bytes]:
         pid = self._host(name).keeper_pid
-        if pid is None or not _is_keeper(pid):
+        if pid is None or not processes.is_keeper(pid):
             raise OperationFailed(f"lab: host {name} is not running (its keeper process is gone)")
         return subprocess.run(
             ["nsenter", "-t", str(pid), "--net", "--mount", "--uts", "--", *argv],
@@ -446,14 +433,14 @@ class Lab:
         network.set_link(self._host(name).veth, up=True)
 
     def kill_sshd(self, name: str) -> None:
-        pid = _read_pid(self._host_dir(name) / "run" / "sshd.pid")
+        pid = processes.read_pid(self._host_dir(name) / "run" / "sshd.pid")
         if pid is not None:
-            _kill(pid, signal.SIGTERM)
-            _wait_gone(pid, 5)
+            processes.kill(pid, signal.SIGTERM)
+            processes.wait_gone(pid, 5)
 
     def start_sshd(self, name: str) -> None:
-        pid = _read_pid(self._host_dir(name) / "run" / "sshd.pid")
-        if pid is not None and _pid_runs(pid, b"sshd"):
+        pid = processes.read_pid(self._host_dir(name) / "run" / "sshd.pid")
+        if pid is not None and processes.pid_runs(pid, b"sshd"):
             return
         self._checked(
             name, [requirements.SSHD, "-f", "/etc/ssh/sshd_config", "-E", "/var/log/sshd.log"]
@@ -472,21 +459,10 @@ class Lab:
 
     def slow(self, name: str, ms: int) -> None:
         """Add MS ms of latency each way on the host's link (0 removes it)."""
-        host = self._host(name)
         if ms < 0:
             raise UserError(f"lab slow: {ms} ms must be >= 0")
-        netem = network.netem_available()
-        for argv_prefix in (["tc"], ["ip", "netns", "exec", host.netns, "tc"]):
-            dev = host.veth if len(argv_prefix) == 1 else "eth0"
-            subprocess.run([*argv_prefix, "qdisc", "del", "dev", dev, "root"],
-                           capture_output=True, timeout=10, check=False)  # fmt: skip
-            if ms:
-                proc = subprocess.run(
-                    [*argv_prefix, "qdisc", "add", "dev", dev, "root", *network.slow_qdisc(ms, netem)],
-                    capture_output=True, text=True, timeout=10, check=False,
-                )  # fmt: skip
-                if proc.returncode != 0:
-                    raise OperationFailed(f"lab: slow {name}: tc: {proc.stderr.strip()}")
+        host = self._host(name)
+        network.set_delay(host.netns, host.veth, ms)
 
     def status(self) -> list[dict[str, Any]]:
         """Per host: address, link, sshd, k3s unit, node Ready, system generation."""
@@ -497,8 +473,8 @@ class Lab:
         rows = []
         for name, host in self.hosts.items():
             state = self._host(name)
-            sshd_pid = _read_pid(self._host_dir(name) / "run" / "sshd.pid")
-            if state.keeper_pid and _is_keeper(state.keeper_pid):
+            sshd_pid = processes.read_pid(self._host_dir(name) / "run" / "sshd.pid")
+            if state.keeper_pid and processes.is_keeper(state.keeper_pid):
                 k3s = self.run(name, ["systemctl", "is-active", "k3s"], timeout=10).stdout.strip()
                 profile = self.run(name, ["readlink", store.SYSTEM_PROFILE], timeout=10).stdout
             else:
@@ -511,7 +487,7 @@ class Lab:
             rows.append({
                 "host": name, "role": host.role, "address": host.address,
                 "link": "up" if network.link_is_up(state.veth) else "cut",
-                "sshd": "running" if sshd_pid and _pid_runs(sshd_pid, b"sshd") else "stopped",
+                "sshd": "running" if sshd_pid and processes.pid_runs(sshd_pid, b"sshd") else "stopped",
                 "k3s": k3s or "unknown",
                 "node": "Ready" if ready else ("NotReady" if ready is False else "absent"),
                 "generation": generation,
@@ -533,118 +509,11 @@ class Lab:
     def down(self) -> None:
         """Remove every namespace, process, mount and file of this lab. Idempotent; also
         cleans up after a crash (from lab.json, or the subnet registry without it)."""
-        state = LabState.load(self.dir)
-        indexes = set(indexes_of(self.dir))
-        if state is not None:
-            indexes.add(state.index)
-        netns: set[str] = set()
-        existing = network.netns_list()
-        for index in indexes:
-            netns.update(n for n in existing if n.startswith(f"hydralab{index}-"))
-        if state is not None:
-            netns.update(h.netns for h in state.hosts.values() if h.netns in existing)
-            for h in state.hosts.values():
-                if h.keeper_pid and _is_keeper(h.keeper_pid):
-                    _kill(h.keeper_pid, signal.SIGKILL)
-        for ns in sorted(netns):
-            _kill_netns(ns)
-            network.delete_netns(ns)
-        if state is not None:
-            for h in state.hosts.values():
-                if h.keeper_pid:
-                    _reap(h.keeper_pid)
-        for index in sorted(indexes):
-            network.delete_bridge(f"hl{index}br")
-            release_index(index, self.dir)
-        if state is not None and state.created_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
-        elif self.dir.is_dir():
-            for entry in LAB_FILES:
-                path = self.dir / entry
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
+        teardown.down(self.dir)
         self._state = None
-
-
-def reap_orphans() -> list[Path]:
-    """Take down ephemeral labs (test runs) whose owning process is gone, e.g. a test run
-    that was SIGKILLed. Labs made by the CLI are the user's and are left alone."""
-    from hydradeploy.lab.state import REGISTRY
-
-    reaped = []
-    for entry in sorted(REGISTRY.glob("net-*")) if REGISTRY.is_dir() else []:
-        try:
-            lab_dir = Path(entry.read_text().strip())
-        except OSError:
-            continue
-        state = LabState.load(lab_dir) if lab_dir.is_dir() else None
-        owner = state.owner_pid if state is not None else None
-        if state is not None and (owner is None or Path(f"/proc/{owner}").exists()):
-            continue
-        if state is None and lab_dir.exists():
-            continue  # an `up` in progress that has not written lab.json yet
-        Lab(lab_dir).down()
-        reaped.append(lab_dir)
-    return reaped
 
 
 def _is_ready(node: dict[str, Any]) -> bool:
     return any(
         c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", [])
     )
-
-
-def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _pid_runs(pid: int, needle: bytes) -> bool:
-    try:
-        return needle in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
-def _is_keeper(pid: int) -> bool:
-    return _pid_runs(pid, str(KEEPER).encode())
-
-
-def _kill(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status of a keeper this process started (no zombie left)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
-
-
-def _wait_gone(pid: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-        except OSError:
-            return
-        if state == "Z":
-            return
-        time.sleep(0.02)
-
-
-def _kill_netns(ns: str) -> None:
-    """SIGKILL every process in the namespace until none is left."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        pids = [p for p in network.netns_pids(ns) if p != os.getpid()]
-        if not pids:
-            return
-        for pid in pids:
-            _kill(pid, signal.SIGKILL)
-        for pid in pids:
-            _wait_gone(pid, 2)

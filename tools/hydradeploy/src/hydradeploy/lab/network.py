@@ -89,3 +89,19 @@ def slow_qdisc(ms: int, netem: bool) -> list[str]:
         return ["netem", "delay", f"{ms}ms"]
     rate_kbit = max(8, 1500 * 8 // max(ms, 1))
     return ["tbf", "rate", f"{rate_kbit}kbit", "burst", "1600", "latency", f"{max(ms, 1) * 50}ms"]
+
+
+def set_delay(netns: str, veth: str, ms: int) -> None:
+    """MS ms of added latency each way on a host's link (0 removes it): a qdisc on the
+    runner's end of the veth and one on the host's eth0."""
+    netem = netem_available()
+    for prefix, dev in ((["tc"], veth), (["ip", "netns", "exec", netns, "tc"], "eth0")):
+        subprocess.run([*prefix, "qdisc", "del", "dev", dev, "root"], capture_output=True,
+                       timeout=10, check=False)  # fmt: skip
+        if ms:
+            proc = subprocess.run(
+                [*prefix, "qdisc", "add", "dev", dev, "root", *slow_qdisc(ms, netem)],
+                capture_output=True, text=True, timeout=10, check=False,
+            )  # fmt: skip
+            if proc.returncode != 0:
+                raise OperationFailed(f"lab: tc on {dev}: {proc.stderr.strip()}")

@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from hydradeploy.lab.lab import Lab, reap_orphans
+from hydradeploy.lab.lab import Lab
 from hydradeploy.lab.requirements import missing
 from hydradeploy.lab.spec import HostSpec
+from hydradeploy.lab.teardown import reap_orphans
 
 LabFactory = Callable[..., Lab]
 

@@ -237,3 +237,47 @@ def test_hostkeys_reports_an_unreachable_host(lab: Any, lab_repo: Repo) -> None:
 def test_age_is_available_inside_lab_hosts(lab: Any) -> None:
     assert shutil.which("age")
     assert lab.run("srv", ["age", "--version"]).returncode == 0
+
+
+def test_check_on_hosts_reports_a_host_that_cannot_decrypt(
+    lab: Any, lab_repo: Repo
+) -> None:
+    write_lab_inventory(lab_repo, lab, ["srv", "w1", "w2"], with_host_keys=True)
+    assert lab_repo.cli("secrets", "init").returncode == 0
+    # Re-encrypt the token by hand, leaving w1 out, as a careless `age -e` would.
+    inv = load_inventory(lab.inventory_path)
+    token_file = lab_repo.secrets / "k3s-token.age"
+    recipients = [inv.hosts["srv"].ssh.host_key, inv.hosts["w2"].ssh.host_key]
+    argv = ["age", "-e", "-o", str(token_file)]
+    for key in [*recipients, pub(lab_repo.keys["admin"])]:
+        argv += ["-r", " ".join(key.split()[:2])]
+    subprocess.run(
+        argv, input=b"0123456789abcdef0123456789abcdef", check=True, timeout=30
+    )
+    r = lab_repo.cli("secrets", "check", "--no-scan", "--on-hosts", "--output", "json")
+    assert r.returncode == 1
+    report = json.loads(r.stdout)
+    messages = [f["message"] for f in report["findings"]]
+    assert any(
+        m.startswith("does not decrypt on w1: no identity matched") for m in messages
+    )
+    assert any(
+        "cannot be decrypted by w1" in m for m in messages
+    )  # from the header alone
+    assert sorted(report["files"][0]["decrypted_by"]) == ["srv", "w2"]
+    lab.cut("w2")
+    try:
+        r = lab_repo.cli(
+            "secrets",
+            "check",
+            "--no-scan",
+            "--on-hosts",
+            "--timeout",
+            "3",
+            "--output",
+            "json",
+        )
+    finally:
+        lab.restore("w2")
+    messages = [f["message"] for f in json.loads(r.stdout)["findings"]]
+    assert any(m.startswith("does not decrypt on w2: cannot connect") for m in messages)

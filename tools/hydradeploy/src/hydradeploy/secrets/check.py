@@ -56,6 +56,7 @@ def run_check(
     *,
     scan: bool = True,
     on_hosts: bool = False,
+    timeout: float = 30.0,
 ) -> CheckResult:
     result = CheckResult()
     add = result.findings.append
@@ -151,14 +152,14 @@ def run_check(
             else:
                 known_values += secret_values(plaintext)
     if on_hosts:
-        _check_on_hosts(ws, repo, result)
+        _check_on_hosts(ws, repo, result, timeout)
     if scan:
         result.findings += scan_repo(repo, sorted(set(known_values)))
     result.findings = sorted(set(result.findings))
     return result
 
 
-def _check_on_hosts(ws: Workspace, repo: Path, result: CheckResult) -> None:
+def _check_on_hosts(ws: Workspace, repo: Path, result: CheckResult, timeout: float) -> None:
     from hydradeploy.secrets.remote import check_on_hosts
 
     statuses = {s.file.rel: s for s in result.files}
@@ -167,7 +168,7 @@ def _check_on_hosts(ws: Workspace, repo: Path, result: CheckResult) -> None:
         data = ws.store.path(status.file).read_bytes()
         for name in status.readers:
             work.setdefault(name, (ws.inventory.hosts[name], {}))[1][status.file.rel] = data
-    for r in check_on_hosts(work):
+    for r in check_on_hosts(work, timeout):
         if r.ok:
             statuses[r.file].decrypted_by.append(r.host)
         else:

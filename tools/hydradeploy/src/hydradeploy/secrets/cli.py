@@ -250,10 +250,22 @@ def import_(ctx: click.Context, files: tuple[Path, ...], keep_plaintext: bool, o
     is_flag=True,
     help="Also decrypt each file on every host that needs it, over SSH, with its host key.",
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1, 600),
+    default=30.0,
+    show_default=True,
+    help="Seconds per SSH connection and remote command (--on-hosts).",
+)
 @_output_option
 @click.pass_context
 def check(
-    ctx: click.Context, identities: tuple[Path, ...], no_scan: bool, on_hosts: bool, output: str
+    ctx: click.Context,
+    identities: tuple[Path, ...],
+    no_scan: bool,
+    on_hosts: bool,
+    timeout: float,
+    output: str,
 ) -> None:
     """Fail (exit 1) when a file does not decrypt for a host that needs it, the
     recipients do not match the inventory, or a plaintext secret is in the repository.
@@ -264,7 +276,9 @@ def check(
 
     ws = _workspace(ctx)
     ids = resolve(identities, required=False) if identities else []
-    result = run_check(ws, ctx.obj["repo_root"], ids, scan=not no_scan, on_hosts=on_hosts)
+    result = run_check(
+        ws, ctx.obj["repo_root"], ids, scan=not no_scan, on_hosts=on_hosts, timeout=timeout
+    )
     if output == "json":
         _json(
             {

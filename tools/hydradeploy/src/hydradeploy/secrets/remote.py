@@ -33,7 +33,11 @@ def _connect(host: Host, timeout: float) -> Any:
     kwargs: dict[str, Any] = {"banner_timeout": timeout, "auth_timeout": timeout}
     if host.ssh.key:
         kwargs["key_filename"] = str(host.ssh.key)
-    gateway = Connection(host.ssh.jump, connect_timeout=timeout) if host.ssh.jump else None
+    gateway = None
+    if host.ssh.jump:
+        gateway = Connection(host.ssh.jump, connect_timeout=timeout)
+        # Fabric would auto-add an unknown jump host; verify it like any host.
+        gateway.client.set_missing_host_key_policy(paramiko.RejectPolicy())
     conn = Connection(
         host=host.address,
         user=host.ssh.user,

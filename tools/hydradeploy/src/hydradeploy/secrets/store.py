@@ -26,6 +26,7 @@ MANIFESTS = "manifests"
 RULES_FILE = "secrets.nix"
 HOST_KEYS_FILE = "host-keys.toml"
 PLAIN_DIR = "plain"
+MANIFEST_SUFFIXES = (".yaml.age", ".yml.age")  # what modules/lib/manifests.nix deploys
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
@@ -44,7 +45,8 @@ class SecretFile:
         """What `secrets edit NAME` takes: k3s-token, or the manifest's name."""
         if self.is_token:
             return TOKEN
-        return self.rel.removeprefix(f"{MANIFESTS}/").removesuffix(".yaml.age")
+        base = self.rel.removeprefix(f"{MANIFESTS}/")
+        return base.removesuffix(".yaml.age").removesuffix(".yml.age")
 
 
 def manifest_file(name: str) -> SecretFile:
@@ -82,7 +84,7 @@ class Store:
             out.extend(
                 SecretFile(f"{MANIFESTS}/{p.name}")
                 for p in sorted(mdir.iterdir())
-                if p.name.endswith(".yaml.age") and p.is_file()
+                if p.name.endswith(MANIFEST_SUFFIXES) and p.is_file()
             )
         return out
 
@@ -93,7 +95,9 @@ class Store:
         if not mdir.is_dir():
             return []
         return sorted(
-            p for p in mdir.rglob("*") if p.is_file() and not p.name.endswith(".yaml.age")
+            p
+            for p in mdir.rglob("*")
+            if p.is_file() and not (p.parent == mdir and p.name.endswith(MANIFEST_SUFFIXES))
         )
 
     def find(self, name: str) -> SecretFile:

@@ -222,6 +222,11 @@ def import_(ctx: click.Context, files: tuple[Path, ...], keep_plaintext: bool, o
 
     ws = _workspace(ctx)
     done = import_manifests(ws, list(files), keep=keep_plaintext)
+    if not done and output == "text":
+        click.echo(
+            f"nothing to import: {ws.store.plain_dir} holds no <namespace>/<name>.yaml", err=True
+        )
+        return
     rows = [
         {
             "source": str(d.source),

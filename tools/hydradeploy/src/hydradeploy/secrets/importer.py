@@ -33,7 +33,7 @@ def import_manifests(ws: Workspace, paths: list[Path], *, keep: bool = False) ->
     plain = ws.store.plain_dir.resolve()
     sources = paths or pending(ws)
     if not sources:
-        raise UserError(f"{ws.store.plain_dir}: no Secret manifests to import (and no FILE given)")
+        return []  # nothing waiting: not an error (e.g. right after a conversion without secrets)
     staged: dict[SecretFile, tuple[Path, bytes]] = {}
     for path in sources:
         try:

@@ -6,6 +6,7 @@ stays fast.
 
 from __future__ import annotations
 
+import gc
 import re
 from pathlib import Path
 from typing import Any
@@ -259,6 +260,9 @@ def _run(
     root = _repo_root()
     out = out or root / "k8s" / "converted"
     secrets_dir = secrets_dir or root / "secrets" / "plain"
+    # Conversion allocates many small objects and frees them only at exit; the cyclic
+    # garbage collector would rescan the growing heap again and again (superlinear time).
+    gc.disable()
     gpu_count, inv_warnings = _gpu_counter(ctx, source.host)
     opts = EmitOptions(
         namespace=namespace,

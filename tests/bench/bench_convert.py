@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Benchmark of `hydradeploy convert podman-to-k8s`: wall time and peak memory of the real
+CLI (a fresh process per size) for N generated containers with realistic option mixes,
+plus `hydradeploy --help` start-up time. Prints figures; asserts nothing.
+
+    .venv/bin/python tests/bench/bench_convert.py [N …]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def container(i: int, rng: random.Random) -> dict[str, Any]:
+    """One container like the ones on real podman hosts: media apps, databases, GPU
+    inference, each with ports, binds, env, sometimes secrets, devices and flags."""
+    kind = rng.choice(["media", "db", "gpu", "web", "rocm"])
+    c: dict[str, Any] = {
+        "image": f"registry.example/{kind}/app-{i % 50}:1.{i % 7}",
+        "environment": {
+            "TZ": "Europe/Berlin",
+            "PUID": "1000",
+            "PGID": "1000",
+            f"APP_{i}_MODE": "prod",
+        },
+        "ports": [f"{10000 + i % 20000}:80", f"127.0.0.1:{40000 + i % 20000}:9090"],
+        "volumes": [f"/mnt/data/app{i}:/config", "/mnt/media:/media:ro"],
+        "extraOptions": [
+            "--memory=2g",
+            "--cpus=1.5",
+            "--health-cmd=curl -f http://localhost/ || exit 1",
+            "--health-interval=30s",
+        ],
+    }
+    if kind == "db":
+        c["volumes"].append(f"db{i}:/var/lib/postgresql/data")
+        c["environment"]["POSTGRES_PASSWORD"] = f"pw-{i}"
+        c["environmentFiles"] = [f"/run/agenix/db{i}.env"]
+    elif kind == "gpu":
+        c["devices"] = ["nvidia.com/gpu=all"]
+        c["extraOptions"] += ["--shm-size=8g"]
+    elif kind == "rocm":
+        c["devices"] = ["/dev/kfd", "/dev/dri"]
+        c["environment"]["HSA_OVERRIDE_GFX_VERSION"] = "11.0.0"
+    elif kind == "media":
+        c["extraOptions"] += ["--network=host", "--device=/dev/dri"]
+    else:
+        c["ports"].append(f"{30000 + i % 2700}:8443")
+        c["labels"] = {"traefik.enable": "true"}
+    if i and rng.random() < 0.3:
+        c["dependsOn"] = [f"app-{rng.randrange(i)}"]
+    return c
+
+
+def generate(n: int, path: Path) -> None:
+    rng = random.Random(n)
+    path.write_text(json.dumps({f"app-{i}": container(i, rng) for i in range(n)}))
+
+
+def run_convert(n: int, work: Path) -> tuple[float, float, int]:
+    src = work / f"containers-{n}.json"
+    generate(n, src)
+    out, secrets = work / f"out-{n}", work / f"secrets-{n}"
+    argv = [sys.executable, "-m", "hydradeploy", "convert", "podman-to-k8s", "--json", str(src), "--host", "hydra-ai",
+            "--out", str(out), "--secrets-dir", str(secrets), "-q"]  # fmt: skip
+    # the child's peak RSS, measured by a tiny wrapper so each size gets a fresh process
+    wrapper = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "r = subprocess.run(sys.argv[1:]); w = time.perf_counter() - t; "
+        "print(w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)"
+    )
+    env = {**os.environ, "HYDRA_ROOT": str(REPO)}
+    # best of three: the machine is shared, the minimum is closest to the tool's own cost
+    runs = []
+    for _ in range(3):
+        shutil.rmtree(out, ignore_errors=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", wrapper, *argv],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        wall, rss_kb, rc = proc.stdout.split()
+        if rc != "0":
+            raise SystemExit(f"convert failed for N={n}: {proc.stderr}")
+        runs.append((float(wall), int(rss_kb) / 1024))
+    best, peak = min(runs)
+    files = sum(1 for _ in (out / "hydra-ai").iterdir())
+    return best, peak, files
+
+
+def phases(n: int, work: Path) -> dict[str, float]:
+    """The same conversion in-process, timed per phase, to separate the tool's own work
+    from the file system's."""
+    from hydradeploy.convert import write
+    from hydradeploy.convert.emit import EmitOptions, convert
+    from hydradeploy.convert.oci_containers import load_json_file, load_podman
+
+    src = work / f"containers-{n}.json"
+    t0 = time.perf_counter()
+    source = load_podman(load_json_file(src), src.name, "hydra-ai")
+    t1 = time.perf_counter()
+    conv = convert(
+        source,
+        EmitOptions(namespace="hydra-ai", host="hydra-ai", gpu_count=lambda v: 2),
+    )
+    t2 = time.perf_counter()
+    rendered = write.render(conv.files, src.name)
+    t3 = time.perf_counter()
+    write.write_tree(work / f"phases-{n}", rendered)
+    t4 = time.perf_counter()
+    return {"parse": t1 - t0, "emit": t2 - t1, "yaml": t3 - t2, "write": t4 - t3}
+
+
+def help_time() -> float:
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "hydradeploy", "--help"],
+            capture_output=True,
+            check=True,
+        )
+        times.append(time.perf_counter() - t)
+    return sorted(times)[len(times) // 2]
+
+
+def main() -> None:
+    sizes = [int(a) for a in sys.argv[1:]] or [100, 1000, 10000]
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    print(
+        f"{'containers':>10} {'wall s':>8} {'per 1k s':>9} {'peak MB':>8} {'files':>6}   in-process: parse / emit / yaml / write s"
+    )
+    results = {}
+    # inside the repository, where k8s/converted/ lives (on this machine /tmp is several
+    # times slower at creating files, which would measure the file system, not the tool)
+    with tempfile.TemporaryDirectory(prefix=".bench-convert-", dir=REPO) as tmp:
+        for n in sizes:
+            wall, peak, files = run_convert(n, Path(tmp))
+            results[n] = wall
+            ph = phases(n, Path(tmp))
+            split = " / ".join(
+                f"{ph[k]:.2f}" for k in ("parse", "emit", "yaml", "write")
+            )
+            print(
+                f"{n:>10} {wall:>8.2f} {wall / n * 1000:>9.3f} {peak:>8.1f} {files:>6}   {split}"
+            )
+    if 1000 in results and 10000 in results:
+        print(
+            f"growth 1,000 → 10,000: {results[10000] / results[1000]:.1f}× (linear would be 10×)"
+        )
+    print(f"hydradeploy --help: {help_time() * 1000:.0f} ms (median of 5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -130,8 +130,16 @@ def test_podman_conversion_output_has_no_secret_looking_literal(tmp_path: Path) 
 def test_nix_functions_see_only_ciphertext_and_run_paths(
     repo: Repo, tmp_path: Path
 ) -> None:
-    if not (LIB / "manifests.nix").is_file() or not (LIB / "k3s-flags.nix").is_file():
-        pytest.skip("modules/lib/manifests.nix or k3s-flags.nix is not in this tree")
+    for lib in ("manifests.nix", "k3s-flags.nix", "microvms.nix", "inventory.nix"):
+        if not (LIB / lib).is_file():
+            pytest.skip(f"modules/lib/{lib} is not in this tree")
+    # w1 hosts a microVM agent: its token comes through w1, never through the store.
+    repo.write_inventory(
+        {"srv": "server", "w1": "agent", "w2": "agent"},
+        extra_host={
+            "w1": {"microvms": '[{ name = "w1-vm1", address = "198.18.250.60" }]'}
+        },
+    )
     assert repo.cli("secrets", "init", "--token-stdin", input=TOKEN).returncode == 0
     plain = repo.secrets / "plain" / "apps" / "db.yaml"
     plain.parent.mkdir(parents=True)
@@ -150,7 +158,8 @@ def test_nix_functions_see_only_ciphertext_and_run_paths(
         f"let inv = (import {nix_path(LIB / 'inventory.nix')}).load {nix_path(repo.inventory)}; in {{ "
         f"manifests = import {nix_path(LIB / 'manifests.nix')} "
         f"{{ k8sDir = {nix_path(REPO / 'k8s')}; secretsDir = {nix_path(repo.secrets)}; }}; "
-        f"flags = {{ {flags} }}; }}"
+        f"flags = {{ {flags} }}; "
+        f'microvms = import {nix_path(LIB / "microvms.nix")} {{ inventory = inv; host = "w1"; }}; }}'
     )
     text = json.dumps(result, indent=1, sort_keys=True)
     for value in (TOKEN, MANIFEST_VALUE):
@@ -163,7 +172,18 @@ def test_nix_functions_see_only_ciphertext_and_run_paths(
     assert secret["path"].startswith("/var/lib/rancher/k3s/server/manifests/")
     assert secret["mode"] == "0400" and secret["owner"] == "root"
     for h in hosts:
-        assert "/nix/store" not in json.dumps(result["flags"][h].get("tokenFile", ""))
+        flags = result["flags"][h]["flags"]
+        assert "--token-file=/run/agenix/k3s-token" in flags
+        assert not any(
+            f.startswith("--token=") for f in flags
+        )  # never the value itself
+    (guest,) = result["microvms"]
+    assert guest["hostTokenFile"].startswith("/run/")
+    assert f"--token-file={guest['guestTokenFile']}" in guest["k3s"]["flags"]
+    assert guest["guestTokenFile"].startswith("/run/")
+    # The guest has no key of its own: the token stays encrypted to the hosts only.
+    header = (repo.secrets / "k3s-token.age").read_bytes().split(b"\n---")[0]
+    assert header.count(b"-> ssh-ed25519") == 4  # srv, w1, w2, admin
 
 
 @needs_nix

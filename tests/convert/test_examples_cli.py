@@ -178,10 +178,10 @@ def test_default_out_is_k8s_converted_of_the_repository(
         "t0ps3cret"
         not in (root / "k8s" / "converted" / "default" / "web.yaml").read_text()
     )
-    assert (
-        "hydra.io/source: c.json#web"
-        in (root / "k8s" / "converted" / "default" / "web.yaml").read_text()
+    (deployment,) = yaml.safe_load_all(
+        (root / "k8s" / "converted" / "default" / "web.yaml").read_text()
     )
+    assert deployment["metadata"]["annotations"]["hydra.io/source"] == "c.json#web"
 
 
 def test_gpu_all_uses_the_inventory_count(tmp_path: Path) -> None:

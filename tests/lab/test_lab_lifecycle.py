@@ -238,3 +238,24 @@ def test_cli_without_root_says_so_in_one_line() -> None:
             "namespaces); run it as root"
         )
     ]
+
+
+@pytest.mark.slow
+def test_eight_hosts(lab_factory) -> None:
+    specs = [HostSpec("s0", "server", gpus={"nvidia": 2})]
+    specs += [
+        HostSpec(f"a{i}", "agent", gpus={"amd": 1} if i % 2 else {})
+        for i in range(1, 8)
+    ]
+    lab = lab_factory(specs)
+    assert len(lab.hosts) == 8
+    assert {n["metadata"]["name"] for n in lab.nodes()} == {s.name for s in specs}
+    assert all(lab.node_ready(s.name) for s in specs)
+    for name in lab.hosts:
+        proc = subprocess.run(
+            ["ssh", "-i", str(lab.key_path), "-o", "StrictHostKeyChecking=yes",
+             "-o", f"UserKnownHostsFile={lab.known_hosts_path}", "-o", "BatchMode=yes",
+             f"root@{lab.address(name)}", "cat /etc/hydra-lab"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert proc.stdout == f"{name}\n", proc.stderr

@@ -186,6 +186,24 @@ def test_base_is_valid() -> None:
             {("bad-value", "hosts.a1.ssh.port")},
         ),
         (lambda d: d.update(hosts={}), {("no-hosts", "hosts")}),
+        (
+            lambda d: d["hosts"]["a1"].update(
+                taints=["gpu=a:NoSchedule", "gpu=b:NoSchedule", "gpu:NoExecute"]
+            ),
+            {("bad-taint", "hosts.a1.taints.1")},
+        ),
+        (
+            lambda d: d["hosts"]["a1"].update(
+                nfs=[
+                    {"server": "nas", "export": "/srv", "mountpoint": "/m"},
+                    {"server": "nas", "export": "/srv", "mountpoint": "/m"},
+                ]
+            ),
+            {
+                ("duplicate-mountpoint", "hosts.a1.nfs.0.mountpoint"),
+                ("duplicate-mountpoint", "hosts.a1.nfs.1.mountpoint"),
+            },
+        ),
     ],
 )
 def test_rule(mutate: Any, expected: set[tuple[str, str]]) -> None:

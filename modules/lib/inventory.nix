@@ -236,14 +236,23 @@ let
 
   taintIssues =
     t: path:
+    let
+      strings = filter (x: isString x.value) (if typedOk t "taints" "list" then indexed t.taints else [ ]);
+      parsed = map (x: x // { taint = kube.parseTaint x.value; }) strings;
+      valid = filter (x: x.taint.error == null) parsed;
+      # the API server refuses a node with two taints of the same key and effect
+      firstOf = x: builtins.head (filter (y: y.taint.key == x.taint.key && y.taint.effect == x.taint.effect) valid);
+    in
     stringListIssues t "taints" path
     ++ u.concatMap (
       x:
-      let
-        err = (kube.parseTaint x.value).error;
-      in
-      u.optional (isString x.value && err != null) (issue "bad-taint" (j [ path "taints" (toString x.index) ]) err)
-    ) (if typedOk t "taints" "list" then indexed t.taints else [ ]);
+      if x.taint.error != null then
+        [ (issue "bad-taint" (j [ path "taints" (toString x.index) ]) x.taint.error) ]
+      else
+        u.optional ((firstOf x).index != x.index) (
+          issue "bad-taint" (j [ path "taints" (toString x.index) ]) "taint '${x.value}' repeats key '${x.taint.key}' with effect ${x.taint.effect} (taints.${toString (firstOf x).index})"
+        )
+    ) parsed;
 
   positiveIntIssues =
     t: key: path:
@@ -421,6 +430,12 @@ let
       ++ typeIssues h "nfs" p "list" "a list of tables"
       ++ u.optionals (typedOk h "nfs" "list") (
         u.concatMap (x: nfsIssues storageExports (j [ p "nfs" (toString x.index) ]) x.value) (indexed h.nfs)
+        ++ duplicateIssues "duplicate-mountpoint" "mountpoint" (
+          map (x: {
+            value = x.value.mountpoint;
+            path = j [ p "nfs" (toString x.index) "mountpoint" ];
+          }) (filter (x: isAttrs x.value && typedOk x.value "mountpoint" "str") (indexed h.nfs))
+        )
       )
       ++ typeIssues h "microvms" p "list" "a list of tables"
       ++ u.optionals (typedOk h "microvms" "list") (

@@ -336,11 +336,22 @@ class _Checker:
                 self.add("bad-label", _join(path, "labels", key), err)
 
     def taints(self, table: Mapping[str, Any], path: str) -> None:
+        seen: dict[tuple[str, str], int] = {}
         for i, spec in self.indexed_strings(table, "taints", path):
             try:
-                parse_taint(spec)
+                key, _value, effect = parse_taint(spec)
             except ValueError as exc:
                 self.add("bad-taint", _join(path, "taints", str(i)), str(exc))
+                continue
+            # the API server refuses a node with two taints of the same key and effect
+            if (key, effect) in seen:
+                self.add(
+                    "bad-taint",
+                    _join(path, "taints", str(i)),
+                    f"taint {spec!r} repeats key {key!r} with effect {effect} (taints.{seen[key, effect]})",
+                )
+            else:
+                seen[key, effect] = i
 
 
 def _join(*parts: str) -> str:
@@ -503,11 +514,14 @@ def validate(data: Any) -> list[Issue]:
                     if c.typed(g, key, gpath, int, "an integer") and g[key] < 1:
                         c.add("bad-value", _join(gpath, key), "must be at least 1")
         if c.typed(h, "nfs", hpath, list, "a list of tables"):
+            mountpoints: list[tuple[str, str]] = []
             for i, ndata in enumerate(h["nfs"]):
                 npath = _join(hpath, "nfs", str(i))
                 n = c.table(ndata, npath, NFS_KEYS, NFS_REQUIRED)
                 if n is None:
                     continue
+                if isinstance(n.get("mountpoint"), str):
+                    mountpoints.append((n["mountpoint"], _join(npath, "mountpoint")))
                 c.typed(n, "read_only", npath, bool, "true or false")
                 if c.typed(n, "mountpoint", npath, str, "an absolute path") and not n[
                     "mountpoint"
@@ -528,6 +542,7 @@ def validate(data: Any) -> list[Issue]:
                             _join(npath, "export"),
                             f"{n['server']} does not export {n['export']}",
                         )
+            _duplicates(c, "duplicate-mountpoint", "mountpoint", mountpoints)
         if c.typed(h, "microvms", hpath, list, "a list of tables"):
             for i, vdata in enumerate(h["microvms"]):
                 vpath = _join(hpath, "microvms", str(i))

@@ -54,6 +54,13 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     Console(width=max(100, Console().width), soft_wrap=False).print(table)
 
 
+def _progress(what: str) -> Any:
+    """A spinner on stderr while slow work runs (silent when stderr is not a terminal)."""
+    from rich.console import Console
+
+    return Console(stderr=True).status(what)
+
+
 def _json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
@@ -116,7 +123,7 @@ def hostkeys(
     """Collect each host's ed25519 host key over SSH (verified against known_hosts or the
     inventory) into secrets/host-keys.toml, and regenerate secrets/secrets.nix."""
     from hydradeploy.secrets.hostkeys import Collected, collect, record_host_keys
-    from hydradeploy.secrets.keys import KeyError_, parse_public_key
+    from hydradeploy.secrets.keys import InvalidKey, parse_public_key
 
     ws = _workspace(ctx)
     inv = ws.inventory
@@ -128,11 +135,12 @@ def hostkeys(
                 raise UserError(f"{inv.path}: hosts.{h.name}.ssh.host_key is not set")
             try:
                 key = parse_public_key(h.ssh.host_key, ed25519_only=True)
-            except KeyError_ as exc:
+            except InvalidKey as exc:
                 raise UserError(f"{inv.path}: hosts.{h.name}.ssh.host_key: {exc}") from None
             results.append(Collected(h.name, key, "verified", "from the inventory"))
     else:
-        results = collect(chosen, accept_new, timeout)
+        with _progress(f"collecting host keys from {len(chosen)} host(s)"):
+            results = collect(chosen, accept_new, timeout)
     rows, needs_rekey, problems = record_host_keys(ws, results)
     failed = [r for r in results if not r.ok]
     if output == "json":
@@ -281,9 +289,10 @@ def check(
 
     ws = _workspace(ctx)
     ids = resolve(identities, required=False) if identities else []
-    result = run_check(
-        ws, ctx.obj["repo_root"], ids, scan=not no_scan, on_hosts=on_hosts, timeout=timeout
-    )
+    with _progress("checking secrets" + (" on the hosts" if on_hosts else "")):
+        result = run_check(
+            ws, ctx.obj["repo_root"], ids, scan=not no_scan, on_hosts=on_hosts, timeout=timeout
+        )
     if output == "json":
         _json(
             {

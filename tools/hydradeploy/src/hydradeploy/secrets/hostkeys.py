@@ -19,7 +19,7 @@ from typing import Any
 
 from hydradeploy.inventory import Host
 from hydradeploy.secrets import age
-from hydradeploy.secrets.keys import KeyError_, PublicKey, parse_public_key
+from hydradeploy.secrets.keys import InvalidKey, PublicKey, parse_public_key
 from hydradeploy.secrets.recipients import (
     build_keyring,
     diff_recipients,
@@ -54,7 +54,7 @@ def _known_key(host: Host) -> tuple[PublicKey | None, str]:
     if host.ssh.host_key:
         try:
             return parse_public_key(host.ssh.host_key, ed25519_only=True), "inventory host_key"
-        except KeyError_:
+        except InvalidKey:
             pass  # an invalid inventory key is reported by the keyring; try known_hosts
     import paramiko
 
@@ -151,7 +151,7 @@ def record_host_keys(
     for name, text in read_host_keys(ws.store.host_keys_path).items():
         try:
             stored[name] = parse_public_key(text, ed25519_only=True)
-        except KeyError_:
+        except InvalidKey:
             continue
     rows = []
     for r in results:

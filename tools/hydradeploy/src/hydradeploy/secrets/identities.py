@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hydradeploy.errors import UserError
-from hydradeploy.secrets.keys import KeyError_, PublicKey, parse_public_key
+from hydradeploy.secrets.keys import InvalidKey, PublicKey, parse_public_key
 
 DEFAULT_IDENTITIES = ("~/.ssh/id_ed25519", "~/.ssh/id_rsa")  # what agenix tries too
 
@@ -50,9 +50,9 @@ def public_key(identity: Path) -> PublicKey | None:
         )
         if proc.returncode == 0:
             return parse_public_key(proc.stdout)
-    except (OSError, subprocess.TimeoutExpired, KeyError_):
+    except (OSError, subprocess.TimeoutExpired, InvalidKey):
         pass
     try:
         return parse_public_key(Path(f"{identity}.pub").read_text())
-    except (OSError, KeyError_):
+    except (OSError, InvalidKey):
         return None

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 AGE_SSH_TYPES = ("ssh-ed25519", "ssh-rsa")
 
 
-class KeyError_(ValueError):
+class InvalidKey(ValueError):
     """A public key that is not a usable age recipient."""
 
 
@@ -49,42 +49,42 @@ class PublicKey:
 
 def _read_string(blob: bytes, offset: int) -> tuple[bytes, int]:
     if offset + 4 > len(blob):
-        raise KeyError_("truncated key data")
+        raise InvalidKey("truncated key data")
     (length,) = struct.unpack(">I", blob[offset : offset + 4])
     end = offset + 4 + length
     if end > len(blob):
-        raise KeyError_("truncated key data")
+        raise InvalidKey("truncated key data")
     return blob[offset + 4 : end], end
 
 
 def parse_public_key(text: str, *, ed25519_only: bool = False) -> PublicKey:
-    """Parse `ssh-ed25519 AAAA… [comment]`; KeyError_ says what is wrong."""
+    """Parse `ssh-ed25519 AAAA… [comment]`; InvalidKey says what is wrong."""
     parts = text.strip().split(None, 2)
     if len(parts) < 2:
-        raise KeyError_("not an SSH public key (expected 'ssh-ed25519 AAAA…')")
+        raise InvalidKey("not an SSH public key (expected 'ssh-ed25519 AAAA…')")
     kind, data = parts[0], parts[1]
     allowed = ("ssh-ed25519",) if ed25519_only else AGE_SSH_TYPES
     if kind not in allowed:
-        raise KeyError_(f"key type {kind!r} cannot be used here (need {' or '.join(allowed)})")
+        raise InvalidKey(f"key type {kind!r} cannot be used here (need {' or '.join(allowed)})")
     try:
         blob = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
-        raise KeyError_(f"{kind} key data is not valid base64 (a placeholder?)") from None
+        raise InvalidKey(f"{kind} key data is not valid base64 (a placeholder?)") from None
     try:
         inner_kind, offset = _read_string(blob, 0)
         if inner_kind.decode(errors="replace") != kind:
-            raise KeyError_(f"key data says {inner_kind.decode(errors='replace')!r}, not {kind}")
+            raise InvalidKey(f"key data says {inner_kind.decode(errors='replace')!r}, not {kind}")
         if kind == "ssh-ed25519":
             point, offset = _read_string(blob, offset)
             if len(point) != 32:
-                raise KeyError_("ssh-ed25519 key is not 32 bytes")
+                raise InvalidKey("ssh-ed25519 key is not 32 bytes")
         else:
             _e, offset = _read_string(blob, offset)
             n, offset = _read_string(blob, offset)
             if len(n.lstrip(b"\0")) * 8 < 2048:
-                raise KeyError_("ssh-rsa key is shorter than 2048 bits")
+                raise InvalidKey("ssh-rsa key is shorter than 2048 bits")
         if offset != len(blob):
-            raise KeyError_("trailing bytes after the key")
-    except KeyError_ as exc:
-        raise KeyError_(f"{exc} (a placeholder?)") from None
+            raise InvalidKey("trailing bytes after the key")
+    except InvalidKey as exc:
+        raise InvalidKey(f"{exc} (a placeholder?)") from None
     return PublicKey(kind, blob, parts[2].strip() if len(parts) > 2 else "")

@@ -21,7 +21,7 @@ from pathlib import Path
 from hydradeploy.errors import UserError
 from hydradeploy.inventory import Inventory
 from hydradeploy.secrets.age import Stanza
-from hydradeploy.secrets.keys import KeyError_, PublicKey, parse_public_key
+from hydradeploy.secrets.keys import InvalidKey, PublicKey, parse_public_key
 from hydradeploy.secrets.store import SecretFile, Store
 
 
@@ -114,13 +114,13 @@ def build_keyring(inv: Inventory, store: Store, stored: Mapping[str, str] | None
         try:
             ring.hosts[name] = parse_public_key(text, ed25519_only=True)
             ring.sources[name] = "inventory" if host.ssh.host_key else "host-keys.toml"
-        except KeyError_ as exc:
+        except InvalidKey as exc:
             ring.problems.append(f"{where}: {exc}")
             continue
         if host.ssh.host_key and name in stored:
             try:
                 other = parse_public_key(stored[name], ed25519_only=True)
-            except KeyError_:
+            except InvalidKey:
                 other = None
             if other != ring.hosts[name]:
                 ring.problems.append(
@@ -130,7 +130,7 @@ def build_keyring(inv: Inventory, store: Store, stored: Mapping[str, str] | None
     for i, text in enumerate(inv.cluster.admin_keys):
         try:
             key = parse_public_key(text)
-        except KeyError_ as exc:
+        except InvalidKey as exc:
             ring.problems.append(f"{inv.path}: cluster.admin_keys.{i}: {exc}")
             continue
         ring.admins.append(Recipient(f"admin:{key.comment or i}", key))
@@ -198,7 +198,7 @@ def previous_names(store: Store) -> dict[str, str]:
     for m in re.finditer(r'^\s*"([^"]+)" = "(ssh-[^"]+)";', text, re.MULTILINE):
         try:
             out[parse_public_key(m.group(2)).age_tag] = f"{m.group(1)} (removed)"
-        except KeyError_:
+        except InvalidKey:
             continue
     return out
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hydradeploy.inventory import Host
-from hydradeploy.secrets.keys import KeyError_, parse_public_key
+from hydradeploy.secrets.keys import InvalidKey, parse_public_key
 
 HOST_KEY_PATH = "/etc/ssh/ssh_host_ed25519_key"
 REMOTE_TIMEOUT = 30.0
@@ -55,7 +55,7 @@ def _connect(host: Host, timeout: float) -> Any:
             key = parse_public_key(host.ssh.host_key, ed25519_only=True)
             name = host.address if host.ssh.port == 22 else f"[{host.address}]:{host.ssh.port}"
             conn.client.get_host_keys().add(name, key.kind, paramiko.Ed25519Key(data=key.blob))
-        except KeyError_:
+        except InvalidKey:
             pass
     conn.open()
     return conn

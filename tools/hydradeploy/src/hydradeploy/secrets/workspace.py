@@ -9,7 +9,7 @@ from pathlib import Path
 from hydradeploy.errors import UserError
 from hydradeploy.inventory import Inventory, load_inventory
 from hydradeploy.secrets import age
-from hydradeploy.secrets.keys import KeyError_, parse_public_key
+from hydradeploy.secrets.keys import InvalidKey, parse_public_key
 from hydradeploy.secrets.recipients import (
     Keyring,
     build_keyring,
@@ -65,7 +65,7 @@ class Workspace:
                 try:
                     if name in self.inventory.hosts:
                         kept[name] = parse_public_key(text, ed25519_only=True)
-                except KeyError_:
+                except InvalidKey:
                     continue  # reported by the keyring and `check`
             out[self.store.host_keys_path] = render_host_keys(kept).encode()
         write_atomically(out)

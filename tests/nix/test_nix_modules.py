@@ -218,7 +218,10 @@ def test_amd_host_with_microvm_agents(secrets_with_token: Path) -> None:
     assert guest["microvm"]["interfaces"][0]["type"] == "tap"
     volumes = {v["mountPoint"] for v in guest["microvm"]["volumes"]}
     assert volumes == {"/var/lib/rancher", "/var/lib/kubelet", "/etc/rancher"}
-    assert "/etc/rancher" in guest["systemd"]["services"]["k3s"]["unitConfig"]["RequiresMountsFor"]
+    assert (
+        "/etc/rancher"
+        in guest["systemd"]["services"]["k3s"]["unitConfig"]["RequiresMountsFor"]
+    )
     assert guest["systemd"]["network"]["networks"]["10-uplink"]["address"] == [
         "192.168.1.211/24"
     ]

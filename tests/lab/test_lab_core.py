@@ -224,3 +224,26 @@ def test_generation_one_is_booted_current_and_in_the_profile(lab: Lab) -> None:
             name, ["cat", "/var/lib/hydra-lab/activations.log"]
         ).stdout.splitlines()
         assert log[0].split()[1:] == ["switch", current, "ok"]
+
+
+def test_the_k3s_token_is_on_the_host_not_in_the_store(lab: Lab) -> None:
+    import urllib.error
+    import urllib.request
+
+    token = lab.run("w1", ["cat", "/var/lib/hydra-lab/k3s-token"]).stdout.strip()
+    assert len(token) == 64
+    mode = lab.run(
+        "w1", ["stat", "-c", "%a", "/var/lib/hydra-lab/k3s-token"]
+    ).stdout.strip()
+    assert mode == "600"
+    closure = lab.run("w1", ["readlink", "/run/current-system"]).stdout.strip()
+    found = lab.run("w1", ["grep", "-r", "-l", token, closure])
+    assert found.returncode == 1, found.stdout  # not in any file of the closure
+    # The server refuses a node that does not know the token.
+    req = urllib.request.Request(
+        f"http://{lab.address('srv')}:6443/lab/v1/heartbeat", data=b'{"nodes": []}',
+        method="POST", headers={"Authorization": "Bearer wrong"},
+    )  # fmt: skip
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=5)
+    assert err.value.code == 401

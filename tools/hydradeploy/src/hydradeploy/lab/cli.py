@@ -50,7 +50,7 @@ def lab() -> None:
     help="Seconds without heartbeat before a node turns NotReady.",
 )  # fmt: skip
 def up(lab_dir: Path, hosts: tuple[str, ...], source: Path | None, grace: float) -> None:
-    """Start lab hosts; prints the lab inventory path as the last line.
+    """Start lab hosts; prints the lab inventory path last.
 
     Example: hydradeploy lab up --dir /tmp/lab srv:server:nvidia=2 w1:agent:nvidia=2 edge:agent:amd=1
     """
@@ -90,7 +90,10 @@ def _print_hosts(the_lab: Any) -> None:
 @click.argument("host")
 @click.option("--fault", type=click.Choice(FAULTS), help="Build a closure that fails on purpose.")
 def closure(lab_dir: Path, host: str, fault: str | None) -> None:
-    """Build a system closure for HOST; prints its store path as the last line."""
+    """Build a closure for HOST; prints its store path last.
+
+    Its k3s settings come from the lab inventory; --fault makes it fail on purpose.
+    """
     click.echo(_lab(lab_dir).closure(host, fault=fault))
 
 
@@ -114,7 +117,7 @@ def restore(lab_dir: Path, host: str) -> None:
 @DIR_OPTION
 @click.argument("host")
 def kill_sshd(lab_dir: Path, host: str) -> None:
-    """Stop HOST's sshd (open sessions stay, new connections are refused)."""
+    """Stop HOST's sshd (open sessions stay)."""
     _lab(lab_dir).kill_sshd(host)
 
 
@@ -141,7 +144,10 @@ def slow(lab_dir: Path, host: str, ms: int) -> None:
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.option("--timeout", type=click.FloatRange(min=1), default=60, show_default=True)
 def exec_(lab_dir: Path, host: str, argv: tuple[str, ...], timeout: float) -> None:
-    """Run a command inside HOST without SSH (hydradeploy lab exec --dir D w1 -- ip addr)."""
+    """Run a command inside HOST, without SSH.
+
+    Example: hydradeploy lab exec --dir D w1 -- ip addr
+    """
     proc = _lab(lab_dir).run(host, list(argv), timeout=timeout)
     sys.stdout.write(proc.stdout)
     sys.stderr.write(proc.stderr)
@@ -152,7 +158,7 @@ def exec_(lab_dir: Path, host: str, argv: tuple[str, ...], timeout: float) -> No
 @DIR_OPTION
 @click.argument("host")
 def fill_disk(lab_dir: Path, host: str) -> None:
-    """Fill HOST's /nix file system (copies then fail with "No space left")."""
+    """Fill HOST's /nix (copies to it then fail)."""
     _lab(lab_dir).fill_disk(host)
 
 
@@ -188,6 +194,9 @@ def status(lab_dir: Path, output: str) -> None:
 @lab.command()
 @DIR_OPTION
 def down(lab_dir: Path) -> None:
-    """Remove every namespace, process, mount and file of the lab (also after a crash)."""
+    """Remove everything the lab created (also after a crash).
+
+    Every namespace, process, mount and file; idempotent.
+    """
     _lab(lab_dir).down()
     _say(f"lab: {lab_dir} is down")

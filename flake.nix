@@ -101,7 +101,11 @@
           inventoryFile = ./hosts/inventory.toml;
           inv = inventory;
           inherit name;
-          hostModule = ./hosts/${name};
+          hostModule =
+            if builtins.pathExists ./hosts/${name}/default.nix then
+              ./hosts/${name}
+            else
+              throw "hydra: host ${name} is in hosts/inventory.toml but hosts/${name}/default.nix does not exist; copy hosts/hydra-compute/ and replace its hardware.nix";
         }
       ) inventory.hosts;
 

@@ -53,6 +53,11 @@ REAL_REPO_FALSE_POSITIVE_HINT = (
             "AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQS\n",
             "private-key",
         ),
+        (
+            "url",
+            "DATABASE_URL: postgresql://ai:hunter2@postgres:5432/db\n",
+            "url-credentials",
+        ),
         ("k3s-token", "token: K10" + "a" * 64 + "::server:f00dfeed\n", "k3s-token"),
         (
             "nix-secret",
@@ -80,6 +85,8 @@ def test_scan_catches(name: str, text: str, kind: str) -> None:
         "taints:\n  - key: nvidia.com/gpu\n    effect: NoSchedule\n",
         "apiVersion: v1\nkind: Secret\nmetadata: {name: empty}\n",  # no data: nothing leaks
         'token = "${K3S_TOKEN}"\n',
+        "DATABASE_URL: postgresql://ai:${POSTGRES_PASSWORD}@postgres:5432/ai\n",
+        "url: https://github.com/ryantm/agenix\n",
         "kind: Secret  # hydra-secrets: allow\nstringData: {a: b}\n".replace(
             "kind: Secret  #", "#"
         ),

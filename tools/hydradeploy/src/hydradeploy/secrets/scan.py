@@ -5,7 +5,7 @@ What counts (each finding names file and line, never the secret itself):
 - a high-entropy value assigned to a TOKEN/PASSWORD/SECRET/KEY-like name
   (YAML/JSON keys, `- name: X / value: Y` env entries, NAME=value and NAME = "value"),
 - a private key block (OpenSSH, PEM, PGP) or an age secret key,
-- a k3s token (K10<hash>::server:<password>),
+- a k3s token (K10<hash>::server:<password>), a URL with a literal password,
 - any value known to be secret (decrypted from secrets/*.age, or given by a test).
 A line containing `hydra-secrets: allow` is skipped (documented false positives).
 """
@@ -45,6 +45,8 @@ REFERENCE_NAME_RE = re.compile(
 ASSIGN_RE = re.compile(
     r"""(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)["']?\s*(?::|=)\s*(?P<q>["']?)(?P<value>[^\s"',;}\]#]+)"""
 )
+# scheme://user:password@host with a literal password (not ${VAR}, $VAR or <placeholder>).
+URL_CREDENTIALS_RE = re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]+:(?P<pw>[^@\s/'\"]+)@")
 ATTR_PATH_RE = re.compile(r"^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)+$")
 
 
@@ -148,6 +150,9 @@ def scan_text(text: str, rel: str, known: Iterable[str] = ()) -> list[Finding]:
             continue
         if PRIVATE_KEY_RE.search(line):
             found.add(Finding(rel, i, "private-key", "private key material"))
+        for m in URL_CREDENTIALS_RE.finditer(line):
+            if not m.group("pw").startswith(("$", "<", "{{", "%")):
+                found.add(Finding(rel, i, "url-credentials", "a URL with a literal password"))
         if K3S_TOKEN_RE.search(line):
             found.add(Finding(rel, i, "k3s-token", "a k3s token (K10…::server:…)"))
         for m in ASSIGN_RE.finditer(line):

@@ -1,17 +1,19 @@
-"""Shared test helpers: the repository root and a way to run the real CLI."""
+"""Shared fixtures: the repository root, the real CLI, and the lab of test hosts.
+
+Tests import helpers from uniquely named modules (cli_runner), never from `conftest`:
+sub-directories have conftest files of their own that would shadow this one.
+"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cli_runner import REPO, run_cli
 
 pytest_plugins = ["hydradeploy.lab.pytest_plugin"]
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -19,27 +21,6 @@ def repo() -> Path:
     return REPO
 
 
-def run_cli(
-    *args: str,
-    cwd: Path | None = None,
-    env: dict[str, str] | None = None,
-    input: str | None = None,
-    timeout: float = 300,
-) -> subprocess.CompletedProcess[str]:
-    """Run `hydradeploy ARGS…` as a user would, in a child process."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "hydradeploy", *args],
-        cwd=cwd or REPO,
-        env=full_env,
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 @pytest.fixture
-def cli():
+def cli() -> Callable[..., Any]:
     return run_cli

@@ -405,3 +405,53 @@ def test_no_namespace_object_for_system_namespaces(ns: str) -> None:
         load_podman({"a": {"image": "x"}}, "t.json", None), EmitOptions(namespace=ns)
     )
     assert f"{ns}/_namespace.yaml" not in conv.files
+
+
+def test_nvidia_visible_devices_is_left_to_the_device_plugin() -> None:
+    conv = podman(
+        {
+            "llm": {
+                "image": "x",
+                "devices": ["nvidia.com/gpu=0"],
+                "environment": {
+                    "NVIDIA_VISIBLE_DEVICES": "all",
+                    "NVIDIA_DRIVER_CAPABILITIES": "compute,video",
+                },
+            }
+        }
+    )
+    env = {e["name"] for e in _pod(conv, "llm")["containers"][0]["env"]}
+    assert env == {"NVIDIA_DRIVER_CAPABILITIES"}
+    assert any("NVIDIA_VISIBLE_DEVICES" in m for m in messages(conv, "llm", "changed"))
+
+
+def test_group_add_numeric_becomes_supplemental_groups_names_are_reported() -> None:
+    conv = podman(
+        {
+            "a": {
+                "image": "x",
+                "extraOptions": [
+                    "--group-add=44",
+                    "--group-add",
+                    "video",
+                    "--sysctl=net.core.somaxconn=1024",
+                ],
+            }
+        }
+    )
+    sc = _pod(conv, "a")["securityContext"]
+    assert sc == {
+        "supplementalGroups": [44],
+        "sysctls": [{"name": "net.core.somaxconn", "value": "1024"}],
+    }
+    assert any("'video'" in m for m in messages(conv, "a", "lost"))
+    assert any("unsafe sysctls" in m for m in messages(conv, "a", "warning"))
+    _validate_all(conv)
+
+
+def test_secret_on_the_command_line_is_warned_about() -> None:
+    conv = podman({"a": {"image": "x", "cmd": ["--api-key=sk-123", "--port=80"]}})
+    warnings = messages(conv, "a", "warning")
+    assert any("--api-key=…" in m for m in warnings) and not any(
+        "--port" in m for m in warnings
+    )

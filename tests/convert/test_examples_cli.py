@@ -259,3 +259,33 @@ def test_flake_mode_reports_nix_errors_cleanly(tmp_path: Path) -> None:
         and "nix eval failed" in lines[0]
     )
     assert not (tmp_path / "o").exists()
+
+
+def test_pinning_to_a_host_that_is_no_node_is_warned(tmp_path: Path) -> None:
+    data = tmp_path / "c.json"
+    data.write_text(json.dumps({"app": {"image": "x", "volumes": ["/srv/app:/data"]}}))
+    result = run_cli(
+        "convert",
+        "podman-to-k8s",
+        "--json",
+        str(data),
+        "--host",
+        "ghost",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert result.returncode == 0
+    assert "--host 'ghost' is not a k3s node" in result.stderr
+    ok = run_cli(
+        "convert",
+        "podman-to-k8s",
+        "--json",
+        str(data),
+        "--host",
+        "hydra-amd-vm1",
+        "--out",
+        str(tmp_path / "o2"),
+    )
+    assert (
+        ok.returncode == 0 and "is not a k3s node" not in ok.stderr
+    )  # microVM guests are nodes too

@@ -228,6 +228,25 @@ def _host_gpus(ctx: click.Context, host: str, warnings: list[str]) -> dict[str, 
     return inv.hosts[host].gpu_resources()
 
 
+def _pin_target_problem(ctx: click.Context, host: str) -> str | None:
+    """Pods pinned to a name that is no k3s node stay Pending: say so when the
+    inventory (if there is one) does not know the node."""
+    from hydradeploy.inventory import load_inventory
+
+    path: Path = (ctx.obj or {}).get("inventory_path") or (
+        _repo_root() / "hosts" / "inventory.toml"
+    )
+    if not path.is_file():
+        return None
+    try:
+        nodes = load_inventory(path).expected_nodes()
+    except UserError:
+        return None
+    if host in nodes:
+        return None
+    return f"--host {host!r} is not a k3s node in {path}: pods pinned to it stay Pending until a node of that name joins"
+
+
 def _run(
     ctx: click.Context,
     source: Any,
@@ -274,6 +293,13 @@ def _run(
     )
     conv = emit(source, opts)
     conv.notes.extend(Note("warning", "inventory", w) for w in inv_warnings)
+    pinned = any(
+        n.key == "nodeSelector" and n.kind == "converted" for r in conv.containers for n in r.notes
+    )
+    if pinned and source.host:
+        problem = _pin_target_problem(ctx, source.host)
+        if problem:
+            conv.notes.append(Note("warning", "nodeSelector", problem))
     label = ", ".join(source.files)
     if check:
         lines = diff.drift(out, conv.files)

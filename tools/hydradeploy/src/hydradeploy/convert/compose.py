@@ -340,7 +340,7 @@ _HANDLED = {
     "privileged", "devices", "depends_on", "secrets", "configs", "profiles", "extra_hosts",
     "dns", "sysctls", "ulimits", "shm_size", "read_only", "stop_grace_period", "init",
     "runtime", "mem_limit", "mem_reservation", "cpus", "gpus", "pull_policy", "logging",
-    "stdin_open", "tty", "platform", "scale",
+    "stdin_open", "tty", "platform", "scale", "group_add",
 }  # fmt: skip
 
 
@@ -403,6 +403,7 @@ def _service(
     for key in ("privileged", "read_only", "init"):
         if spec.get(key) is not None and not isinstance(spec[key], bool):
             raise _Err(f"key {key!r}: must be true or false")
+    c.group_add = _str_list(spec.get("group_add"), "group_add")
     c.privileged = bool(spec.get("privileged"))
     c.read_only_root = bool(spec.get("read_only"))
     if spec.get("init"):

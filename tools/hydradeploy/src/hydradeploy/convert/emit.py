@@ -15,7 +15,7 @@ from typing import Any
 
 from hydradeploy.convert.model import Container, Note, Port, Source
 from hydradeploy.convert.names import assign_names, sanitize
-from hydradeploy.convert.secrets_split import split_environment
+from hydradeploy.convert.secrets_split import is_secret, split_environment
 from hydradeploy.kube_names import is_dns1123_label, label_key_error
 
 MANAGED_BY = "hydradeploy"
@@ -258,6 +258,14 @@ class _Builder:
             container["command"] = [_escape(a) for a in c.entrypoint]
         if c.cmd is not None:
             container["args"] = [_escape(a) for a in c.cmd]
+        for arg in [*(c.entrypoint or ()), *(c.cmd or ())]:
+            flag, eq, value = arg.partition("=")
+            if eq and value and is_secret(flag.lstrip("-").replace("-", "_"), value):
+                self.note(
+                    "warning",
+                    "cmd",
+                    f"{flag}=… looks like a secret on the command line (it stays in the manifest): pass it through an env var from a Secret instead",
+                )
         if c.workdir:
             container["workingDir"] = c.workdir
         env, env_from = self._environment(secret_docs)
@@ -308,10 +316,20 @@ class _Builder:
     def _environment(
         self, secret_docs: dict[str, dict[str, Any]]
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        plain, secret = split_environment(self.c.environment)
+        environment = dict(self.c.environment)
+        if "NVIDIA_VISIBLE_DEVICES" in environment:
+            # with the nvidia runtime this variable would hand the pod GPUs behind the
+            # device plugin's back; the plugin sets it for the GPUs it allocates
+            del environment["NVIDIA_VISIBLE_DEVICES"]
+            self.note(
+                "changed",
+                "environment",
+                "NVIDIA_VISIBLE_DEVICES dropped: the device plugin sets it for the GPUs it allocates",
+            )
+        plain, secret = split_environment(environment)
         env: list[dict[str, Any]] = []
         secret_name = f"{self.name}-env"
-        for key in sorted(self.c.environment):
+        for key in sorted(environment):
             if key in secret:
                 env.append(
                     {
@@ -751,10 +769,22 @@ class _Builder:
                 "dns",
                 "extra nameservers added after the cluster DNS (dnsPolicy stays ClusterFirst so Service names resolve)",
             )
+        groups = [int(g) for g in c.group_add if g.isdigit()]
+        named = [g for g in c.group_add if not g.isdigit()]
+        if named:
+            self.note(
+                "lost",
+                "group-add",
+                f"groups {named} are names: Kubernetes needs numeric GIDs (supplementalGroups); the device plugin grants GPU device access itself",
+            )
+        pod_sc: dict[str, Any] = {}
+        if groups:
+            pod_sc["supplementalGroups"] = sorted(set(groups))
         if c.sysctls:
-            pod["securityContext"] = {
-                "sysctls": [{"name": k, "value": c.sysctls[k]} for k in sorted(c.sysctls)]
-            }
+            pod_sc["sysctls"] = [{"name": k, "value": c.sysctls[k]} for k in sorted(c.sysctls)]
+        if pod_sc:
+            pod["securityContext"] = pod_sc
+        if c.sysctls:
             unsafe = sorted(k for k in c.sysctls if k not in SAFE_SYSCTLS)
             if unsafe:
                 self.note(

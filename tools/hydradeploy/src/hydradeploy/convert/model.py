@@ -109,6 +109,7 @@ class Container:
     cap_drop: list[str] = field(default_factory=list)
     privileged: bool = False
     read_only_root: bool = False
+    group_add: list[str] = field(default_factory=list)
     resources: Resources = field(default_factory=Resources)
     healthcheck: Healthcheck | None = None
     add_hosts: list[tuple[str, str]] = field(default_factory=list)  # (hostname, ip)

@@ -283,7 +283,7 @@ VALUE_FLAGS: dict[str, Callable[[Container, str], None]] = {
     "--runtime": _lost("--runtime {value}: choose a RuntimeClass by hand"),
     "--ipc": _lost("--ipc {value}: not converted"),
     "--pid": _lost("--pid {value}: hostPID not converted"),
-    "--group-add": _lost("--group-add {value}: set securityContext.supplementalGroups by hand"),
+    "--group-add": _append("group_add", str),
     "--cpu-shares": _lost("--cpu-shares {value}: use --cpus (limits) instead"),
     "--cpuset-cpus": _lost("--cpuset-cpus {value}: needs the static CPU manager policy"),
     "--pids-limit": _lost("--pids-limit {value}: set the kubelet's podPidsLimit instead"),

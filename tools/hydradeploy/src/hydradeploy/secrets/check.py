@@ -151,6 +151,17 @@ def run_check(
                 known_values.append(plaintext.decode(errors="replace").strip())
             else:
                 known_values += secret_values(plaintext)
+    all_tags = set()
+    for f in files:
+        try:
+            all_tags |= {st.tag for st in age.parse_header(store.path(f).read_bytes())}
+        except age.AgeError:
+            continue
+    for ident, pub in keyed:
+        if pub is None:
+            result.notes.append(f"{ident}: cannot derive its public key (passphrase?); not used")
+        elif files and pub.age_tag not in all_tags:
+            result.notes.append(f"{ident}: not a recipient of any file; nothing decrypted with it")
     if on_hosts:
         _check_on_hosts(ws, repo, result, timeout)
     if scan:

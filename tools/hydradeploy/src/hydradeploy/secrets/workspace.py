@@ -45,6 +45,11 @@ class Workspace:
             raise UserError(f"{self.store.path(f)}: {exc}") from None
 
     def decrypt(self, f: SecretFile, data: bytes, identities: list[Path]) -> bytes:
+        if not identities:
+            raise UserError(
+                f"{self.store.path(f)}: no identity to decrypt with: pass --identity KEY "
+                "(an admin key from cluster.admin_keys) or create ~/.ssh/id_ed25519"
+            )
         try:
             return age.decrypt(data, identities, what=str(self.store.path(f)))
         except age.AgeError as exc:

@@ -6,16 +6,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import secrets
 import signal
 import socket
 import stat
 import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,6 +178,9 @@ class Lab:
             self._progress(message)
 
     def _bring_up(self, source: dict[str, Any], prefix: str) -> None:
+        import secrets
+        from concurrent.futures import ThreadPoolExecutor
+
         state = self._require()
         self._say("keys and lab inventory")
         client_pub = sshd.keygen(self.key_path, "hydra-lab-runner")
@@ -352,6 +352,8 @@ class Lab:
     def nodes(self) -> list[dict[str, Any]]:
         """The node objects the cluster-init server holds (read from the runner)."""
         state = self._require()
+        import urllib.request
+
         from hydradeploy.inventory import load_inventory
 
         init = load_inventory(self.inventory_path).cluster_init.name

@@ -241,3 +241,23 @@ def test_example_stack_emits_valid_objects(repo: Path) -> None:
         9001,
         9002,
     ]
+
+
+def test_replicated_service_shares_its_volume_instead_of_one_claim_per_replica(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, """
+        services:
+          api: {image: x, deploy: {replicas: 3}, volumes: [uploads:/u]}
+          db: {image: pg, volumes: [pg:/var/lib/postgresql/data]}
+          1: {image: numbered}
+        volumes: {uploads: {}, pg: {}}
+    """)  # fmt: skip
+    source = load_compose([path], environ={})
+    assert {c.source_name for c in source.containers} == {"api", "db", "1"}
+    conv = convert(source, EmitOptions(namespace="p"))
+    api = conv.files["p/api.yaml"][-1]
+    assert api["kind"] == "Deployment" and api["spec"]["replicas"] == 3
+    assert [c["metadata"]["name"] for c in conv.files["p/_volumes.yaml"]] == ["uploads"]
+    assert conv.files["p/db.yaml"][-1]["kind"] == "StatefulSet"
+    assert "p/c-1.yaml" in conv.files

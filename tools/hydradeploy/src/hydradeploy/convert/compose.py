@@ -193,6 +193,7 @@ def load_compose(
                 if spec is not None and not isinstance(spec, dict):
                     raise UserError(f"{path}: {key} {name!r}: must be a mapping or empty")
                 top[key][str(name)] = spec or {}
+        raw_services = {str(k): v for k, v in raw_services.items()}
         resolved = _resolve_extends(raw_services, path, {})
         for name, spec in resolved.items():
             services[name] = _merge(services.get(name, {}), spec)

@@ -116,7 +116,15 @@ def convert(source: Source, opts: EmitOptions) -> Conversion:
         for m in {(m.source, m.kind): m for m in c.mounts}.values()
         if m.kind == "volume"
     )
-    shared = {v for v, n in volume_users.items() if n > 1}
+    # a volume is shared when two containers mount it, or when one container runs
+    # several replicas (compose `deploy.replicas`): all of them saw the same data
+    shared = {v for v, n in volume_users.items() if n > 1} | {
+        m.source
+        for c in source.containers
+        if c.replicas > 1
+        for m in c.mounts
+        if m.kind == "volume"
+    }
     by_source = {c.source_name: c for c in source.containers}
     files: dict[str, list[dict[str, Any]]] = {}
     secrets: dict[str, dict[str, Any]] = {}

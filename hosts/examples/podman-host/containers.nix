@@ -1,9 +1,10 @@
 # The containers of the seeds' podman host (plex and friends) plus the AI containers
 # from the hydra seed, as a plain NixOS module fragment: no pkgs, no lib, so it evaluates
 # anywhere. `containers.json` beside it is what
-#   nix eval --json .#nixosConfigurations.podman-host.config.virtualisation.oci-containers.containers
+#   nix eval --json .#nixosConfigurations.example-podman-host.config.virtualisation.oci-containers.containers
 # prints for it (every option of the module, defaults included). Convert it with:
-#   hydradeploy convert podman-to-k8s --json hosts/examples/podman-host/containers.json --host podman-host
+#   hydradeploy convert podman-to-k8s --json hosts/examples/podman-host/containers.json --host hydra-ai
+# (--host: the k3s node that will hold the bind-mounted data; the pods are pinned to it)
 # Secrets never appear here: they come from environmentFiles (agenix paths), which the
 # converter turns into Secret references without reading them.
 { ... }:

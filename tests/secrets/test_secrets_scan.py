@@ -77,6 +77,7 @@ def test_scan_catches(name: str, text: str, kind: str) -> None:
     [
         "env:\n  - name: DB_PASSWORD\n    valueFrom:\n      secretKeyRef: {name: db, key: password}\n",
         "tokenFile = config.age.secrets.k3s-token.path;\n",
+        "security.sudo.wheelNeedsPassword = !cfg.passwordlessSudo2;\n",
         'admin_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGxRk4eJ9QmW3vTc0aBcDeFgHiJkLmNoPqRsTuVwXyZ0 me@x"]\n',
         'host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGxRk4eJ9QmW3vTc0aBcDeFgHiJkLmNoPqRsTuVwXyZ0"\n',
         "secretName: my-db-credentials\n",

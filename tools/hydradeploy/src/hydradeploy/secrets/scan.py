@@ -71,16 +71,19 @@ def entropy(value: str) -> float:
 
 
 def looks_secret(value: str) -> bool:
-    """A value random enough to be a password or token, and not a reference to one."""
-    if len(value) < 16 or value.startswith(("$", "/", "./", "~", "<", "{{", "ssh-", "age1")):
+    """A value random enough to be a password or token, and not a reference to one.
+    Only asked about values under secret-like names, so the bar is moderate: at least
+    12 characters, letters with digits or mixed case, and >= 3 bits per character."""
+    if len(value) < 12 or value.startswith(("$", "/", "./", "~", "<", "{{", "ssh-", "age1")):
         return False
-    if "${" in value or "://" in value or ATTR_PATH_RE.match(value):
+    if "${" in value or "://" in value or ATTR_PATH_RE.match(value.lstrip("!(")):
         return False
-    classes = sum(
-        bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]")
-    )
-    hexlike = re.fullmatch(r"[0-9a-fA-F]{32,}", value) is not None
-    return hexlike or (classes >= 2 and bool(re.search(r"[0-9]", value)) and entropy(value) >= 3.3)
+    if re.fullmatch(r"[0-9a-fA-F]{16,}", value):
+        return True
+    letters = re.search(r"[A-Za-z]", value) is not None
+    digits = re.search(r"[0-9]", value) is not None
+    mixed_case = re.search(r"[a-z]", value) is not None and re.search(r"[A-Z]", value) is not None
+    return ((letters and digits) or mixed_case) and entropy(value) >= 3.0
 
 
 def is_secret_name(name: str) -> bool:
@@ -143,6 +146,7 @@ def _walk(node: Any, text: str, rel: str) -> Iterator[Finding]:
 def scan_text(text: str, rel: str, known: Iterable[str] = ()) -> list[Finding]:
     """Every finding in one file's text; `rel` is the path reported."""
     found: set[Finding] = set()
+    is_nix = rel.endswith(".nix")
     lines = text.splitlines()
     allowed = {i + 1 for i, ln in enumerate(lines) if ALLOW_MARK in ln}
     for i, line in enumerate(lines, start=1):
@@ -156,6 +160,8 @@ def scan_text(text: str, rel: str, known: Iterable[str] = ()) -> list[Finding]:
         if K3S_TOKEN_RE.search(line):
             found.add(Finding(rel, i, "k3s-token", "a k3s token (K10…::server:…)"))
         for m in ASSIGN_RE.finditer(line):
+            if is_nix and not m.group("q"):
+                continue  # an unquoted Nix value is an expression, not a literal
             if is_secret_name(m.group("name")) and looks_secret(m.group("value")):
                 found.add(
                     Finding(

@@ -51,7 +51,7 @@ PLAIN_NAMES = ["image", "hostname", "message", "checksum_label", "ref"]
 token_alphabet = string.ascii_letters + string.digits
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, database=None)
 @given(
     name=st.sampled_from(SECRET_NAMES),
     style=st.sampled_from(["yaml", "env", "nix", "json"]),
@@ -71,7 +71,7 @@ def test_random_tokens_under_secret_names_are_caught(
     assert any(f.kind == "secret-value" for f in findings), text
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, database=None)
 @given(
     name=st.sampled_from(PLAIN_NAMES),
     value=st.text(token_alphabet, min_size=20, max_size=40),

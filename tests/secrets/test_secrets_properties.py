@@ -30,6 +30,7 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, PublicKey
 @settings(
     max_examples=15,
     deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(chosen=st.sets(st.integers(0, 5), min_size=1), payload=st.binary(max_size=200))

@@ -232,3 +232,15 @@ def test_full_disk_makes_copies_fail_until_freed(lab: Lab, healthy, tmp_path) ->
     )
     assert ok.returncode == 0, ok.stderr
     assert lab.run("w2", ["nix-store", "--check-validity", path]).returncode == 0
+
+
+def test_store_is_read_only_and_unmodified_after_all_the_activations(lab: Lab) -> None:
+    # Runs last in this module: every closure above was activated on w1 or w2.
+    for host in ("w1", "w2"):
+        touch = lab.run(host, ["touch", "/nix/store/.x"])
+        assert touch.returncode != 0 and "Read-only" in touch.stderr
+        verify = lab.run(
+            host, ["nix-store", "--verify", "--check-contents"], timeout=120
+        )
+        assert verify.returncode == 0, verify.stderr
+        assert "modified" not in verify.stderr

@@ -33,7 +33,7 @@ TOKEN_FILE = "/var/lib/hydra-lab/k3s-token"
 INTERFACE = "eth0"
 
 # Each entry point finds its closure from its own resolved path, then imports the guest.
-ENTRY = """#!{python} -I
+ENTRY = """#!{python} -IB
 import sys
 from pathlib import Path
 

@@ -55,6 +55,11 @@ def main(host_dir: Path, hostname: str, store_mb: int) -> int:
         # The host's Nix store lives on its own size-limited tmpfs, so a full disk can be
         # injected (Lab.fill_disk) and it vanishes with the namespace.
         mount("-t", "tmpfs", "-o", f"size={store_mb}m,mode=0755", "hydra-lab-nix", "/nix")
+        # Read-only /nix/store as on NixOS; Nix remounts it writable in a private mount
+        # namespace of its own when it adds paths.
+        Path("/nix/store").mkdir(mode=0o1775)
+        mount("--bind", "/nix/store", "/nix/store")
+        mount("-o", "remount,bind,ro", "/nix/store")
         for sub in ("run", "root", "tmp"):
             mount("--bind", str(host_dir / sub), f"/{sub}")
         socket.sethostname(hostname)

@@ -102,7 +102,7 @@ def start_k3s(closure: Path, wait: bool = True) -> None:
     K3S_LOG.parent.mkdir(parents=True, exist_ok=True)
     with open(K3S_LOG, "ab") as log:
         proc = subprocess.Popen(
-            [python(), "-I", str(closure / "lib" / "hydra-lab" / "k3s-sim"), str(closure)],
+            [python(), "-I", "-B", str(closure / "lib" / "hydra-lab" / "k3s-sim"), str(closure)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

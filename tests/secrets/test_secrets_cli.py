@@ -461,3 +461,19 @@ def test_hostkeys_from_inventory_writes_keys_and_rules(repo: Repo) -> None:
     repo.write_inventory(HOSTS_WITH_W1, host_keys={"w1": ""})
     bad = repo.cli("secrets", "hostkeys", "--from-inventory")
     assert bad.returncode == 2 and "hosts.w1.ssh.host_key is not set" in bad.stderr
+
+
+def test_a_reinstalled_host_gets_its_new_key_by_rekey(repo: Repo) -> None:
+    assert repo.cli("secrets", "init").returncode == 0
+    # w1 was reinstalled: it now has w3's key pair.
+    repo.write_inventory(HOSTS, host_keys={"w1": pub(repo.keys["w3"])})
+    r = repo.cli("secrets", "check", "--no-scan", "--output", "json")
+    messages = [f["message"] for f in json.loads(r.stdout)["findings"]]
+    assert any("cannot be decrypted by w1" in m for m in messages)
+    assert any("can still be decrypted by w1 (old key)" in m for m in messages)
+    assert repo.cli("secrets", "rekey", "-i", str(repo.keys["admin"])).returncode == 0
+    assert age_decrypt(repo.secrets / "k3s-token.age", repo.keys["w3"]).returncode == 0
+    assert age_decrypt(repo.secrets / "k3s-token.age", repo.keys["w1"]).returncode != 0
+
+
+HOSTS = {"srv": "server", "w1": "agent", "w2": "agent"}

@@ -197,7 +197,7 @@ def previous_names(store: Store) -> dict[str, str]:
     out: dict[str, str] = {}
     for m in re.finditer(r'^\s*"([^"]+)" = "(ssh-[^"]+)";', text, re.MULTILINE):
         try:
-            out[parse_public_key(m.group(2)).age_tag] = f"{m.group(1)} (removed)"
+            out[parse_public_key(m.group(2)).age_tag] = m.group(1)
         except InvalidKey:
             continue
     return out
@@ -208,7 +208,12 @@ def diff_recipients(
 ) -> RecipientDiff:
     """`old` (see previous_names) names keys the inventory no longer knows."""
     expected = {r.key.age_tag: r.name for r in ring.recipients(f)}
-    everyone = {**(old or {}), **{r.key.age_tag: r.name for r in ring.everyone()}}
+    hosts = ring.inventory.hosts
+    previous = {
+        tag: f"{name} ({'old key' if name in hosts else 'removed'})"
+        for tag, name in (old or {}).items()
+    }
+    everyone = {**previous, **{r.key.age_tag: r.name for r in ring.everyone()}}
     current = [s.tag or s.kind for s in stanzas]
     missing = tuple(name for tag, name in expected.items() if tag not in current)
     extra = tuple(everyone.get(tag, f"unknown key {tag}") for tag in current if tag not in expected)

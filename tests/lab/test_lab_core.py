@@ -210,6 +210,8 @@ def test_systemctl_shim_and_no_systemd_run(lab: Lab) -> None:
     running = lab.run("w1", ["systemctl", "is-system-running"])
     assert (running.returncode, running.stdout.strip()) == (0, "running")
     assert lab.run("w1", ["sh", "-c", "command -v systemd-run"]).returncode != 0
+    version = lab.run("w1", ["nixos-version"])
+    assert (version.returncode, version.stdout) == (0, "hydra-lab.1\n")
 
 
 def test_generation_one_is_booted_current_and_in_the_profile(lab: Lab) -> None:

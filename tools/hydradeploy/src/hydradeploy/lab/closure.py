@@ -5,6 +5,7 @@ writes) laid out like a NixOS toplevel, carrying the simulated parts they run.
     nixos-version
     sw/bin/k3s, sw/bin/kubectl    the simulated k3s client
     sw/bin/systemctl              a shim answering for k3s.service
+    sw/bin/nixos-version          prints nixos-version
     etc/hydra-k3s.json            role, server URL, node name, labels, taints, GPUs,
                                   microVM guest nodes, token file, fault
     lib/hydra-lab/                the guest code (hydra_lab_guest) and k3s-sim
@@ -124,6 +125,11 @@ def write_tree(root: Path, settings: dict[str, Any]) -> None:
         path.write_text(ENTRY.format(python=python, depth=depth, module=module, call=call))
         path.chmod(0o555)
     (root / "sw" / "bin" / "kubectl").symlink_to("k3s")
+    version = root / "sw" / "bin" / "nixos-version"
+    version.write_text(
+        '#!/bin/sh\nexec cat "$(dirname "$(readlink -f "$0")")/../../nixos-version"\n'
+    )
+    version.chmod(0o555)
     guest = root / "lib" / "hydra-lab" / "hydra_lab_guest"
     guest.mkdir(parents=True)
     for src in sorted(GUEST_SRC.glob("*.py")):

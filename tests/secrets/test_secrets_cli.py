@@ -477,3 +477,14 @@ def test_a_reinstalled_host_gets_its_new_key_by_rekey(repo: Repo) -> None:
 
 
 HOSTS = {"srv": "server", "w1": "agent", "w2": "agent"}
+
+
+def test_a_removed_admin_is_named_and_locked_out_by_rekey(repo: Repo) -> None:
+    repo.write_inventory(HOSTS, admins=("admin", "admin2"))
+    assert repo.cli("secrets", "init").returncode == 0
+    repo.write_inventory(HOSTS, admins=("admin",))
+    r = repo.cli("secrets", "rekey", "-i", str(repo.keys["admin"]), "--output", "json")
+    assert json.loads(r.stdout)[0]["removed"] == ["admin:admin2 (removed)"]
+    assert (
+        age_decrypt(repo.secrets / "k3s-token.age", repo.keys["admin2"]).returncode != 0
+    )

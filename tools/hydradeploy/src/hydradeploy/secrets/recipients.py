@@ -200,6 +200,11 @@ def previous_names(store: Store) -> dict[str, str]:
             out[parse_public_key(m.group(2)).age_tag] = m.group(1)
         except InvalidKey:
             continue
+    for m in re.finditer(r'^\s*"(ssh-[^"]+)" # (.*)$', text, re.MULTILINE):
+        try:
+            out.setdefault(parse_public_key(m.group(1)).age_tag, f"admin:{m.group(2)}")
+        except InvalidKey:
+            continue
     return out
 
 

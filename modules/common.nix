@@ -120,6 +120,8 @@ in
     );
 
     environment.systemPackages = [
+      # `hydradeploy secrets check --on-hosts` decrypts with the host key on the host.
+      pkgs.age
       pkgs.git
       pkgs.htop
       pkgs.jq

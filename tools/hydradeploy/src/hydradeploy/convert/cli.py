@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import click
 
 from hydradeploy.errors import OperationFailed, UserError
 
-QUANTITY = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+QUANTITY = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?\Z")
 
 
 def _repo_root() -> Path:
@@ -268,7 +269,7 @@ def _run(
     from hydradeploy.convert.report import build_report, print_summary, write_report
     from hydradeploy.kube_names import is_dns1123_label
 
-    if not is_dns1123_label(namespace):
+    if not (is_dns1123_label(namespace) and "\n" not in namespace):
         raise UserError(
             f"--namespace {namespace!r}: must be a DNS-1123 label (lowercase letters, digits, '-')"
         )
@@ -291,7 +292,13 @@ def _run(
         gpu_count=gpu_count,
         volume_root=volume_root,
     )
-    conv = emit(source, opts)
+    if quiet or not sys.stderr.isatty():
+        conv = emit(source, opts)
+    else:
+        from rich.console import Console
+
+        with Console(stderr=True).status(f"converting {len(source.containers)} container(s)…"):
+            conv = emit(source, opts)
     conv.notes.extend(Note("warning", "inventory", w) for w in inv_warnings)
     pinned = any(
         n.key == "nodeSelector" and n.kind == "converted" for r in conv.containers for n in r.notes

@@ -43,7 +43,7 @@ SAFE_SYSCTLS = frozenset(
 )
 _PULL_POLICY = {"always": "Always", "missing": "IfNotPresent", "never": "Never", "newer": "Always"}
 _SECRET_KEY = re.compile(r"[^-._a-zA-Z0-9]")
-_NUMERIC_USER = re.compile(r"^(\d+)(?::(\d+))?$")
+_NUMERIC_USER = re.compile(r"^(\d+)(?::(\d+))?\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,11 @@ class Conversion:
     secrets: dict[str, dict[str, Any]]  # path under the secrets dir → one Secret
     containers: list[ContainerResult]
     notes: list[Note]
+
+
+def _dns_label(text: str) -> bool:
+    # kube_names' pattern ends in `$`, which also accepts a trailing newline
+    return is_dns1123_label(text) and "\n" not in text
 
 
 def _escape(text: str) -> str:
@@ -748,7 +753,7 @@ class _Builder:
                 "host network → hostNetwork with ClusterFirstWithHostNet DNS",
             )
         if c.hostname:
-            hostname = c.hostname if is_dns1123_label(c.hostname) else sanitize(c.hostname)
+            hostname = c.hostname if _dns_label(c.hostname) else sanitize(c.hostname)
             if hostname != c.hostname:
                 self.note(
                     "changed",

@@ -13,9 +13,9 @@ import re
 
 from hydradeploy.convert.model import Container, Device, GpuRequest
 
-_NV_NODE = re.compile(r"^/dev/nvidia(\d+)$")
-_NV_SUPPORT = re.compile(r"^/dev/nvidia(ctl|-uvm|-uvm-tools|-modeset|-caps.*)$")
-_RENDER_NODE = re.compile(r"^/dev/dri/renderD\d+$")
+_NV_NODE = re.compile(r"^/dev/nvidia(\d+)\Z")
+_NV_SUPPORT = re.compile(r"^/dev/nvidia(ctl|-uvm|-uvm-tools|-modeset|-caps.*)\Z")
+_RENDER_NODE = re.compile(r"^/dev/dri/renderD\d+\Z")
 
 
 class GpuError(ValueError):

@@ -13,7 +13,7 @@ from hydradeploy.convert.model import Port, Protocol
 
 MAX_RANGE = 1024  # a larger range is almost certainly a typo, and explodes the manifest
 _PROTOCOLS: dict[str, Protocol] = {"tcp": "TCP", "udp": "UDP", "sctp": "SCTP"}
-_RANGE = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?$")
+_RANGE = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?\Z")
 
 
 class PortError(ValueError):

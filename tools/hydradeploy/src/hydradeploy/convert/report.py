@@ -89,7 +89,12 @@ def print_summary(conv: Conversion, verb: str, target: str) -> None:
             str(count["warning"]),
         )
     console.print(table)
-    for title, kind in (("warnings", "warning"), ("lost", "lost"), ("to do", "action")):
+    for title, kind in (
+        ("warnings", "warning"),
+        ("changed", "changed"),
+        ("lost", "lost"),
+        ("to do", "action"),
+    ):
         items: list[tuple[str | None, Note]] = [(None, n) for n in conv.notes if n.kind == kind]
         items += [(r.name, n) for r in conv.containers for n in r.notes if n.kind == kind]
         if items:

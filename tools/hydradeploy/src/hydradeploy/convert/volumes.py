@@ -23,7 +23,7 @@ _IGNORED = {
     "delegated": "consistency option ignored",
 }
 _PROPAGATION = {"rprivate", "private", "rshared", "shared", "rslave", "slave"}
-_VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 
 class VolumeError(ValueError):

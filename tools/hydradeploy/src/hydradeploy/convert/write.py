@@ -40,10 +40,11 @@ def write_tree(out: Path, rendered: dict[str, str]) -> list[Path]:
         raise UserError(f"--out {out}: cannot create the output folder: {exc.strerror}") from None
     written: list[Path] = []
     try:
+        for parent in sorted({os.path.dirname(rel) for rel in rendered}):
+            os.makedirs(staging / parent, exist_ok=True)
         for rel, text in rendered.items():
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+            with open(staging / rel, "wb") as fh:
+                fh.write(text.encode("utf-8"))
             written.append(out / rel)
         for folder in folders:
             final = out / folder

@@ -18,6 +18,11 @@ from typing import Any
 import yaml
 
 _PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./@+=-]*(?::[A-Za-z0-9_./@+=-]+)*\Z")
+# quantities and flags read better unquoted (`10Gi`, `50m`, `-c`): a number followed by
+# letters that cannot continue a number (not e/x/o/b), or a dash and a letter
+_PLAIN_EXTRA = re.compile(
+    r"^(?:[0-9][0-9.]*[AC-DF-NP-WYZac-df-np-wyz][A-Za-z]*|-[A-Za-z][A-Za-z0-9_.-]*)\Z"
+)
 _GO_BOOLS = frozenset({"y", "Y", "n", "N"})
 _RESOLVER = yaml.resolver.Resolver()
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
@@ -25,7 +30,7 @@ _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0
 
 @functools.lru_cache(maxsize=65536)
 def scalar(text: str) -> str:
-    if _PLAIN.match(text) and text not in _GO_BOOLS:
+    if (_PLAIN.match(text) or _PLAIN_EXTRA.match(text)) and text not in _GO_BOOLS:
         tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
         if tag == "tag:yaml.org,2002:str":
             return text

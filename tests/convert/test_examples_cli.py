@@ -289,3 +289,35 @@ def test_pinning_to_a_host_that_is_no_node_is_warned(tmp_path: Path) -> None:
     assert (
         ok.returncode == 0 and "is not a k3s node" not in ok.stderr
     )  # microVM guests are nodes too
+
+
+def test_flake_mode_runs_nix_eval_and_converts(tmp_path: Path) -> None:
+    if shutil.which("nix") is None:
+        pytest.skip("nix not installed")
+    flake = tmp_path / "flake"
+    flake.mkdir()
+    # a flake without inputs whose nixosConfigurations output has the evaluated shape
+    (flake / "flake.nix").write_text(
+        "{ outputs = { self }: { nixosConfigurations.box.config.virtualisation.oci-containers.containers"
+        ' = { web = { image = "nginx:1.27"; ports = [ "8080:80" ]; volumes = [ "/srv/www:/usr/share/nginx/html:ro" ]; }; }; }; }\n'
+    )
+    out = tmp_path / "out"
+    result = run_cli(
+        "convert",
+        "podman-to-k8s",
+        "--flake",
+        f"path:{flake}#box",
+        "--out",
+        str(out),
+        "--secrets-dir",
+        str(tmp_path / "s"),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    docs = list(yaml.safe_load_all((out / "box" / "web.yaml").read_text()))
+    deployment = docs[-1]
+    assert deployment["metadata"]["annotations"]["hydra.io/source-host"] == "box"
+    assert deployment["spec"]["template"]["spec"]["nodeSelector"] == {
+        "kubernetes.io/hostname": "box"
+    }
+    assert "is not a k3s node" in result.stderr  # box is no inventory node

@@ -117,7 +117,7 @@ def phases(n: int, work: Path) -> dict[str, float]:
         EmitOptions(namespace="hydra-ai", host="hydra-ai", gpu_count=lambda v: 2),
     )
     t2 = time.perf_counter()
-    rendered = write.render(conv.files, src.name)
+    rendered = dict(write.render(conv.files, src.name))  # force the lazy rendering here
     t3 = time.perf_counter()
     write.write_tree(work / f"phases-{n}", rendered)
     t4 = time.perf_counter()

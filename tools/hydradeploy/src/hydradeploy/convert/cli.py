@@ -77,7 +77,20 @@ def _common(f: Any) -> Any:
     return f
 
 
-@click.group()
+class _OneLineErrors(click.Group):
+    """A user error must stay one line, whatever odd text (a key with a newline) it quotes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            message = str(exc)
+            if "\n" in message or "\r" in message:
+                raise UserError(message.replace("\r", "\\r").replace("\n", "\\n")) from None
+            raise
+
+
+@click.group(cls=_OneLineErrors)
 def convert() -> None:
     """Convert container definitions into k3s auto-deploy manifests."""
 

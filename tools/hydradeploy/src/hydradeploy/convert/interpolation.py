@@ -74,7 +74,7 @@ def _lookup(name: str, env: Mapping[str, str], missing: set[str] | None) -> str:
 def _braced(body: str, env: Mapping[str, str], missing: set[str] | None) -> str:
     m = _NAME.match(body)
     if not m:
-        raise InterpolationError(f"invalid variable name in '${{{body}}}'")
+        raise InterpolationError(f"invalid variable name in {'${' + body + '}'!r}")
     name, rest = m.group(0), body[m.end() :]
     if not rest:
         return _lookup(name, env, missing)
@@ -83,7 +83,7 @@ def _braced(body: str, env: Mapping[str, str], missing: set[str] | None) -> str:
             arg = rest[len(op) :]
             break
     else:
-        raise InterpolationError(f"invalid interpolation '${{{body}}}'")
+        raise InterpolationError(f"invalid interpolation {'${' + body + '}'!r}")
     value = env.get(name)
     empty_counts = op.startswith(":")
     is_set = value is not None and (value != "" or not empty_counts)
@@ -93,7 +93,7 @@ def _braced(body: str, env: Mapping[str, str], missing: set[str] | None) -> str:
         return interpolate(arg, env, missing) if is_set else ""
     if not is_set:
         message = interpolate(arg, env, missing) or "not set"
-        raise InterpolationError(f"required variable {name}: {message}")
+        raise InterpolationError(f"required variable {name}: {' '.join(message.split())}")
     return value or ""
 
 
@@ -105,13 +105,20 @@ def interpolate_tree(data: Any, env: Mapping[str, str], missing: set[str], path:
         except InterpolationError as exc:
             raise InterpolationError(f"{path or 'value'}: {exc}") from None
     if isinstance(data, dict):
-        return {
-            k: interpolate_tree(v, env, missing, f"{path}.{k}" if path else str(k))
-            for k, v in data.items()
-        }
+        return {k: interpolate_tree(v, env, missing, _join(path, k)) for k, v in data.items()}
     if isinstance(data, list):
         return [interpolate_tree(v, env, missing, f"{path}[{i}]") for i, v in enumerate(data)]
     return data
+
+
+def _join(path: str, key: Any) -> str:
+    text = str(key)
+    if not _PLAIN_KEY.fullmatch(text):
+        text = repr(text)
+    return f"{path}.{text}" if path else text
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def parse_env_file(text: str, source: str) -> dict[str, str]:

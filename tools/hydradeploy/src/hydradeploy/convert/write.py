@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,29 @@ def dump_documents(docs: list[dict[str, Any]], source: str = "") -> str:
     return HEADER.format(source=source or "its source") + body
 
 
-def render(files: dict[str, list[dict[str, Any]]], source: str) -> dict[str, str]:
-    return {path: dump_documents(files[path], source) for path in sorted(files)}
+class Rendered(Mapping[str, str]):
+    """File path → YAML text, rendered when read: writing 10,000 files never holds all
+    their text at once."""
+
+    def __init__(self, files: dict[str, list[dict[str, Any]]], source: str) -> None:
+        self._files = files
+        self._source = source
+
+    def __getitem__(self, path: str) -> str:
+        return dump_documents(self._files[path], self._source)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._files))
+
+    def __len__(self) -> int:
+        return len(self._files)
 
 
-def write_tree(out: Path, rendered: dict[str, str]) -> list[Path]:
+def render(files: dict[str, list[dict[str, Any]]], source: str) -> Rendered:
+    return Rendered(files, source)
+
+
+def write_tree(out: Path, rendered: Mapping[str, str]) -> list[Path]:
     """Replace each top-level folder of `rendered` (the namespace) under `out` at once."""
     folders = sorted({p.split("/", 1)[0] for p in rendered})
     try:

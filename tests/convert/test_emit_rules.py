@@ -455,3 +455,16 @@ def test_secret_on_the_command_line_is_warned_about() -> None:
     assert any("--api-key=…" in m for m in warnings) and not any(
         "--port" in m for m in warnings
     )
+
+
+def test_port_clashes_and_k3s_own_ports_are_warned() -> None:
+    conv = podman(
+        {
+            "a": {"image": "x", "ports": ["30080:80", "6443:443"]},
+            "b": {"image": "x", "ports": ["30080:81/udp"]},
+        }
+    )
+    assert any(
+        "2 containers publish 30080 as NodePort" in n.message for n in conv.notes
+    )
+    assert any("k3s's own (API server)" in m for m in messages(conv, "a", "warning"))

@@ -321,3 +321,28 @@ def test_flake_mode_runs_nix_eval_and_converts(tmp_path: Path) -> None:
         "kubernetes.io/hostname": "box"
     }
     assert "is not a k3s node" in result.stderr  # box is no inventory node
+
+
+def test_disabled_servicelb_in_the_inventory_is_warned(
+    tmp_path: Path, repo: Path
+) -> None:
+    inventory = tmp_path / "inventory.toml"
+    inventory.write_text(
+        (repo / "hosts" / "inventory.toml")
+        .read_text()
+        .replace('disable = ["traefik"]', 'disable = ["traefik", "servicelb"]')
+    )
+    data = tmp_path / "c.json"
+    data.write_text(json.dumps({"web": {"image": "x", "ports": ["3000:8080"]}}))
+    result = run_cli(
+        "--inventory",
+        str(inventory),
+        "convert",
+        "podman-to-k8s",
+        "--json",
+        str(data),
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "disables servicelb" in result.stderr

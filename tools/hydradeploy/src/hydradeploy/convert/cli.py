@@ -242,23 +242,39 @@ def _host_gpus(ctx: click.Context, host: str, warnings: list[str]) -> dict[str, 
     return inv.hosts[host].gpu_resources()
 
 
-def _pin_target_problem(ctx: click.Context, host: str) -> str | None:
-    """Pods pinned to a name that is no k3s node stay Pending: say so when the
-    inventory (if there is one) does not know the node."""
+def _inventory_problems(ctx: click.Context, host: str | None, conv: Any) -> list[str]:
+    """What the cluster described by the inventory (if there is one) could not run:
+    pods pinned to a name that is no k3s node (hosts and microVM guests) stay Pending,
+    and so do LoadBalancer Services when the inventory disables k3s's ServiceLB."""
     from hydradeploy.inventory import load_inventory
 
+    pinned = host is not None and any(
+        n.key == "nodeSelector" and n.kind == "converted" for r in conv.containers for n in r.notes
+    )
+    balanced = any(
+        o.endswith("-lb") and o.startswith("Service/") for r in conv.containers for o in r.objects
+    )
+    if not (pinned or balanced):
+        return []
     path: Path = (ctx.obj or {}).get("inventory_path") or (
         _repo_root() / "hosts" / "inventory.toml"
     )
     if not path.is_file():
-        return None
+        return []
     try:
-        nodes = load_inventory(path).expected_nodes()
+        inv = load_inventory(path)
     except UserError:
-        return None
-    if host in nodes:
-        return None
-    return f"--host {host!r} is not a k3s node in {path}: pods pinned to it stay Pending until a node of that name joins"
+        return []
+    problems = []
+    if pinned and host not in inv.expected_nodes():
+        problems.append(
+            f"--host {host!r} is not a k3s node in {path}: pods pinned to it stay Pending until a node of that name joins"
+        )
+    if balanced and "servicelb" in inv.cluster.disable:
+        problems.append(
+            f"{path} disables servicelb: the LoadBalancer Services (*-lb) stay Pending; enable it or publish in 30000-32767 (NodePort)"
+        )
+    return problems
 
 
 def _run(
@@ -313,13 +329,9 @@ def _run(
         with Console(stderr=True).status(f"converting {len(source.containers)} container(s)…"):
             conv = emit(source, opts)
     conv.notes.extend(Note("warning", "inventory", w) for w in inv_warnings)
-    pinned = any(
-        n.key == "nodeSelector" and n.kind == "converted" for r in conv.containers for n in r.notes
+    conv.notes.extend(
+        Note("warning", "inventory", p) for p in _inventory_problems(ctx, source.host, conv)
     )
-    if pinned and source.host:
-        problem = _pin_target_problem(ctx, source.host)
-        if problem:
-            conv.notes.append(Note("warning", "nodeSelector", problem))
     label = ", ".join(source.files)
     if check:
         lines = diff.drift(out, conv.files)

@@ -23,6 +23,17 @@ WAIT_IMAGE = "busybox:1.37"
 NODEPORT_RANGE = range(30000, 32768)
 NVIDIA_RUNTIME_CLASS = "nvidia"
 GPU_RESOURCES = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
+# ports k3s itself listens on (docs.k3s.io networking requirements)
+K3S_PORTS = {
+    (6443, "TCP"): "API server",
+    (10250, "TCP"): "kubelet",
+    (2379, "TCP"): "etcd",
+    (2380, "TCP"): "etcd peers",
+    (8472, "UDP"): "flannel VXLAN",
+    (51820, "UDP"): "flannel WireGuard",
+    (51821, "UDP"): "flannel WireGuard IPv6",
+    (5001, "TCP"): "embedded registry",
+}
 SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 # sysctls the kubelet allows without --allowed-unsafe-sysctls (Kubernetes 1.34)
 SAFE_SYSCTLS = frozenset(
@@ -134,7 +145,7 @@ def convert(source: Source, opts: EmitOptions) -> Conversion:
     files: dict[str, list[dict[str, Any]]] = {}
     secrets: dict[str, dict[str, Any]] = {}
     results: list[ContainerResult] = []
-    lb_ports: Counter[tuple[int, str]] = Counter()
+    lb_ports: Counter[tuple[str, int, str]] = Counter()
     if ns not in SYSTEM_NAMESPACES:
         files[f"{ns}/_namespace.yaml"] = [
             {
@@ -189,13 +200,14 @@ def convert(source: Source, opts: EmitOptions) -> Conversion:
                 notes=[_in_namespace(n, ns) for n in c.notes] + builder.notes,
             )
         )
-    for (port, proto), n in sorted(lb_ports.items()):
+    for (kind, port, proto), n in sorted(lb_ports.items()):
         if n > 1:
+            what = f"{port}/{proto.lower()}" if proto else str(port)
             top_notes.append(
                 Note(
                     "warning",
                     "ports",
-                    f"{n} containers publish {port}/{proto.lower()} through ServiceLB; only one LoadBalancer can hold a port on a node",
+                    f"{n} containers publish {what} as {kind}; the cluster gives a port to one Service only, the others stay Pending (change a host port)",
                 )
             )
     return Conversion(ns, files, secrets, results, top_notes)
@@ -242,7 +254,7 @@ class _Builder:
         self.notes: list[Note] = []
         self.pin_reasons: list[str] = []
         self.recreate_reasons: list[str] = []
-        self.lb_ports: list[tuple[int, str]] = []
+        self.lb_ports: list[tuple[str, int, str]] = []  # (Service type, port, protocol)
         own_volumes = [m for m in c.mounts if m.kind == "volume" and m.source not in shared]
         self.workload = "StatefulSet" if own_volumes else "Deployment"
         self.labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": MANAGED_BY}
@@ -491,6 +503,7 @@ class _Builder:
                     }
                 )
                 self.note("converted", "ports", f"{shown}: NodePort {p.host_port} on every node")
+                self.lb_ports.append(("NodePort", p.host_port, ""))
             else:
                 assert p.host_port is not None
                 lb_ports.append(
@@ -501,7 +514,13 @@ class _Builder:
                         "protocol": p.protocol,
                     }
                 )
-                self.lb_ports.append((p.host_port, p.protocol))
+                self.lb_ports.append(("LoadBalancer", p.host_port, p.protocol))
+                if (p.host_port, p.protocol) in K3S_PORTS:
+                    self.note(
+                        "warning",
+                        "ports",
+                        f"{shown}: port {p.host_port}/{p.protocol.lower()} is k3s's own ({K3S_PORTS[(p.host_port, p.protocol)]}); ServiceLB cannot bind it",
+                    )
                 self.note(
                     "converted",
                     "ports",

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import validate_strict
+from convert_helpers import validate_strict
 from hydradeploy.convert.compose import load_compose
 from hydradeploy.convert.emit import EmitOptions, convert
 from hydradeploy.convert.model import Container, GpuRequest, Mount, Port

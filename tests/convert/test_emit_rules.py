@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import messages, podman, services, validate_strict, workload
+from convert_helpers import messages, podman, services, validate_strict, workload
 from hydradeploy.convert.emit import EmitOptions, convert
 from hydradeploy.convert.names import assign_names, sanitize
 from hydradeploy.convert.oci_containers import load_podman

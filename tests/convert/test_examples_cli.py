@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import validate_strict
+from convert_helpers import run_cli, validate_strict
 from oci_defaults import evaluated
-from tests_helpers import run_cli
 
 
 def _convert_podman(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import validate_strict
+from convert_helpers import run_cli, validate_strict
 from hydradeploy.convert.compose import load_compose
 from hydradeploy.convert.emit import EmitOptions, convert
 from hydradeploy.convert.oci_containers import load_podman
@@ -18,7 +18,6 @@ from hydradeploy.convert.write import render
 from hydradeploy.errors import UserError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests_helpers import run_cli
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-5, 70000) | st.text(max_size=12),

@@ -421,3 +421,43 @@ def test_valid_mixes_always_convert_to_valid_objects(data: dict[str, Any]) -> No
         spec["dependsOn"] = [d for d in spec.get("dependsOn", []) if d in data]
     source = load_podman(data, "prop.json", "hydra-ai")
     _emit_and_validate(source)
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(data=podman_inputs)
+def test_cli_random_input_exit_0_or_one_line_exit_2(
+    tmp_path_factory: Any, data: Any
+) -> None:
+    """A few real subprocess runs: the whole CLI path, exit codes and the file system."""
+    tmp = tmp_path_factory.mktemp("cli")
+    src = tmp / "in.json"
+    src.write_text(json.dumps(data))
+    out, secrets = tmp / "out", tmp / "secrets"
+    result = run_cli(
+        "convert",
+        "podman-to-k8s",
+        "--json",
+        str(src),
+        "--host",
+        "hydra-ai",
+        "--out",
+        str(out),
+        "--secrets-dir",
+        str(secrets),
+        "-q",
+    )
+    assert "Traceback" not in result.stderr
+    if result.returncode == 0:
+        for path in out.rglob("*.yaml"):
+            for doc in yaml.safe_load_all(path.read_text()):
+                validate_strict(doc)
+    else:
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith(
+            "hydradeploy: error: "
+        )
+        assert not out.exists() and not secrets.exists()

@@ -380,7 +380,7 @@ def _service(
         )
     c.entrypoint = _command(spec.get("entrypoint"), "entrypoint")
     c.cmd = _command(spec.get("command"), "command")
-    _environment(c, spec)
+    _environment(c, spec, project_dir)
     _ports(c, spec)
     _volumes(c, spec, project_dir, top)
     _resources(c, spec)
@@ -472,7 +472,7 @@ def _int(value: Any, key: str) -> int:
     return int(value)
 
 
-def _environment(c: Container, spec: dict[str, Any]) -> None:
+def _environment(c: Container, spec: dict[str, Any], project_dir: str) -> None:
     for key, value in sorted(_normalise_mapping(spec.get("environment"), "environment").items()):
         if value is None:
             c.note(
@@ -490,7 +490,8 @@ def _environment(c: Container, spec: dict[str, Any]) -> None:
         path = item.get("path") if isinstance(item, dict) else item
         if not isinstance(path, str):
             raise _Err("key 'env_file': want a path or {path, required}")
-        c.environment_files.append(path)
+        # shown in the kubectl hint, so say where the file is on the host
+        c.environment_files.append(posixpath.normpath(posixpath.join(project_dir, path)))
 
 
 def _ports(c: Container, spec: dict[str, Any]) -> None:

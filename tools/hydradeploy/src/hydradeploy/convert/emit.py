@@ -317,8 +317,8 @@ class _Builder:
         services = self._services()
         workload = self._workload(pod)
         self._restart_note()
-        claims = [d for d in self._claim_docs()] if self.workload == "Deployment" else []
-        return [*claims, *services, workload], secret_docs
+        # claims of a StatefulSet are its volumeClaimTemplates; shared ones are in _volumes.yaml
+        return [*services, workload], secret_docs
 
     def _pull_policy(self) -> str | None:
         c = self.c
@@ -704,9 +704,6 @@ class _Builder:
                 volumes.append({"name": name, kind: {ref_key: obj}})
                 mounts.append({"name": name, "mountPath": target, "subPath": key, "readOnly": True})
         return volumes, mounts
-
-    def _claim_docs(self) -> list[dict[str, Any]]:
-        return []  # Deployments only use shared claims, emitted once in _volumes.yaml
 
     # -- probes and security ---------------------------------------------------------
     def _probe(self) -> dict[str, Any] | None:

@@ -292,11 +292,11 @@ EXPECTED = {
 
 
 def good_node(**kw):
-    args = dict(
-        labels=EXPECTED["labels"],
-        taints=[{"key": "gpu", "value": "true", "effect": "NoSchedule"}],
-        gpus={"nvidia.com/gpu": "2"},
-    )
+    args = {
+        "labels": EXPECTED["labels"],
+        "taints": [{"key": "gpu", "value": "true", "effect": "NoSchedule"}],
+        "gpus": {"nvidia.com/gpu": "2"},
+    }
     args.update(kw)
     return node("w1", **args)
 

@@ -18,6 +18,7 @@ from hydradeploy.deploy import nix
 from hydradeploy.deploy.remote import Remote, RemoteError
 
 COPY_TIMEOUT = 3600.0
+SPACE_MARGIN = 64 * 2**20  # left free after the copy (Nix database, logs, GC roots)
 BUILD_TIMEOUT = 7200.0
 
 
@@ -86,14 +87,32 @@ def _export_stream(
         yield chunk
 
 
+def nar_size(paths: Sequence[str]) -> int:
+    """Bytes the paths take unpacked (`nix-store --query --size`)."""
+    if not paths:
+        return 0
+    return sum(int(x) for x in _local(nix.query_size(paths), 120).split())
+
+
 def copy_closure(
-    remote: Remote, path: str, *, on_line: Callable[[str], None] | None = None
+    remote: Remote,
+    path: str,
+    *,
+    free_kb: int | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> CopyStats:
-    """Send the paths of `path`'s closure that the host lacks, over `remote`."""
+    """Send the paths of `path`'s closure that the host lacks, over `remote`; refuse
+    first when they would not fit in the host's free store space."""
     paths = local_requisites(path)
     lacking = missing_on(remote, paths)
     if not lacking:
         return CopyStats(len(paths), 0, 0)
+    need = nar_size(lacking)
+    if free_kb is not None and need + SPACE_MARGIN > free_kb * 1024:
+        raise ClosureError(
+            f"{remote.name}: the closure needs {need // 2**20 + 1} MiB (+{SPACE_MARGIN // 2**20} MiB margin), "
+            f"/nix/store on the host has {free_kb // 1024} MiB free"
+        )
     if on_line:
         on_line(f"sending {len(lacking)} of {len(paths)} store paths")
     holder: list[subprocess.Popen[bytes]] = []

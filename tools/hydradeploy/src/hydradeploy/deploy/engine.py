@@ -34,8 +34,6 @@ from hydradeploy.deploy.remote import (
 )
 from hydradeploy.inventory import Host, Inventory
 
-MIN_FREE_KB = probe.MIN_FREE_KB
-
 
 @dataclass
 class Options:
@@ -77,7 +75,6 @@ class Engine:
         self._kube_lock = threading.Lock()
         self.kube_remote: Remote | None = None
         self.last_reports: list[HostReport] = []
-        self.guard_owns_lock: set[str] = set()
         #: run facts copied into each host's own record (id, user, machine, command …)
         self.record_meta: dict[str, object] = {}
 
@@ -266,7 +263,9 @@ class Engine:
                     rep, "preflight", f"no current system generation in {SYSTEM_PROFILE}"
                 )
             try:
-                self._step(rep, "lock", lambda: lock.acquire(conn, self.run_id))
+                taken = self._step(rep, "lock", lambda: lock.acquire(conn, self.run_id))
+                if taken:
+                    self.progress.note(host.name, str(taken))
             except lock.LockHeld as exc:
                 raise self._fail(rep, "lock", str(exc), Outcome.LOCKED) from None
             locked = True
@@ -274,10 +273,6 @@ class Engine:
             assert isinstance(target, Closure)
             rep.closure_after = target.path
             if fixed is None:
-                if st.store_free_kb is not None and st.store_free_kb < MIN_FREE_KB:
-                    raise self._fail(
-                        rep, "preflight", f"only {st.store_free_kb // 1024} MiB free in /nix/store"
-                    )
                 self._step(rep, "copy", lambda: self.copy(host, conn, target, st, rep))
             if self.cancel.is_set():
                 raise self._fail(
@@ -345,8 +340,9 @@ class Engine:
             )
             self.progress.note(host.name, f"closure failed: {exc}")
         finally:
-            # A guard left armed (interrupt, host cut off) frees the lock itself.
-            if locked and host.name not in self.guard_owns_lock:
+            # Released when the host can be reached; a lock left by a run that is gone is
+            # taken over by the next deploy from this machine (lock.stale_holder).
+            if locked:
                 own2 = self._pool.get(host.name)
                 if own2 is not None and own2.alive:
                     with contextlib.suppress(RemoteError):
@@ -379,7 +375,10 @@ class Engine:
     ) -> None:
         if target.source != "build-target":
             stats = closure.copy_closure(
-                own, target.path, on_line=lambda ln: self.progress.line(host.name, ln)
+                own,
+                target.path,
+                free_kb=st.store_free_kb,
+                on_line=lambda ln: self.progress.line(host.name, ln),
             )
             rep.steps.append(
                 StepResult(
@@ -436,8 +435,6 @@ class Engine:
                 if self.opts.rollback
                 else "interrupted during activation (no watchdog: --no-rollback)"
             )
-            if self.opts.rollback:
-                self.guard_owns_lock.add(host.name)
             raise self._fail(rep, "activate", msg, Outcome.INTERRUPTED)
         if rc is None and not lost:
             rep.steps.append(StepResult("activate", False, "timed out", time.monotonic() - t))
@@ -449,8 +446,7 @@ class Engine:
             if self.opts.rollback:
                 watchdog.decide(
                     own, guard.state_dir, "rollback"
-                )  # the guard rolls back once it ends
-                self.guard_owns_lock.add(host.name)
+                )  # the guard rolls back once the activation ends
                 rep.message += (
                     f"; the host rolls back to generation {st.generation} when it finishes"
                 )
@@ -544,7 +540,6 @@ class Engine:
         if own is None:
             rep.message += "; the host did not come back (its watchdog rolls back by itself)"
             rep.outcome = Outcome.FAILED
-            self.guard_owns_lock.add(host.name)
             return
         decision = watchdog.decide(own, guard.state_dir, "rollback")
         result, _last = self._wait_rollback(own, guard.state_dir)

@@ -42,6 +42,10 @@ def query_requisites(path: str) -> list[str]:
     return ["nix-store", "--query", "--requisites", path]
 
 
+def query_size(paths: Sequence[str]) -> list[str]:
+    return ["nix-store", "--query", "--size", *paths]
+
+
 def print_invalid() -> list[str]:
     """Run remotely with the candidate paths on stdin, one per line: prints the ones the
     store lacks."""

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from hydradeploy.deploy.models import SYSTEM_PROFILE
 from hydradeploy.deploy.remote import Remote, script
 
-MIN_FREE_KB = 1024 * 1024  # refuse to copy into a store with less than 1 GiB free
-
 _PROBE = r"""
 profile=$1
 if [ -e /etc/NIXOS ]; then echo kind=nixos; elif [ -e /etc/hydra-lab ]; then echo kind=lab; else echo kind=other; fi

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hydradeploy.deploy.lock import STATE_DIR
+from hydradeploy.deploy.lock import RUNS_DIR
 from hydradeploy.deploy.models import SYSTEM_PROFILE
 from hydradeploy.deploy.remote import Remote, script
 
-RUNS_DIR = f"{STATE_DIR}/runs"
 DEAD = -1  # wait_activated: the guard process is gone without having activated
 
 # $1 state dir  $2 action (activate|rollback)  $3 profile  $4 new closure  $5 mode
@@ -47,6 +46,7 @@ rollback() {
   log "rollback finished with status $rc"
 }
 echo $$ > "$state/pid"
+trap 'touch "$state/done"' EXIT
 case $action in
   rollback) ln -s rollback "$state/decision" 2>/dev/null; rollback tool; exit 0 ;;
 esac
@@ -69,8 +69,6 @@ while :; do
     if ln -s watchdog "$state/decision" 2>/dev/null; then
       log "no confirmation within ${timeout}s"
       rollback watchdog
-      # the run that armed us is gone or cut off: free its lock
-      if [ "$(cat "$lock/run" 2>/dev/null)" = "$run" ]; then rm -rf "$lock"; fi
       exit 0
     fi
     continue
@@ -102,6 +100,7 @@ WAIT_ACTIVATED = r"""
 state=$1 n=$(( $2 * 5 ))
 while [ ! -e "$state/activated" ] && [ "$n" -gt 0 ]; do sleep 0.2; n=$((n - 1)); done
 if [ -e "$state/activated" ]; then cat "$state/activated"
+elif [ -e "$state/done" ]; then echo dead
 elif [ -e "$state/pid" ] && ! kill -0 "$(cat "$state/pid")" 2>/dev/null; then echo dead
 elif [ ! -e "$state/pid" ] && [ "$2" -gt 0 ]; then echo dead
 else echo running; fi

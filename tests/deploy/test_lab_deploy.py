@@ -1,0 +1,551 @@
+"""The deploy engine against the lab: real sshd, real Nix stores and profiles, real
+network faults; only switch-to-configuration and k3s are simulated (see docs/lab.md).
+
+One lab (a server and two agents) is shared by the module; every test leaves each
+host on a healthy generation, so the next one starts from a good cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hydradeploy.lab import HostSpec
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+PROFILE = "/nix/var/nix/profiles/system"
+FAST = ["--confirm-timeout", "5", "--check-timeout", "20"]
+
+
+@pytest.fixture(scope="module")
+def lab(lab_factory):
+    return lab_factory(
+        [
+            HostSpec("srv", "server", gpus={"nvidia": 2}),
+            HostSpec(
+                "w1",
+                "agent",
+                gpus={"nvidia": 2},
+                labels={"hydra.io/gpu-class": "generation"},
+            ),
+            HostSpec(
+                "w2",
+                "agent",
+                gpus={"amd": 1},
+                taints=("hydra.io/igpu=true:PreferNoSchedule",),
+            ),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def state_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("state")
+
+
+@pytest.fixture
+def hd(lab, state_home):
+    """Run `hydradeploy --inventory LAB …`; returns (exit status, parsed JSON or None, stderr)."""
+
+    def run(*args: str, timeout: float = 240):
+        env = {**os.environ, "XDG_STATE_HOME": str(state_home)}
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hydradeploy",
+                "--inventory",
+                str(lab.inventory_path),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            check=False,
+        )
+        assert "Traceback" not in res.stderr, res.stderr
+        data = None
+        if "--output" in args and res.stdout.strip():
+            data = json.loads(res.stdout)
+        return res.returncode, data, res.stderr
+
+    return run
+
+
+def current(lab, host: str) -> str:
+    return lab.run(host, ["readlink", "-f", "/run/current-system"]).stdout.strip()
+
+
+def profile(lab, host: str) -> str:
+    return lab.run(host, ["readlink", "-f", PROFILE]).stdout.strip()
+
+
+def generation(lab, host: str) -> int:
+    link = lab.run(host, ["readlink", PROFILE]).stdout.strip()
+    return int(link.split("-")[1])
+
+
+def activations(lab, host: str) -> int:
+    res = lab.run(
+        host, ["sh", "-c", "cat /var/lib/hydra-lab/activations.log 2>/dev/null | wc -l"]
+    )
+    return int(res.stdout.strip() or 0)
+
+
+def by_host(data) -> dict:
+    return {h["host"]: h for h in data["hosts"]}
+
+
+def assert_healthy(hd, *hosts: str) -> None:
+    rc, data, err = hd("check", *hosts, "--check-timeout", "20", "--output", "json")
+    assert rc == 0, (data, err)
+
+
+def test_good_deploy_of_a_server_and_two_agents(lab, hd, state_home):
+    before = {h: generation(lab, h) for h in ("srv", "w1", "w2")}
+    closures = {h: lab.closure(h) for h in ("srv", "w1", "w2")}
+    args = [f"--closure={h}={p}" for h, p in closures.items()]
+    rc, data, err = hd("deploy", "--all", *args, *FAST, "--output", "json")
+    assert rc == 0, err
+    hosts = by_host(data)
+    # servers first, agents after (plain progress lines on stderr, not a TTY)
+    assert err.index("srv: checks") < err.index("w1: connect")
+    for h in ("srv", "w1", "w2"):
+        assert hosts[h]["outcome"] == "deployed"
+        assert hosts[h]["generation_before"] == before[h]
+        assert hosts[h]["generation_after"] == before[h] + 1 == generation(lab, h)
+        assert current(lab, h) == closures[h] == profile(lab, h)
+        assert hosts[h]["ssh_connections"] == 2, hosts[
+            h
+        ]  # the working one and the confirming one
+        assert lab.node_ready(h) is True
+    # the record: locally, and each host keeps its own line
+    rc, hist, _ = hd("history", "--output", "json")
+    assert hist[-1]["id"] == data["id"] and hist[-1]["outcome"] == "ok"
+    own = lab.run(
+        "w1", ["tail", "-n", "1", "/var/lib/hydradeploy/deploys.jsonl"]
+    ).stdout
+    assert json.loads(own)["host"]["generation_after"] == before["w1"] + 1
+    # the lock is released
+    assert lab.run("w1", ["test", "-e", "/var/lib/hydradeploy/lock"]).returncode == 1
+
+
+def test_status_generations_and_check(lab, hd):
+    rc, rows, _ = hd("status", "--output", "json")
+    assert rc == 0
+    rows = {r["host"]: r for r in rows}
+    assert set(rows) == {"srv", "w1", "w2"}
+    for name, r in rows.items():
+        assert r["generation"] == generation(lab, name)
+        assert r["k3s_active"] is True and r["node_ready"] is True
+        assert r["gpus_allocatable"] == r["gpus_expected"]
+    assert rows["srv"]["gpus_expected"] == {"nvidia.com/gpu": 2}
+    assert rows["w2"]["gpus_expected"] == {"amd.com/gpu": 1}
+    rc, gens, _ = hd("generations", "w1", "--output", "json")
+    assert rc == 0
+    assert [g["generation"] for g in gens if g["current"]] == [generation(lab, "w1")]
+    assert all(set(g) == {"generation", "date", "current"} for g in gens)
+    rc, _table, _err = hd("status")
+    assert rc == 0
+    assert_healthy(hd)
+
+
+def test_plan_shows_order_and_changes_without_touching_anything(lab, hd):
+    gens = {h: generation(lab, h) for h in ("srv", "w1", "w2")}
+    runs = activations(lab, "w1")
+    new = lab.closure("w1")
+    rc, plan, err = hd("plan", "--all", f"--closure=w1={new}", "--output", "json")
+    assert rc == 0, err
+    assert plan["waves"] == [
+        {"wave": 1, "kind": "cluster-init", "hosts": ["srv"]},
+        {"wave": 2, "kind": "agents", "hosts": ["w1", "w2"]},
+    ]
+    w1 = by_host(plan)["w1"]
+    assert w1["paths_to_copy"] == 1 and w1["generation"] == gens["w1"]
+    assert any(line.startswith("nixos-system-w1") for line in w1["changes"])
+    assert (
+        "nixosConfigurations.srv.config.system.build.toplevel"
+        in by_host(plan)["srv"]["build_command"]
+    )
+    assert {h: generation(lab, h) for h in gens} == gens and activations(
+        lab, "w1"
+    ) == runs
+    assert (
+        lab.run("w1", ["nix-store", "--check-validity", new]).returncode != 0
+    )  # nothing copied
+
+
+def test_activation_failure_rolls_back_and_stops_later_waves(lab, hd):
+    old = {h: (generation(lab, h), current(lab, h)) for h in ("w1", "w2")}
+    w2_runs = activations(lab, "w2")
+    bad, good = lab.closure("w1", fault="activation"), lab.closure("w2")
+    rc, data, _err = hd(
+        "deploy",
+        "w1",
+        "w2",
+        f"--closure=w1={bad}",
+        f"--closure=w2={good}",
+        "--max-parallel",
+        "1",
+        *FAST,
+        "--output",
+        "json",
+    )
+    assert rc == 1
+    w1, w2 = by_host(data)["w1"], by_host(data)["w2"]
+    assert w1["outcome"] == "rolled back" and w1["failed_step"] == "activate"
+    assert (
+        "exited with status 1" in w1["message"] and w1["healthy_after_rollback"] is True
+    )
+    assert (generation(lab, "w1"), current(lab, "w1")) == old["w1"]
+    assert w2["outcome"] == "skipped" and "w1 failed" in w2["message"]
+    assert (generation(lab, "w2"), current(lab, "w2")) == old["w2"] and activations(
+        lab, "w2"
+    ) == w2_runs
+    assert_healthy(hd, "w1")
+
+
+def test_network_cut_by_the_new_closure_is_rolled_back_by_the_host(lab, hd):
+    old = (generation(lab, "w1"), current(lab, "w1"))
+    bad = lab.closure("w1", fault="network")
+    rc, data, _err = hd(
+        "deploy", "w1", f"--closure=w1={bad}", *FAST, "--output", "json"
+    )
+    assert rc == 1
+    w1 = by_host(data)["w1"]
+    assert w1["outcome"] == "rolled back by the host", w1
+    assert w1["failed_step"] == "confirm"
+    assert w1["healthy_after_rollback"] is True
+    assert (generation(lab, "w1"), current(lab, "w1")) == old
+    log = lab.run(
+        "w1",
+        ["sh", "-c", f"cat /var/lib/hydradeploy/runs/{data['id']}-activate/guard.log"],
+    ).stdout
+    assert "no confirmation within 5s" in log and "rolling back" in log
+    assert_healthy(hd, "w1")
+
+
+@pytest.mark.parametrize(
+    ("fault", "check"),
+    [("join", "node-ready"), ("labels", "labels"), ("gpus", "gpus")],
+)
+def test_join_check_failures_are_named_and_rolled_back(lab, hd, fault, check):
+    old = (generation(lab, "w2"), current(lab, "w2"))
+    bad = lab.closure("w2", fault=fault)
+    rc, data, err = hd(
+        "deploy",
+        "w2",
+        f"--closure=w2={bad}",
+        "--confirm-timeout",
+        "5",
+        "--check-timeout",
+        "8",
+        "--output",
+        "json",
+    )
+    assert rc == 1
+    w2 = by_host(data)["w2"]
+    assert w2["outcome"] == "rolled back" and w2["failed_step"] == "checks"
+    assert check in [c["check"] for c in w2["failed_checks"]], w2
+    assert w2["healthy_after_rollback"] is True, w2
+    assert (generation(lab, "w2"), current(lab, "w2")) == old
+    assert check in err  # said on the terminal too
+
+
+def test_server_failing_its_checks_means_no_agent_is_deployed(lab, hd):
+    agents_before = {h: (generation(lab, h), activations(lab, h)) for h in ("w1", "w2")}
+    bad = lab.closure("srv", fault="labels")
+    args = [
+        f"--closure=srv={bad}",
+        f"--closure=w1={lab.closure('w1')}",
+        f"--closure=w2={lab.closure('w2')}",
+    ]
+    rc, data, _err = hd(
+        "deploy",
+        "--all",
+        *args,
+        "--confirm-timeout",
+        "5",
+        "--check-timeout",
+        "8",
+        "--output",
+        "json",
+    )
+    assert rc == 1
+    hosts = by_host(data)
+    assert (
+        hosts["srv"]["outcome"] == "rolled back"
+        and hosts["srv"]["failed_step"] == "checks"
+    )
+    for h in ("w1", "w2"):
+        assert hosts[h]["outcome"] == "skipped"
+        assert (generation(lab, h), activations(lab, h)) == agents_before[h]
+    assert_healthy(hd)
+
+
+def test_keep_going_deploys_later_waves(lab, hd):
+    w2_gen = generation(lab, "w2")
+    bad, good = lab.closure("w1", fault="activation"), lab.closure("w2")
+    rc, data, _err = hd(
+        "deploy",
+        "@agent",
+        f"--closure=w1={bad}",
+        f"--closure=w2={good}",
+        "--max-parallel",
+        "1",
+        "--keep-going",
+        *FAST,
+        "--output",
+        "json",
+    )
+    assert rc == 1
+    hosts = by_host(data)
+    assert hosts["w1"]["outcome"] == "rolled back"
+    # a new generation (nix-env numbers it after the highest one, rolled back ones too)
+    assert hosts["w2"]["outcome"] == "deployed" and generation(lab, "w2") > w2_gen
+    assert current(lab, "w2") == good == profile(lab, "w2")
+
+
+def test_no_rollback_leaves_the_failed_host_as_it_is(lab, hd):
+    gen = generation(lab, "w1")
+    bad = lab.closure("w1", fault="activation")
+    rc, data, err = hd(
+        "deploy",
+        "w1",
+        f"--closure=w1={bad}",
+        "--no-rollback",
+        *FAST,
+        "--output",
+        "json",
+    )
+    assert rc == 1
+    w1 = by_host(data)["w1"]
+    assert w1["outcome"] == "failed" and w1["failed_step"] == "activate"
+    assert generation(lab, "w1") > gen and profile(lab, "w1") == bad
+    assert lab.run("w1", ["test", "-e", "/var/lib/hydradeploy/lock"]).returncode == 1
+    # `rollback --to` repairs it and runs the checks
+    rc, data, err = hd(
+        "rollback",
+        "w1",
+        "--to",
+        str(gen),
+        "--confirm-timeout",
+        "5",
+        "--check-timeout",
+        "20",
+        "--output",
+        "json",
+    )
+    assert rc == 0, err
+    assert generation(lab, "w1") == gen and by_host(data)["w1"]["outcome"] == "deployed"
+    assert_healthy(hd, "w1")
+
+
+def test_rollback_to_a_named_generation(lab, hd):
+    rc, gens, _ = hd("generations", "w2", "--output", "json")
+    now = next(g["generation"] for g in gens if g["current"])
+    target = min(g["generation"] for g in gens)
+    assert target != now
+    target_path = lab.run(
+        "w2", ["readlink", "-f", f"{PROFILE}-{target}-link"]
+    ).stdout.strip()
+    rc, _data, err = hd(
+        "rollback",
+        "w2",
+        "--to",
+        str(target),
+        "--confirm-timeout",
+        "5",
+        "--check-timeout",
+        "20",
+        "--output",
+        "json",
+    )
+    assert rc == 0, err
+    assert generation(lab, "w2") == target and current(lab, "w2") == target_path
+    rc, gens, _ = hd("generations", "w2", "--output", "json")
+    assert [g["generation"] for g in gens if g["current"]] == [target]
+    rc, _, err = hd("rollback", "w2", "--to", "999")
+    assert rc == 2 and "no generation 999" in err
+
+
+def test_a_second_concurrent_deploy_is_refused_by_the_lock(lab, hd):
+    # the first deploy holds the lock while its node never reports (checks run out)
+    slow = lab.closure("w1", fault="join")
+    first: dict = {}
+
+    def run_first():
+        first["res"] = hd(
+            "deploy",
+            "w1",
+            f"--closure=w1={slow}",
+            "--confirm-timeout",
+            "5",
+            "--check-timeout",
+            "8",
+            "--output",
+            "json",
+        )
+
+    t = threading.Thread(target=run_first)
+    t.start()
+    deadline = time.monotonic() + 20
+    while (
+        lab.run("w1", ["test", "-e", "/var/lib/hydradeploy/lock/run"]).returncode != 0
+    ):
+        assert time.monotonic() < deadline, "first deploy never took the lock"
+        time.sleep(0.1)
+    holder = lab.run("w1", ["cat", "/var/lib/hydradeploy/lock/holder"]).stdout.strip()
+    rc, data, _err = hd(
+        "deploy", "w1", f"--closure=w1={lab.closure('w1')}", *FAST, "--output", "json"
+    )
+    t.join(timeout=120)
+    assert rc == 1
+    w1 = by_host(data)["w1"]
+    assert w1["outcome"] == "locked" and w1["failed_step"] == "lock"
+    assert "another deploy holds the lock" in w1["message"] and holder in w1["message"]
+    assert by_host(first["res"][1])["w1"]["outcome"] == "rolled back"
+    assert lab.run("w1", ["test", "-e", "/var/lib/hydradeploy/lock"]).returncode == 1
+    assert_healthy(hd, "w1")
+
+
+def test_ctrl_c_during_a_wave_leaves_consistent_generations(lab, state_home):
+    old = {h: (generation(lab, h), current(lab, h)) for h in ("w1", "w2")}
+    # w1's activation cuts its network: from the tool's side it is mid-activation.
+    args = [
+        f"--closure=w1={lab.closure('w1', fault='network')}",
+        f"--closure=w2={lab.closure('w2')}",
+    ]
+    env = {**os.environ, "XDG_STATE_HOME": str(state_home)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hydradeploy",
+            "--inventory",
+            str(lab.inventory_path),
+            "deploy",
+            "w1",
+            "w2",
+            *args,
+            *FAST,
+            "--output",
+            "json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "w1: activate" in line:
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGINT)
+            break
+    out, rest = proc.communicate(timeout=60)
+    err = "".join(seen) + rest
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    data = json.loads(out)
+    assert data["outcome"] == "interrupted"
+    assert by_host(data)["w1"]["outcome"] == "interrupted"
+    assert "watchdog rolls back" in by_host(data)["w1"]["message"]
+    # the watchdog on w1 still protects it: back on its old generation by itself
+    deadline = time.monotonic() + 30
+    while (generation(lab, "w1"), current(lab, "w1")) != old["w1"]:
+        assert time.monotonic() < deadline, "w1's watchdog did not roll back"
+        time.sleep(0.5)
+    for h in ("w1", "w2"):  # every host runs its profile's generation
+        assert profile(lab, h) == current(lab, h)
+    # the interrupted run's lock (its process is gone) is taken over by the next deploy
+    res = subprocess.run(
+        [sys.executable, "-m", "hydradeploy", "--inventory", str(lab.inventory_path), "deploy", "w1",
+         f"--closure=w1={lab.closure('w1')}", *FAST, "--output", "json"],
+        capture_output=True, text=True, timeout=120, env=env, check=False,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "took over a stale lock" in res.stderr
+    assert_healthy_cli(lab, state_home)
+
+
+def assert_healthy_cli(lab, state_home) -> None:
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hydradeploy",
+            "--inventory",
+            str(lab.inventory_path),
+            "check",
+            "--check-timeout",
+            "20",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "XDG_STATE_HOME": str(state_home)},
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_unreachable_host_at_preflight(lab, hd):
+    lab.cut("w2")
+    try:
+        rc, data, _err = hd(
+            "deploy",
+            "w2",
+            f"--closure=w2={lab.closure('w2')}",
+            *FAST,
+            "--output",
+            "json",
+        )
+    finally:
+        lab.restore("w2")
+    assert rc == 1
+    w2 = by_host(data)["w2"]
+    assert w2["outcome"] == "unreachable" and w2["failed_step"] == "connect"
+    assert lab.address("w2") in w2["message"]
+    rc, _rows, _ = hd("status", "--output", "json")
+    assert rc == 0
+
+
+def test_wrong_host_key_is_refused(lab, hd, tmp_path):
+    text = Path(lab.inventory_path).read_text()
+    inv = tmp_path / "inventory.toml"
+    # w1 claims srv's host key: the real w1 must be refused, never added
+    keys = [
+        ln.split('host_key = "')[1].split('"')[0]
+        for ln in text.splitlines()
+        if "host_key" in ln
+    ]
+    inv.write_text(text.replace(keys[1], keys[0]))
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hydradeploy",
+            "--inventory",
+            str(inv),
+            "generations",
+            "w1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 1
+    assert "w1: host key mismatch" in res.stderr or "host key" in res.stderr, res.stderr

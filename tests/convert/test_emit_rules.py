@@ -372,7 +372,18 @@ def test_auto_start_false_scales_to_zero() -> None:
 
 
 def test_every_object_is_labelled_and_annotated_with_its_source() -> None:
-    conv = podman({"web": {"image": "x", "ports": ["8080:80"]}})
+    conv = podman(
+        {
+            "web": {"image": "x", "ports": ["8080:80"], "volumes": ["v:/v"]},
+            "w2": {"image": "x", "volumes": ["v:/v"]},
+        }
+    )
+    for doc in conv.files["apps/_namespace.yaml"] + conv.files["apps/_volumes.yaml"]:
+        assert (
+            doc["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "hydradeploy"
+        )
+        assert doc["metadata"]["labels"]["app.kubernetes.io/name"]
+        assert doc["metadata"]["annotations"]["hydra.io/source"].startswith("test.json")
     for doc in conv.files["apps/web.yaml"]:
         meta = doc["metadata"]
         assert meta["labels"]["app.kubernetes.io/name"] == "web"

@@ -151,23 +151,33 @@ def convert(source: Source, opts: EmitOptions) -> Conversion:
             {
                 "apiVersion": "v1",
                 "kind": "Namespace",
-                "metadata": {"name": ns, "labels": {"app.kubernetes.io/managed-by": MANAGED_BY}},
+                "metadata": {
+                    "name": ns,
+                    "labels": {
+                        "app.kubernetes.io/name": ns,
+                        "app.kubernetes.io/managed-by": MANAGED_BY,
+                    },
+                    "annotations": {"hydra.io/source": ", ".join(source.files)},
+                },
             }
         ]
     if shared:
         claims = []
         for vol in sorted(shared):
-            claims.append(
-                _pvc(
-                    sanitize(vol),
-                    ns,
-                    opts,
-                    {
-                        "app.kubernetes.io/managed-by": MANAGED_BY,
-                        "app.kubernetes.io/part-of": sanitize(source.project or ns),
-                    },
-                )
+            claim = _pvc(
+                sanitize(vol),
+                ns,
+                opts,
+                {
+                    "app.kubernetes.io/name": sanitize(vol),
+                    "app.kubernetes.io/managed-by": MANAGED_BY,
+                    "app.kubernetes.io/part-of": sanitize(source.project or ns),
+                },
             )
+            claim["metadata"]["annotations"] = {
+                "hydra.io/source": f"{', '.join(source.files)}#volume:{vol}"
+            }
+            claims.append(claim)
         files[f"{ns}/_volumes.yaml"] = claims
         users = sorted(
             c.source_name

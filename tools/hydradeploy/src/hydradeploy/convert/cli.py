@@ -126,7 +126,14 @@ def podman_to_k8s(
     host: str | None,
     **common: Any,
 ) -> None:
-    """NixOS virtualisation.oci-containers → Deployments, StatefulSets, Services."""
+    """Convert NixOS virtualisation.oci-containers to k3s manifests.
+
+    \b
+    Example:
+      hydradeploy convert podman-to-k8s --flake .#example-podman-host --host hydra-ai
+      hydradeploy convert podman-to-k8s --json containers.json --host hydra-ai --check
+    Rules and the report's words: docs/converter.md.
+    """
     from hydradeploy.convert import oci_containers
 
     if (json_file is None) == (flake is None):
@@ -177,7 +184,14 @@ def compose_to_k8s(
     env_file: Path | None,
     **common: Any,
 ) -> None:
-    """docker-compose files → Deployments, StatefulSets, Services."""
+    """Convert docker-compose files to k3s manifests.
+
+    \b
+    Example:
+      hydradeploy convert compose-to-k8s docker-compose.yml --host hydra-ai \\
+          --project-dir /srv/ai-system --report report.json
+    Rules and the report's words: docs/converter.md.
+    """
     import os
 
     from hydradeploy.convert import compose

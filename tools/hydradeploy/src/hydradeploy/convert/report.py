@@ -23,7 +23,11 @@ def _notes(notes: list[Note]) -> dict[str, list[dict[str, str]]]:
 def build_report(
     source: Source, conv: Conversion, out: Path, secrets_dir: Path, secret_files: list[str]
 ) -> dict[str, Any]:
+    totals = {k: sum(1 for r in conv.containers for n in r.notes if n.kind == k) for k in KINDS}
+    for n in conv.notes:
+        totals[n.kind] += 1
     return {
+        "totals": {"containers": len(conv.containers), **totals},
         "source": {
             "kind": source.kind,
             "files": source.files,

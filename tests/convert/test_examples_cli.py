@@ -345,3 +345,31 @@ def test_disabled_servicelb_in_the_inventory_is_warned(
     )
     assert result.returncode == 0, result.stderr
     assert "disables servicelb" in result.stderr
+
+
+def test_emptied_source_empties_its_namespace_folder(tmp_path: Path) -> None:
+    data = tmp_path / "c.json"
+    data.write_text(json.dumps({"web": {"image": "nginx:1.27"}}))
+    out = tmp_path / "out"
+    assert (
+        run_cli(
+            "convert", "podman-to-k8s", "--json", str(data), "--out", str(out), "-q"
+        ).returncode
+        == 0
+    )
+    assert (out / "default" / "web.yaml").is_file()
+    data.write_text("{}")
+    drift = run_cli(
+        "convert", "podman-to-k8s", "--json", str(data), "--out", str(out), "--check"
+    )
+    assert (
+        drift.returncode == 1
+        and "default/web.yaml: on disk but no longer generated" in drift.stderr
+    )
+    assert (
+        run_cli(
+            "convert", "podman-to-k8s", "--json", str(data), "--out", str(out), "-q"
+        ).returncode
+        == 0
+    )
+    assert list((out / "default").iterdir()) == []

@@ -335,20 +335,37 @@ def _run(
         gpu_count=gpu_count,
         volume_root=volume_root,
     )
-    if quiet or not sys.stderr.isatty():
-        conv = emit(source, opts)
-    else:
-        from rich.console import Console
+    label = ", ".join(source.files)
+    # each file is written (or compared) as soon as it is built, then dropped
+    checker = diff.DriftCheck(out) if check else None
+    tree = None if check else write.StagedTree(out)
+    if checker is not None:
+        checker.own(namespace)
 
-        with Console(stderr=True).status(f"converting {len(source.containers)} container(s)…"):
-            conv = emit(source, opts)
+    def sink(rel: str, docs: list[dict[str, Any]]) -> None:
+        if checker is not None:
+            checker.file(rel, docs)
+        elif tree is not None:
+            tree.add(rel, write.dump_documents(docs, label))
+
+    try:
+        if quiet or not sys.stderr.isatty():
+            conv = emit(source, opts, on_file=sink)
+        else:
+            from rich.console import Console
+
+            with Console(stderr=True).status(f"converting {len(source.containers)} container(s)…"):
+                conv = emit(source, opts, on_file=sink)
+    except BaseException:
+        if tree is not None:
+            tree.abort()
+        raise
     conv.notes.extend(Note("warning", "inventory", w) for w in inv_warnings)
     conv.notes.extend(
         Note("warning", "inventory", p) for p in _inventory_problems(ctx, source.host, conv)
     )
-    label = ", ".join(source.files)
-    if check:
-        lines = diff.drift(out, conv.files)
+    if checker is not None:
+        lines = checker.finish()
         if report:
             write_report(report, build_report(source, conv, out, secrets_dir, []))
         if lines:
@@ -357,12 +374,18 @@ def _run(
                 click.echo(line, err=True)
             raise OperationFailed("")
         if not quiet:
-            click.echo(f"{out}: up to date ({len(conv.files)} file(s))", err=True)
+            click.echo(f"{out}: up to date ({len(conv.paths)} file(s))", err=True)
         return
-    rendered = write.render(conv.files, label)
+    assert tree is not None
+    tree.own(namespace)
     secret_text = {path: write.dump_documents([doc], label) for path, doc in conv.secrets.items()}
+    try:
+        if secret_text:
+            write.write_secrets(secrets_dir, secret_text)
+    except BaseException:
+        tree.abort()
+        raise
     if secret_text:
-        write.write_secrets(secrets_dir, secret_text)
         conv.notes.append(
             Note(
                 "action",
@@ -370,7 +393,7 @@ def _run(
                 f"{len(secret_text)} Secret manifest(s) written under {secrets_dir} (mode 0600, not under k8s/): run `hydradeploy secrets import` to encrypt them",
             )
         )
-    write.write_tree(out, rendered)
+    tree.commit()
     if report:
         write_report(report, build_report(source, conv, out, secrets_dir, sorted(secret_text)))
     if not quiet:

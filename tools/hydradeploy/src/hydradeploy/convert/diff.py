@@ -26,32 +26,54 @@ def _load(path: Path) -> list[Any] | str:
         return f"unreadable: {exc}".splitlines()[0]
 
 
-def drift(out: Path, files: dict[str, list[dict[str, Any]]]) -> list[str]:
-    """Readable lines describing every difference; empty when the tree is current."""
-    lines: list[str] = []
-    folders = sorted({p.split("/", 1)[0] for p in files})
-    on_disk: set[str] = set()
-    for folder in folders:
-        base = out / folder
-        if base.is_dir():
-            on_disk.update(str(p.relative_to(out)) for p in base.rglob("*.yaml"))
-    for rel in sorted(set(files) | on_disk):
-        path = out / rel
-        if rel not in files:
-            lines.append(f"- {rel}: on disk but no longer generated (would be removed)")
-            continue
-        if rel not in on_disk:
-            lines.append(f"+ {rel}: missing (would be written)")
-            continue
+class DriftCheck:
+    """Compare generated files one at a time as they are built (`file`), then list the
+    files on disk that would be removed (`finish`)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.lines: list[str] = []
+        self._seen: set[str] = set()
+        self._folders: set[str] = set()
+
+    def own(self, folder: str) -> None:
+        self._folders.add(folder)
+
+    def file(self, rel: str, wanted: list[dict[str, Any]]) -> None:
+        self._seen.add(rel)
+        path = self.out / rel
+        if not path.is_file():
+            self.lines.append(f"+ {rel}: missing (would be written)")
+            return
         current = _load(path)
         if isinstance(current, str):
-            lines.append(f"~ {rel}: {current}")
-            continue
-        changes = _compare(current, files[rel])
+            self.lines.append(f"~ {rel}: {current}")
+            return
+        changes = _compare(current, wanted)
         if changes:
-            lines.append(f"~ {rel}:")
-            lines.extend(f"    {line}" for line in changes)
-    return lines
+            self.lines.append(f"~ {rel}:")
+            self.lines.extend(f"    {line}" for line in changes)
+
+    def finish(self) -> list[str]:
+        folders = sorted({p.split("/", 1)[0] for p in self._seen} | self._folders)
+        for folder in folders:
+            base = self.out / folder
+            if base.is_dir():
+                for p in sorted(base.rglob("*.yaml")):
+                    rel = p.relative_to(self.out).as_posix()
+                    if rel not in self._seen:
+                        self.lines.append(
+                            f"- {rel}: on disk but no longer generated (would be removed)"
+                        )
+        return self.lines
+
+
+def drift(out: Path, files: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Readable lines describing every difference; empty when the tree is current."""
+    check = DriftCheck(out)
+    for rel in sorted(files):
+        check.file(rel, files[rel])
+    return check.finish()
 
 
 def _key(doc: Any, index: int) -> str:

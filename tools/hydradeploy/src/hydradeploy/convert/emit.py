@@ -85,6 +85,7 @@ class Conversion:
     secrets: dict[str, dict[str, Any]]  # path under the secrets dir → one Secret
     containers: list[ContainerResult]
     notes: list[Note]
+    paths: list[str] = field(default_factory=list)  # every file under --out, sorted
 
 
 def _dns_label(text: str) -> bool:
@@ -120,7 +121,13 @@ def _volume_name(target: str, used: set[str]) -> str:
     return name
 
 
-def convert(source: Source, opts: EmitOptions) -> Conversion:
+FileSink = Callable[[str, list[dict[str, Any]]], None]
+
+
+def convert(source: Source, opts: EmitOptions, on_file: FileSink | None = None) -> Conversion:
+    """Build every object. With `on_file`, each file's documents go to it as soon as they
+    are built and are not kept (10,000 containers then never sit in memory at once);
+    `Conversion.files` then stays empty and `Conversion.paths` lists the files."""
     names, renamed = assign_names([c.source_name for c in source.containers])
     ns = opts.namespace
     top_notes = list(source.notes)
@@ -143,24 +150,36 @@ def convert(source: Source, opts: EmitOptions) -> Conversion:
     }
     by_source = {c.source_name: c for c in source.containers}
     files: dict[str, list[dict[str, Any]]] = {}
+    paths: list[str] = []
+
+    def put(path: str, docs: list[dict[str, Any]]) -> None:
+        paths.append(path)
+        if on_file is None:
+            files[path] = docs
+        else:
+            on_file(path, docs)
+
     secrets: dict[str, dict[str, Any]] = {}
     results: list[ContainerResult] = []
     lb_ports: Counter[tuple[str, int, str]] = Counter()
     if ns not in SYSTEM_NAMESPACES:
-        files[f"{ns}/_namespace.yaml"] = [
-            {
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": {
-                    "name": ns,
-                    "labels": {
-                        "app.kubernetes.io/name": ns,
-                        "app.kubernetes.io/managed-by": MANAGED_BY,
+        put(
+            f"{ns}/_namespace.yaml",
+            [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Namespace",
+                    "metadata": {
+                        "name": ns,
+                        "labels": {
+                            "app.kubernetes.io/name": ns,
+                            "app.kubernetes.io/managed-by": MANAGED_BY,
+                        },
+                        "annotations": {"hydra.io/source": ", ".join(source.files)},
                     },
-                    "annotations": {"hydra.io/source": ", ".join(source.files)},
-                },
-            }
-        ]
+                }
+            ],
+        )
     if shared:
         claims = []
         for vol in sorted(shared):
@@ -178,7 +197,7 @@ def convert(source: Source, opts: EmitOptions) -> Conversion:
                 "hydra.io/source": f"{', '.join(source.files)}#volume:{vol}"
             }
             claims.append(claim)
-        files[f"{ns}/_volumes.yaml"] = claims
+        put(f"{ns}/_volumes.yaml", claims)
         users = sorted(
             c.source_name
             for c in source.containers
@@ -197,7 +216,7 @@ def convert(source: Source, opts: EmitOptions) -> Conversion:
         for p in builder.lb_ports:
             lb_ports[p] += 1
         path = f"{ns}/{builder.name}.yaml"
-        files[path] = docs
+        put(path, docs)
         secrets.update(secret_docs)
         results.append(
             ContainerResult(
@@ -220,7 +239,7 @@ def convert(source: Source, opts: EmitOptions) -> Conversion:
                     f"{n} containers publish {what} as {kind}; the cluster gives a port to one Service only, the others stay Pending (change a host port)",
                 )
             )
-    return Conversion(ns, files, secrets, results, top_notes)
+    return Conversion(ns, files, secrets, results, top_notes, sorted(paths))
 
 
 def _in_namespace(note: Note, ns: str) -> Note:

@@ -36,7 +36,7 @@ def build_report(
         },
         "namespace": conv.namespace,
         "out": str(out),
-        "files": sorted(conv.files),
+        "files": conv.paths,
         "secrets_dir": str(secrets_dir),
         "secret_files": sorted(secret_files),
         "notes": _notes(conv.notes),

@@ -49,41 +49,95 @@ def render(files: dict[str, list[dict[str, Any]]], source: str) -> Rendered:
     return Rendered(files, source)
 
 
-def write_tree(out: Path, rendered: Mapping[str, str]) -> list[Path]:
-    """Replace each top-level folder of `rendered` (the namespace) under `out` at once."""
-    folders = sorted({p.split("/", 1)[0] for p in rendered})
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".hydradeploy-new-", dir=out))
-    except OSError as exc:
-        raise UserError(f"--out {out}: cannot create the output folder: {exc.strerror}") from None
-    written: list[Path] = []
-    try:
-        for parent in sorted({os.path.dirname(rel) for rel in rendered}):
-            os.makedirs(staging / parent, exist_ok=True)
-        for rel, text in rendered.items():
+class StagedTree:
+    """Files written one by one into a staging folder beside the output, then swapped in
+    per namespace folder with renames (`commit`), or thrown away (`abort`)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self._staging: Path | None = None
+        self._created_out = False
+        self._dirs: set[str] = set()
+        self._folders: set[str] = set()
+
+    def _start(self) -> Path:
+        if self._staging is None:
+            try:
+                self._created_out = not self.out.exists()
+                self.out.mkdir(parents=True, exist_ok=True)
+                self._staging = Path(tempfile.mkdtemp(prefix=".hydradeploy-new-", dir=self.out))
+            except OSError as exc:
+                raise UserError(
+                    f"--out {self.out}: cannot create the output folder: {exc.strerror or exc}"
+                ) from None
+        return self._staging
+
+    def own(self, folder: str) -> None:
+        """Replace `folder` even if no file lands in it (every container was removed)."""
+        staging = self._start()
+        os.makedirs(staging / folder, exist_ok=True)
+        self._dirs.add(folder)
+        self._folders.add(folder)
+
+    def add(self, rel: str, text: str) -> None:
+        staging = self._start()
+        parent = os.path.dirname(rel)
+        try:
+            if parent not in self._dirs:
+                os.makedirs(staging / parent, exist_ok=True)
+                self._dirs.add(parent)
             with open(staging / rel, "wb") as fh:
                 fh.write(text.encode("utf-8"))
-            written.append(out / rel)
-        for folder in folders:
-            final = out / folder
-            old = None
-            if final.exists():
-                old = Path(tempfile.mkdtemp(prefix=".hydradeploy-old-", dir=out))
-                os.rename(final, old / folder)
-            try:
-                os.rename(staging / folder, final)
-            except OSError:
+        except OSError as exc:
+            self.abort()
+            raise UserError(
+                f"--out {self.out}: cannot write {rel}: {exc.strerror or exc}"
+            ) from None
+        self._folders.add(rel.split("/", 1)[0])
+
+    def commit(self) -> None:
+        staging = self._start()
+        try:
+            for folder in sorted(self._folders):
+                final = self.out / folder
+                old = None
+                if final.exists():
+                    old = Path(tempfile.mkdtemp(prefix=".hydradeploy-old-", dir=self.out))
+                    os.rename(final, old / folder)
+                try:
+                    os.rename(staging / folder, final)
+                except OSError:
+                    if old is not None:
+                        os.rename(old / folder, final)
+                    raise
                 if old is not None:
-                    os.rename(old / folder, final)
-                raise
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-    except OSError as exc:
-        raise UserError(f"--out {out}: cannot write: {exc.strerror or exc}") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return written
+                    shutil.rmtree(old, ignore_errors=True)
+        except OSError as exc:
+            raise UserError(f"--out {self.out}: cannot write: {exc.strerror or exc}") from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            self._staging = None
+
+    def abort(self) -> None:
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
+        if self._created_out:
+            with contextlib.suppress(OSError):
+                self.out.rmdir()
+
+
+def write_tree(out: Path, rendered: Mapping[str, str]) -> list[Path]:
+    """Replace each top-level folder of `rendered` (the namespace) under `out` at once."""
+    tree = StagedTree(out)
+    try:
+        for rel, text in rendered.items():
+            tree.add(rel, text)
+    except BaseException:
+        tree.abort()
+        raise
+    tree.commit()
+    return [out / rel for rel in rendered]
 
 
 def write_secrets(secrets_dir: Path, rendered: dict[str, str]) -> list[Path]:

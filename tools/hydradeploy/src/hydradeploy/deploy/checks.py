@@ -21,6 +21,7 @@ Checks, each named in every failure:
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,15 +40,56 @@ SETTLE_SECONDS = (
 )
 
 _HOST_FACTS = r"""
-echo "system=$(systemctl is-system-running 2>/dev/null)"
+system=$(systemctl is-system-running 2>/dev/null)
+echo "system=$system"
 echo "k3s=$(systemctl is-active k3s 2>/dev/null)"
 if [ "$1" = server ]; then
   echo "readyz=$(k3s kubectl get --raw /readyz 2>&1 | tail -n 1)"
 fi
-if [ "$(systemctl is-system-running 2>/dev/null)" = degraded ]; then
+if [ "$system" = degraded ]; then
   echo "failed=$(systemctl list-units --failed --plain --no-legend 2>/dev/null | awk '{printf "%s ", $1}')"
 fi
 """
+
+NODES_MAX_AGE = 0.4  # seconds a node listing is shared between hosts polling at once
+
+
+class NodeSource:
+    """`k3s kubectl get nodes -o json` on one server, shared by every host being checked:
+    hosts polling within NODES_MAX_AGE of each other reuse one listing instead of each
+    starting kubectl on the server."""
+
+    def __init__(self, kube: Remote | None) -> None:
+        self.kube = kube
+        self._lock = threading.Lock()
+        self._at = -1.0
+        self._value: tuple[dict[str, Any] | None, str] = (None, "")
+
+    def get(self) -> tuple[dict[str, Any] | None, str]:
+        with self._lock:
+            if time.monotonic() - self._at <= NODES_MAX_AGE:
+                return self._value
+            self._value = self._fetch()
+            self._at = time.monotonic()
+            return self._value
+
+    def _fetch(self) -> tuple[dict[str, Any] | None, str]:
+        if self.kube is None:
+            return None, "no server reachable to ask for the node"
+        try:
+            res = self.kube.run(
+                ["k3s", "kubectl", "get", "nodes", "-o", "json"],
+                timeout=20,
+                what="k3s kubectl get nodes",
+            )
+        except RemoteError as exc:
+            return None, str(exc)
+        if not res.ok:
+            return None, f"{self.kube.name}: k3s kubectl get nodes: {res.last_line()}"
+        try:
+            return nodes_by_name(json.loads(res.stdout)), ""
+        except (ValueError, KeyError, TypeError) as exc:
+            return None, f"{self.kube.name}: k3s kubectl get nodes: unreadable answer ({exc})"
 
 
 @dataclass
@@ -293,8 +335,8 @@ def failures(results: list[CheckResult]) -> list[CheckResult]:
     return [r for r in results if not r.ok]
 
 
-def collect(host: Host, own: Remote | None, kube: Remote | None) -> Facts:
-    """One poll: host facts over `own`, node objects over `kube` (a server)."""
+def collect(host: Host, own: Remote | None, kube: Remote | NodeSource | None) -> Facts:
+    """One poll: host facts over `own`, node objects from a server."""
     facts = Facts()
     if own is None:
         facts.host_error = "host not reachable"
@@ -306,21 +348,8 @@ def collect(host: Host, own: Remote | None, kube: Remote | None) -> Facts:
             facts = parse_host_facts(res.stdout)
         except RemoteError as exc:
             facts.host_error = str(exc)
-    if kube is None:
-        facts.nodes_error = "no server reachable to ask for the node"
-        return facts
-    try:
-        res = kube.run(
-            ["k3s", "kubectl", "get", "nodes", "-o", "json"],
-            timeout=20,
-            what="k3s kubectl get nodes",
-        )
-        if res.ok:
-            facts.nodes = nodes_by_name(json.loads(res.stdout))
-        else:
-            facts.nodes_error = f"{kube.name}: k3s kubectl get nodes: {res.last_line()}"
-    except (RemoteError, ValueError) as exc:
-        facts.nodes_error = str(exc)
+    source = kube if isinstance(kube, NodeSource) else NodeSource(kube)
+    facts.nodes, facts.nodes_error = source.get()
     return facts
 
 
@@ -328,7 +357,7 @@ def wait_healthy(
     host: Host,
     inv: Inventory,
     own: Remote | None,
-    kube: Remote | None,
+    kube: Remote | NodeSource | None,
     *,
     timeout: float,
     cancelled: Callable[[], bool] = lambda: False,

@@ -424,6 +424,8 @@ def _gather(inv: Inventory, hosts: list[Host], check_timeout: float | None) -> l
             None,
         )
 
+        shared = checks.NodeSource(kube)
+
         def row(h: Host) -> dict[str, Any]:
             own = remotes.get(h.name)
             base: dict[str, Any] = {
@@ -442,7 +444,7 @@ def _gather(inv: Inventory, hosts: list[Host], check_timeout: float | None) -> l
                     )
                 except RemoteError as exc:
                     base["error"] = str(exc)
-            kube_h = own if h.is_server and own is not None else kube
+            kube_h = checks.NodeSource(own) if h.is_server and own is not None else shared
             if check_timeout is None:
                 facts = checks.collect(h, own, kube_h)
                 results = checks.evaluate(h, inv, facts)

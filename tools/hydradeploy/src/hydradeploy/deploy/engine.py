@@ -74,6 +74,7 @@ class Engine:
         self._pool_lock = threading.Lock()
         self._kube_lock = threading.Lock()
         self.kube_remote: Remote | None = None
+        self._nodes: checks.NodeSource | None = None
         self.last_reports: list[HostReport] = []
         #: run facts copied into each host's own record (id, user, machine, command …)
         self.record_meta: dict[str, object] = {}
@@ -118,8 +119,15 @@ class Engine:
                     continue
             return None
 
-    def kube_for(self, host: Host, own: Remote | None) -> Remote | None:
-        return own if host.is_server and own is not None else self.kube()
+    def kube_for(self, host: Host, own: Remote | None) -> checks.NodeSource:
+        """Where to read node objects: a server's own API, else the shared server listing."""
+        if host.is_server and own is not None:
+            return checks.NodeSource(own)
+        kube = self.kube()
+        with self._kube_lock:
+            if self._nodes is None or self._nodes.kube is not kube:
+                self._nodes = checks.NodeSource(kube)
+            return self._nodes
 
     # ------------------------------------------------------------------ many hosts
 

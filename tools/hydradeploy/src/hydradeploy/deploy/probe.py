@@ -17,7 +17,6 @@ echo "profile_link=$(readlink "$profile" 2>/dev/null)"
 echo "profile_path=$(readlink -f "$profile" 2>/dev/null)"
 echo "store_free_kb=$(df -Pk /nix/store 2>/dev/null | awk 'NR==2 {print $4}')"
 echo "k3s=$(systemctl is-active k3s 2>/dev/null)"
-echo "system=$(systemctl is-system-running 2>/dev/null)"
 echo "now=$(date +%s)"
 """
 
@@ -65,7 +64,7 @@ def parse(text: str) -> HostState:
         profile_path=kv.get("profile_path", ""),
         store_free_kb=num("store_free_kb"),
         k3s=kv.get("k3s", "") or "unknown",
-        system=kv.get("system", "") or "unknown",
+        system=kv.get("system", "") or "not asked",
         closure_age_s=(now - ctime) if now is not None and ctime is not None else None,
     )
 

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Benchmark of `hydradeploy deploy` against lab hosts (needs root). Prints figures; asserts
+nothing about time.
+
+    .venv/bin/python tests/bench/bench_deploy.py [--agents 8]
+
+Figures:
+  * the tool's own overhead per host: every step except copy, activation and waiting
+    for the node (connect, preflight, lock, profile, arm, confirm, record), from the
+    per-step times the deploy reports with --output json;
+  * wall time of one agent alone vs N agents with --max-parallel N;
+  * SSH connections opened per host per deploy (counted by the tool; cross-checked with
+    the "Accepted publickey" lines of each host's sshd log when it has one);
+  * a plain shell loop doing the same copy + activate with `nix copy` and `ssh`, and the
+    ratio of the tool's time to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from hydradeploy.lab import HostSpec, Lab
+
+EXCLUDED = {"copy", "activate", "checks", "copy-stats"}
+
+
+def deploy(
+    inv: Path,
+    hosts: list[str],
+    closures: dict[str, str],
+    parallel: int,
+    env: dict[str, str],
+) -> tuple[float, dict]:
+    args = [f"--closure={h}={closures[h]}" for h in hosts]
+    t = time.monotonic()
+    res = subprocess.run(
+        [sys.executable, "-m", "hydradeploy", "--inventory", str(inv), "deploy", *hosts, *args,
+         "--max-parallel", str(parallel), "--confirm-timeout", "10", "--check-timeout", "60", "--output", "json"],
+        capture_output=True, text=True, env=env, check=False, timeout=600,
+    )  # fmt: skip
+    wall = time.monotonic() - t
+    if res.returncode != 0:
+        sys.exit(f"deploy failed ({res.returncode}):\n{res.stderr[-3000:]}")
+    return wall, json.loads(res.stdout)
+
+
+def overhead(report: dict) -> float:
+    return sum(s["seconds"] for s in report["steps"] if s["step"] not in EXCLUDED) + (
+        report["seconds"]
+        - sum(s["seconds"] for s in report["steps"] if s["step"] != "copy-stats")
+    )
+
+
+def shell_loop(lab: Lab, inv_hosts: list[str], closures: dict[str, str]) -> float:
+    """The same copy/activate steps, one host after the other, with nix copy and ssh."""
+    key, known = str(lab.key_path), str(lab.known_hosts_path)
+    sshopts = f"-i {key} -o IdentitiesOnly=yes -o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes -o BatchMode=yes"
+    env = {**os.environ, "NIX_SSHOPTS": sshopts}
+    t = time.monotonic()
+    for h in inv_hosts:
+        addr, path = lab.address(h), closures[h]
+        subprocess.run(["nix", "--extra-experimental-features", "nix-command", "copy", "--to", f"ssh://root@{addr}", path],
+                       env=env, check=True, capture_output=True, timeout=300)  # fmt: skip
+        remote = f"nix-env -p /nix/var/nix/profiles/system --set {shlex.quote(path)} && {shlex.quote(path)}/bin/switch-to-configuration switch"
+        subprocess.run(
+            ["ssh", *shlex.split(sshopts), f"root@{addr}", remote],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    return time.monotonic() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--agents", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3)
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench_deploy: needs root (the lab uses network namespaces)")
+    agents = [f"w{i}" for i in range(1, a.agents + 1)]
+    with tempfile.TemporaryDirectory(prefix="hydra-bench-") as d:
+        lab = Lab(Path(d) / "lab")
+        env = {**os.environ, "XDG_STATE_HOME": str(Path(d) / "state")}
+        try:
+            t = time.monotonic()
+            inv = lab.up(
+                [
+                    HostSpec("srv", "server"),
+                    *(HostSpec(w, "agent", gpus={"nvidia": 1}) for w in agents),
+                ]
+            )
+            print(f"lab up: {1 + len(agents)} hosts in {time.monotonic() - t:.2f} s")
+            one, many, overheads, conns, alone = [], [], [], [], []
+            for _ in range(a.rounds):
+                closures = {w: lab.closure(w) for w in agents}
+                wall, data = deploy(inv, agents[:1], closures, 1, env)
+                one.append(wall)
+                alone.append(overhead(data["hosts"][0]))
+                closures = {w: lab.closure(w) for w in agents}
+                wall, data = deploy(inv, agents, closures, len(agents), env)
+                many.append(wall)
+                for rep in data["hosts"]:
+                    overheads.append(overhead(rep))
+                    conns.append(rep["ssh_connections"])
+            closures = {w: lab.closure(w) for w in agents}
+            loop = shell_loop(lab, agents, closures)
+            closures = {w: lab.closure(w) for w in agents}
+            wall_tool, data = deploy(inv, agents, closures, len(agents), env)
+            steps: dict[str, list[float]] = {}
+            for rep in data["hosts"]:
+                for s in rep["steps"]:
+                    steps.setdefault(s["step"], []).append(s["seconds"])
+        finally:
+            lab.down()
+    med = statistics.median
+    print(
+        f"tool overhead per host (all but copy/activate/checks), one agent alone: median {med(alone):.3f} s"
+    )
+    print(
+        f"tool overhead per host, {len(agents)} agents at once: median {med(overheads):.3f} s, max {max(overheads):.3f} s"
+    )
+    print(
+        "per step, median over the last deploy's hosts: "
+        + ", ".join(f"{k} {med(v):.3f}s" for k, v in steps.items())
+    )
+    print(
+        f"one agent alone: median {med(one):.2f} s (process wall time, {a.rounds} rounds)"
+    )
+    print(
+        f"{len(agents)} agents, --max-parallel {len(agents)}: median {med(many):.2f} s -> {med(many) / med(one):.2f}x one agent"
+    )
+    print(
+        f"SSH connections per host per deploy: {sorted(set(conns))} (counted by the tool)"
+    )
+    print(
+        f"plain shell loop (nix copy + ssh, sequential, no checks): {loop:.2f} s for {len(agents)} agents"
+    )
+    print(
+        f"hydradeploy, same hosts, with confirm and join checks: {wall_tool:.2f} s -> ratio {wall_tool / loop:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

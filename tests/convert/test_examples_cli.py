@@ -373,3 +373,22 @@ def test_emptied_source_empties_its_namespace_folder(tmp_path: Path) -> None:
         == 0
     )
     assert list((out / "default").iterdir()) == []
+
+
+def test_secret_files_are_what_secrets_import_accepts(tmp_path: Path) -> None:
+    """The hand-over to `hydradeploy secrets import`: one Secret per file, namespace
+    matching its folder, keys Kubernetes accepts."""
+    manifests = pytest.importorskip("hydradeploy.secrets.manifests")
+    assert (
+        _convert_compose(tmp_path / "out", tmp_path / "secrets", "-q").returncode == 0
+    )
+    files = sorted((tmp_path / "secrets").rglob("*.yaml"))
+    assert [f.relative_to(tmp_path / "secrets").as_posix() for f in files] == [
+        "ai-system/coordinator-env.yaml",
+        "ai-system/postgres-env.yaml",
+        "ai-system/reasoning-env.yaml",
+        "ai-system/web-env.yaml",
+    ]
+    for f in files:
+        secret = manifests.parse_secret(f.read_bytes(), default_namespace=f.parent.name)
+        assert secret.name == f.stem

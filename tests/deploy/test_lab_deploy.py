@@ -549,3 +549,33 @@ def test_wrong_host_key_is_refused(lab, hd, tmp_path):
     )
     assert res.returncode == 1
     assert "w1: host key mismatch" in res.stderr or "host key" in res.stderr, res.stderr
+
+
+def test_jump_host_from_the_inventory(lab, tmp_path):
+    text = Path(lab.inventory_path).read_text()
+    start = text.index("[hosts.w1]")
+    end = text.index("[hosts.w2]")
+
+    def via(jump: str) -> subprocess.CompletedProcess[str]:
+        block = text[start:end].replace(
+            "ssh = { host_key", f'ssh = {{ jump = "{jump}", host_key'
+        )
+        assert block != text[start:end]
+        inv = tmp_path / "inventory.toml"
+        inv.write_text(text[:start] + block + text[end:])
+        return subprocess.run(
+            [sys.executable, "-m", "hydradeploy", "--inventory", str(inv), "generations", "w1", "--output", "json"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    res = via(f"root@{lab.address('srv')}")
+    assert res.returncode == 0, res.stderr
+    assert any(g["current"] for g in json.loads(res.stdout))
+    lab.cut("w2")
+    try:
+        res = via(
+            f"root@{lab.address('w2')}:22"
+        )  # the jump host is down: named, exit 1
+    finally:
+        lab.restore("w2")
+    assert res.returncode == 1 and "w1: cannot connect" in res.stderr, res.stderr

@@ -83,6 +83,11 @@ def make_plan(
     }
 
 
+def _short(path: str) -> str:
+    """/nix/store/<hash>-name → name (the full path is in --output json)."""
+    return path.rsplit("/", 1)[-1].split("-", 1)[-1]
+
+
 def render_plan(result: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
@@ -99,7 +104,7 @@ def render_plan(result: dict[str, Any], console: Any) -> None:
                 name,
                 h["role"],
                 now,
-                h["closure"] or h["closure_source"],
+                _short(h["closure"]) if h["closure"] else h["closure_source"],
                 h["summary"],
             )
     console.print(table)

@@ -83,7 +83,9 @@ class Remote:
     def name(self) -> str:
         return self.host.name
 
-    def _connection(self, address: str, user: str, port: int) -> Any:
+    def _connection(self, address: str, user: str, port: int, jump: str | None) -> Any:
+        """A Fabric connection (not yet open) with host keys checked; `jump` is the
+        user@host[:port] to tunnel through (the jump host's own key is checked too)."""
         import paramiko
         from fabric import Config, Connection
 
@@ -97,10 +99,10 @@ class Remote:
         if ssh.key is not None:
             kwargs["key_filename"] = str(ssh.key)
         gateway = None
-        if ssh.jump:
-            juser, _, jrest = ssh.jump.rpartition("@")
+        if jump:
+            juser, _, jrest = jump.rpartition("@")
             jaddr, _, jport = jrest.partition(":")
-            gateway = self._connection(jaddr, juser or user, int(jport or 22))
+            gateway = self._connection(jaddr, juser or user, int(jport or 22), None)
         conn = Connection(
             address,
             user=user,
@@ -137,7 +139,7 @@ class Remote:
         import paramiko
 
         ssh = self.host.ssh
-        conn = self._connection(self.host.address, ssh.user, ssh.port)
+        conn = self._connection(self.host.address, ssh.user, ssh.port, ssh.jump)
         with _count_lock:
             CONNECTIONS[self.name] += 1
         try:

@@ -392,3 +392,48 @@ def test_secret_files_are_what_secrets_import_accepts(tmp_path: Path) -> None:
     for f in files:
         secret = manifests.parse_secret(f.read_bytes(), default_namespace=f.parent.name)
         assert secret.name == f.stem
+
+
+def test_rocm_containers_get_the_hosts_gfx_version_checked(tmp_path: Path) -> None:
+    data = tmp_path / "c.json"
+    data.write_text(json.dumps({
+        "good": {"image": "ollama/ollama:rocm", "devices": ["/dev/kfd", "/dev/dri"], "environment": {"HSA_OVERRIDE_GFX_VERSION": "11.0.0"}},
+        "bad": {"image": "ollama/ollama:rocm", "devices": ["/dev/kfd"], "environment": {"HSA_OVERRIDE_GFX_VERSION": "10.3.0"}},
+        "unset": {"image": "rocm/pytorch", "devices": ["/dev/kfd"]},
+    }))  # fmt: skip
+    result = run_cli(
+        "convert",
+        "podman-to-k8s",
+        "--json",
+        str(data),
+        "--host",
+        "hydra-amd",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "bad: HSA_OVERRIDE_GFX_VERSION is 10.3.0, host hydra-amd needs 11.0.0"
+        in result.stderr
+    )
+    assert "unset: HSA_OVERRIDE_GFX_VERSION is not set" in result.stderr
+    assert "good: HSA" not in result.stderr
+
+
+def test_unknown_compose_top_level_keys_are_reported(tmp_path: Path) -> None:
+    compose = tmp_path / "compose.yml"
+    compose.write_text(
+        "include: [other.yml]\nx-anchors: {}\nservices:\n  a: {image: x}\n"
+    )
+    result = run_cli(
+        "convert",
+        "compose-to-k8s",
+        str(compose),
+        "--out",
+        str(tmp_path / "o"),
+        "--report",
+        str(tmp_path / "r.json"),
+    )
+    assert result.returncode == 0, result.stderr
+    lost = json.loads((tmp_path / "r.json").read_text())["notes"]["lost"]
+    assert [n["key"] for n in lost] == ["include"]

@@ -256,19 +256,22 @@ def _host_gpus(ctx: click.Context, host: str, warnings: list[str]) -> dict[str, 
     return inv.hosts[host].gpu_resources()
 
 
-def _inventory_problems(ctx: click.Context, host: str | None, conv: Any) -> list[str]:
+def _inventory_problems(ctx: click.Context, source: Any, conv: Any) -> list[str]:
     """What the cluster described by the inventory (if there is one) could not run:
     pods pinned to a name that is no k3s node (hosts and microVM guests) stay Pending,
-    and so do LoadBalancer Services when the inventory disables k3s's ServiceLB."""
+    LoadBalancer Services stay Pending when the inventory disables k3s's ServiceLB, and
+    a ROCm container needs the host's HSA_OVERRIDE_GFX_VERSION (seed mistake 7)."""
     from hydradeploy.inventory import load_inventory
 
+    host: str | None = source.host
     pinned = host is not None and any(
         n.key == "nodeSelector" and n.kind == "converted" for r in conv.containers for n in r.notes
     )
     balanced = any(
         o.endswith("-lb") and o.startswith("Service/") for r in conv.containers for o in r.objects
     )
-    if not (pinned or balanced):
+    rocm = [c for c in source.containers if any(g.vendor == "amd" for g in c.gpus)]
+    if not (pinned or balanced or (rocm and host)):
         return []
     path: Path = (ctx.obj or {}).get("inventory_path") or (
         _repo_root() / "hosts" / "inventory.toml"
@@ -288,6 +291,13 @@ def _inventory_problems(ctx: click.Context, host: str | None, conv: Any) -> list
         problems.append(
             f"{path} disables servicelb: the LoadBalancer Services (*-lb) stay Pending; enable it or publish in 30000-32767 (NodePort)"
         )
+    gfx = inv.hosts[host].rocm_gfx_version if host is not None and host in inv.hosts else None
+    for c in rocm if gfx else []:
+        have = c.environment.get("HSA_OVERRIDE_GFX_VERSION")
+        if have != gfx:
+            problems.append(
+                f"{c.source_name}: HSA_OVERRIDE_GFX_VERSION is {have or 'not set'}, host {host} needs {gfx} (its rocm_gfx_version)"
+            )
     return problems
 
 
@@ -362,7 +372,7 @@ def _run(
         raise
     conv.notes.extend(Note("warning", "inventory", w) for w in inv_warnings)
     conv.notes.extend(
-        Note("warning", "inventory", p) for p in _inventory_problems(ctx, source.host, conv)
+        Note("warning", "inventory", p) for p in _inventory_problems(ctx, source, conv)
     )
     if checker is not None:
         lines = checker.finish()

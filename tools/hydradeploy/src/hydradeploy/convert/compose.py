@@ -58,6 +58,7 @@ ComposeLoader.add_implicit_resolver(
     list("-+0123456789."),
 )
 
+_TOP_LEVEL = {"name", "version", "services", "volumes", "secrets", "configs", "networks"}
 _CONCAT = (
     "ports",
     "expose",
@@ -168,6 +169,7 @@ def load_compose(
     origin: dict[str, str] = {}
     top: dict[str, dict[str, Any]] = {"volumes": {}, "secrets": {}, "configs": {}}
     project = None
+    top_notes: list[Note] = []
     for path in files:
         doc = _read(path)
         if doc is None:
@@ -180,6 +182,16 @@ def load_compose(
             doc = interpolate_tree(doc, env, missing)
         except InterpolationError as exc:
             raise UserError(f"{path}: {exc}") from None
+        for key in sorted(set(map(str, doc)) - _TOP_LEVEL):
+            if not key.startswith("x-"):
+                top_notes.append(
+                    Note(
+                        "lost",
+                        key,
+                        f"top-level {key!r} not converted"
+                        + (" (pass the included files explicitly)" if key == "include" else ""),
+                    )
+                )
         if doc.get("name") is not None:
             project = str(doc["name"])
         raw_services = doc.get("services") or {}
@@ -202,6 +214,7 @@ def load_compose(
     source = Source(
         "compose", [display(p) for p in files], [], host=host, project=sanitize(project)
     )
+    source.notes.extend(dict.fromkeys(top_notes))  # once, even when several files repeat a key
     if missing:
         source.notes.append(
             Note(

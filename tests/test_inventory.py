@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hydradeploy.errors import UserError
 from hydradeploy.inventory import load_inventory, node_labels, validate
-from hydradeploy.kube_names import node_label_error, parse_taint
+from hydradeploy.kube_names import is_dns1123_label, node_label_error, parse_taint
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "hosts" / "inventory.toml"
@@ -239,10 +239,19 @@ def test_issue_paths_point_at_the_original_list_index() -> None:
         ("hydra.io/x", "-x", False),
         ("UPPER.io/x", "y", False),
         ("a" * 64, "y", False),
+        # A trailing newline must not slip through a `$` anchor (Nix's builtins.match
+        # rejects it; both sides must agree).
+        ("hydra.io/x\n", "y", False),
+        ("hydra.io/x", "y\n", False),
     ],
 )
 def test_node_labels_kubernetes_would_accept(key: str, value: str, ok: bool) -> None:
     assert (node_label_error(key, value) is None) is ok
+
+
+def test_names_with_a_trailing_newline_are_not_dns_labels() -> None:
+    assert is_dns1123_label("abc")
+    assert not is_dns1123_label("abc\n")
 
 
 def test_taint_forms() -> None:

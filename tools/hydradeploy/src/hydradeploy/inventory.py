@@ -370,7 +370,7 @@ def validate(data: Any) -> list[Issue]:
             cluster["name"]
         ):
             c.add("bad-name", "cluster.name", f"{cluster['name']!r} is not a DNS-1123 label")
-        if c.typed(cluster, "api_endpoint", "cluster", str, "a URL string") and not re.match(
+        if c.typed(cluster, "api_endpoint", "cluster", str, "a URL string") and not re.fullmatch(
             r"^https://[^/\s]+:\d+$", cluster["api_endpoint"]
         ):
             c.add("bad-value", "cluster.api_endpoint", "must look like https://ADDRESS:6443")
@@ -402,7 +402,7 @@ def validate(data: Any) -> list[Issue]:
             and cluster["etcd_snapshot_retention"] < 1
         ):
             c.add("bad-value", "cluster.etcd_snapshot_retention", "must be at least 1")
-        if c.typed(cluster, "admin_user", "cluster", str, "a string") and not re.match(
+        if c.typed(cluster, "admin_user", "cluster", str, "a string") and not re.fullmatch(
             r"^[a-z_][a-z0-9_-]*$", cluster["admin_user"]
         ):
             c.add("bad-value", "cluster.admin_user", "is not a valid user name")
@@ -479,7 +479,7 @@ def validate(data: Any) -> list[Issue]:
                 )
         c.typed(h, "system", hpath, str, "a system string such as x86_64-linux")
         for i, tag in c.indexed_strings(h, "tags", hpath):
-            if not TAG_RE.match(tag):
+            if not TAG_RE.fullmatch(tag):
                 c.add(
                     "bad-value",
                     _join(hpath, "tags", str(i)),
@@ -487,7 +487,7 @@ def validate(data: Any) -> list[Issue]:
                 )
         c.labels(h, hpath)
         c.taints(h, hpath)
-        if c.typed(h, "rocm_gfx_version", hpath, str, "a version string") and not re.match(
+        if c.typed(h, "rocm_gfx_version", hpath, str, "a version string") and not re.fullmatch(
             r"^\d+\.\d+\.\d+$", h["rocm_gfx_version"]
         ):
             c.add(

@@ -33,7 +33,7 @@ KUBELET_ALLOWED_PREFIXES = ("kubelet.kubernetes.io/", "node.kubernetes.io/")
 
 
 def is_dns1123_label(name: str) -> bool:
-    return len(name) <= 63 and DNS1123_LABEL.match(name) is not None
+    return len(name) <= 63 and DNS1123_LABEL.fullmatch(name) is not None
 
 
 def label_key_error(key: str) -> str | None:
@@ -41,9 +41,9 @@ def label_key_error(key: str) -> str | None:
     if not key:
         return "empty key"
     prefix, slash, name = key.rpartition("/")
-    if slash and (not prefix or len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
+    if slash and (not prefix or len(prefix) > 253 or not DNS1123_SUBDOMAIN.fullmatch(prefix)):
         return f"prefix {prefix!r} is not a DNS subdomain"
-    if not name or len(name) > 63 or not LABEL_NAME.match(name):
+    if not name or len(name) > 63 or not LABEL_NAME.fullmatch(name):
         return f"name part {name!r} must be 1-63 characters of [A-Za-z0-9-_.], alphanumeric at both ends"
     return None
 
@@ -51,7 +51,7 @@ def label_key_error(key: str) -> str | None:
 def label_value_error(value: str) -> str | None:
     if value == "":
         return None
-    if len(value) > 63 or not LABEL_NAME.match(value):
+    if len(value) > 63 or not LABEL_NAME.fullmatch(value):
         return f"value {value!r} must be at most 63 characters of [A-Za-z0-9-_.], alphanumeric at both ends"
     return None
 

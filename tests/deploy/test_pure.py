@@ -110,7 +110,7 @@ def test_profile_commands():
 def test_build_commands_are_the_ones_nixos_rebuild_would_run():
     assert nix.build_toplevel(".", "hydra-ai") == [
         "nix", "--extra-experimental-features", "nix-command flakes", "build", "--no-link",
-        "--print-out-paths", ".#nixosConfigurations.hydra-ai.config.system.build.toplevel",
+        "--json", ".#nixosConfigurations.hydra-ai.config.system.build.toplevel",
     ]  # fmt: skip
     assert nix.flake_archive_to(".", "ssh://root@198.18.0.5") == [
         "nix", "--extra-experimental-features", "nix-command flakes", "flake", "archive",
@@ -424,3 +424,26 @@ def test_degraded_system_passes_but_says_which_units_failed(inv):
         == "system is degraded (failed units: foo.service bar.service)"
     )
     assert not res["node-exists"].ok  # no server answered: named, not silently passed
+
+
+def test_built_path_from_nix_build_json():
+    out = "/nix/store/" + "b" * 32 + "-nixos-system-hydra-ai-25.05"
+    assert (
+        nix.built_path(
+            f'[{{"drvPath":"/nix/store/x.drv","outputs":{{"out":"{out}"}}}}]'
+        )
+        == out
+    )
+    assert nix.built_path("[]") is None and nix.built_path("not json") is None
+
+
+def test_a_failed_local_build_is_one_clear_error(tmp_path):
+    """Runs the real `nix build` (no nixpkgs needed to fail): the error names the command
+    and keeps Nix's own error line."""
+    from hydradeploy.deploy import closure
+
+    with pytest.raises(closure.ClosureError) as err:
+        closure.build_local(str(tmp_path / "no-flake"), "hydra-ai")
+    msg = str(err.value)
+    assert "nixosConfigurations.hydra-ai.config.system.build.toplevel" in msg
+    assert "failed: " in msg and "error:" in msg

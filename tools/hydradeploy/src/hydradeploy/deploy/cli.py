@@ -67,6 +67,13 @@ def _closures(inv: Inventory, specs: Sequence[str], hosts: Sequence[Host]) -> di
     return out
 
 
+def _default_flake() -> str:
+    """The repository holding the inventory's flake ($HYDRA_ROOT or found upwards)."""
+    from hydradeploy.cli import repo_root
+
+    return str(repo_root())
+
+
 def _console(err: bool = False) -> Any:
     from rich.console import Console
 
@@ -208,7 +215,9 @@ def _execute(
     show_default=True,
     help="Where to build closures not given with --closure.",
 )
-@click.option("--flake", default=".", show_default=True, help="Flake reference to build from.")
+@click.option(
+    "--flake", default=None, help="Flake reference to build from (default: the repository)."
+)
 @click.option(
     "--mode",
     type=click.Choice(MODES),
@@ -283,7 +292,7 @@ def deploy(
     opts = Options(
         mode=mode, max_parallel=max_parallel, confirm_timeout=confirm_timeout, check_timeout=check_timeout,
         activation_timeout=activation_timeout, rollback=not no_rollback, keep_going=keep_going,
-        build_on=build_on, flake=flake, closures=closures,
+        build_on=build_on, flake=flake or _default_flake(), closures=closures,
     )  # fmt: skip
     _execute(ctx, "deploy", chosen, opts, None, output, quiet)
 
@@ -617,7 +626,9 @@ def history(host_filter: str | None, last: int, output: str) -> None:
 @click.option(
     "--build-on", type=click.Choice(["local", "target"]), default="local", show_default=True
 )
-@click.option("--flake", default=".", show_default=True)
+@click.option(
+    "--flake", default=None, help="Flake reference to build from (default: the repository)."
+)
 @click.option("--max-parallel", type=click.IntRange(1, 64), default=4, show_default=True)
 @output_opt
 @click.pass_context
@@ -639,7 +650,12 @@ def plan(
     chosen = _select(inv, hosts, all_hosts, tag, required=True)
     closures = _closures(inv, closure_specs, chosen)
     result = make_plan(
-        inv, chosen, closures, build_on=build_on, flake=flake, max_parallel=max_parallel
+        inv,
+        chosen,
+        closures,
+        build_on=build_on,
+        flake=flake or _default_flake(),
+        max_parallel=max_parallel,
     )
     if output == "json":
         _json(result)

@@ -43,7 +43,8 @@ def _local(argv: Sequence[str], timeout: float, env: dict[str, str] | None = Non
     except subprocess.TimeoutExpired:
         raise ClosureError(f"{shell(argv)} took longer than {timeout:g} s") from None
     if res.returncode != 0:
-        said = (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[-1]
+        lines = res.stderr.strip().splitlines() or [f"exit status {res.returncode}"]
+        said = next((ln.strip() for ln in lines if "error:" in ln), lines[-1])
         raise ClosureError(f"{shell(argv)} failed: {said}")
     return res.stdout
 
@@ -144,10 +145,10 @@ def copy_closure(
 
 def build_local(flake: str, host: str) -> str:
     """`nix build` of the host's toplevel here; returns the store path."""
-    out = _local(nix.build_toplevel(flake, host), BUILD_TIMEOUT).split()
-    if not out or not nix.is_store_path(out[-1]):
+    path = nix.built_path(_local(nix.build_toplevel(flake, host), BUILD_TIMEOUT))
+    if path is None:
         raise ClosureError(f"nix build printed no store path for {host}")
-    return out[-1]
+    return path
 
 
 def build_on_target(remote: Remote, flake: str, store_uri: str, nix_sshopts: str) -> str:
@@ -166,7 +167,7 @@ def build_on_target(remote: Remote, flake: str, store_uri: str, nix_sshopts: str
         )
     except RemoteError as exc:
         raise ClosureError(str(exc)) from None
-    out = res.stdout.split()
-    if not out or not nix.is_store_path(out[-1]):
+    path = nix.built_path(res.stdout)
+    if path is None:
         raise ClosureError(f"{remote.name}: nix build printed no store path")
-    return out[-1]
+    return path

@@ -63,7 +63,7 @@ def import_paths() -> list[str]:
 def build_toplevel(flake: str, host: str) -> list[str]:
     """`--build-on local`: build the host's system closure in the local store."""
     attr = f"{flake}#nixosConfigurations.{host}.config.system.build.toplevel"
-    return ["nix", *NEW_CLI, "build", "--no-link", "--print-out-paths", attr]
+    return ["nix", *NEW_CLI, "build", "--no-link", "--json", attr]
 
 
 def flake_archive_to(flake: str, store_uri: str) -> list[str]:
@@ -74,7 +74,19 @@ def flake_archive_to(flake: str, store_uri: str) -> list[str]:
 def remote_build_toplevel(source: str, host: str) -> list[str]:
     """`--build-on target`, step 2: run on the target against the archived source."""
     attr = f"{source}#nixosConfigurations.{host}.config.system.build.toplevel"
-    return ["nix", *NEW_CLI, "build", "--no-link", "--print-out-paths", attr]
+    return ["nix", *NEW_CLI, "build", "--no-link", "--json", attr]
+
+
+def built_path(json_text: str) -> str | None:
+    """The toplevel's store path from `nix build --json` (works on every Nix ≥ 2.4,
+    unlike --print-out-paths)."""
+    import json
+
+    try:
+        out = json.loads(json_text)[0]["outputs"]["out"]
+    except (ValueError, LookupError, TypeError):
+        return None
+    return out if isinstance(out, str) and is_store_path(out) else None
 
 
 def copy_to(path: str, store_uri: str) -> list[str]:

@@ -1,6 +1,5 @@
-# hydra: `just --list` shows every recipe. Set up a fresh machine with tools/quickstart.
+# hydra: `just --list` shows every recipe. A fresh machine: tools/quickstart RECIPE.
 set shell := ["bash", "-euo", "pipefail", "-c"]
-set positional-arguments := false
 
 export HYDRA_ROOT := justfile_directory()
 export PATH := justfile_directory() + "/.venv/bin:" + env_var('PATH')
@@ -9,12 +8,88 @@ export PATH := justfile_directory() + "/.venv/bin:" + env_var('PATH')
 default:
     @just --list --unsorted
 
+# Rehearse the main job in a local lab: deploy the example cluster, break an agent, watch it roll back (root)
+demo:
+    tools/demo
+
+# Deploy one host (or @tag), servers before agents, with join checks and rollback
+deploy HOST *ARGS:
+    hydradeploy deploy {{HOST}} {{ARGS}}
+
+# Deploy every host of the inventory in cluster order
+deploy-all *ARGS:
+    hydradeploy deploy --all {{ARGS}}
+
+# What a deploy would do, in order, without touching anything
+plan *ARGS="--all":
+    hydradeploy plan {{ARGS}}
+
+# Roll a host back (to its previous generation, or --to N) and re-check it
+rollback HOST *ARGS:
+    hydradeploy rollback {{HOST}} {{ARGS}}
+
+# Generation, k3s, node Ready and GPUs per host
+status *HOSTS:
+    hydradeploy status {{HOSTS}}
+
+# Join and health checks only; exit 1 when one fails
+check *HOSTS:
+    hydradeploy check {{HOSTS}}
+
+# Convert the example containers (podman host, compose stack) into k8s/converted/
+convert *ARGS:
+    hydradeploy convert podman-to-k8s --json hosts/examples/podman-host/containers.json --host hydra-ai {{ARGS}}
+    hydradeploy convert compose-to-k8s hosts/examples/compose/docker-compose.yml --host hydra-ai --project-dir /srv/ai-system {{ARGS}}
+
+# Fail when k8s/converted/ drifts from what the converter writes now
+convert-check:
+    just convert --check
+
+# Check the k8s/ manifests: strict schemas, CRD rules, inventory cross-checks
+k8s-check:
+    pytest -c tests/pytest.ini tests/k8s -q
+
+# Secrets: recipients match the inventory, every file decrypts, no plaintext in the repo
+secrets-check:
+    hydradeploy secrets check
+
+# Encrypt the Secret manifests the converter left in secrets/plain/
+secrets-import:
+    hydradeploy secrets import
+
+# Validate the inventory (the same rules the flake applies)
+inventory-check:
+    hydradeploy inventory check
+
+# The Nix-side tests that need no nixpkgs (pure functions, Python/Nix agreement)
+test-nix:
+    pytest -c tests/pytest.ini tests/nix tests/test_inventory.py
+
+# Evaluate every host, build hydradeploy with its tests, validate manifests (needs nixpkgs: internet)
+nix-check:
+    nix flake check --print-build-logs
+
+# Format the Nix files (needs nixpkgs: internet)
+fmt:
+    nix fmt
+
+# Tests of the lab of network-namespace hosts (root)
+test-lab:
+    pytest -c tests/pytest.ini tests/lab
+
 # Lint and type-check the Python tool (ruff, mypy)
 lint:
     ruff check tools/hydradeploy tests
     ruff format --check tools/hydradeploy tests
     cd tools/hydradeploy && mypy
 
-# The whole test suite: lint, then every test (the lab tests need root)
+# The whole test suite: lint, every test (the lab tests need root), the secrets check
 test: lint
     pytest -c tests/pytest.ini tests
+    hydradeploy secrets check
+
+# Benchmarks: converter, lab, deploy (they print figures)
+bench:
+    python tests/bench/bench_convert.py
+    python tests/bench/bench_lab.py
+    python tests/bench/bench_deploy.py

@@ -217,11 +217,10 @@ def test_activation_failure_rolls_back_and_stops_later_waves(lab, hd):
 def test_network_cut_by_the_new_closure_is_rolled_back_by_the_host(lab, hd):
     old = (generation(lab, "w1"), current(lab, "w1"))
     bad = lab.closure("w1", fault="network")
-    rc, data, _err = hd(
-        "deploy", "w1", f"--closure=w1={bad}", *FAST, "--output", "json"
-    )
+    rc, data, err = hd("deploy", "w1", f"--closure=w1={bad}", *FAST, "--output", "json")
     assert rc == 1
     w1 = by_host(data)["w1"]
+    assert "rolled back by the host" in err  # said to the person watching, too
     assert w1["outcome"] == "rolled back by the host", w1
     assert w1["failed_step"] == "confirm"
     assert w1["healthy_after_rollback"] is True
@@ -579,3 +578,58 @@ def test_jump_host_from_the_inventory(lab, tmp_path):
     finally:
         lab.restore("w2")
     assert res.returncode == 1 and "w1: cannot connect" in res.stderr, res.stderr
+
+
+def test_modes_boot_test_and_dry_activate(lab, hd):
+    gen, running = generation(lab, "w1"), current(lab, "w1")
+    runs = activations(lab, "w1")
+    new = lab.closure("w1")
+    rc, data, err = hd(
+        "deploy",
+        "w1",
+        f"--closure=w1={new}",
+        "--mode",
+        "dry-activate",
+        *FAST,
+        "--output",
+        "json",
+    )
+    assert rc == 0, err
+    assert by_host(data)["w1"]["outcome"] == "unchanged"
+    assert (generation(lab, "w1"), current(lab, "w1"), activations(lab, "w1")) == (
+        gen,
+        running,
+        runs,
+    )
+    rc, data, err = hd(
+        "deploy",
+        "w1",
+        f"--closure=w1={new}",
+        "--mode",
+        "boot",
+        *FAST,
+        "--output",
+        "json",
+    )
+    assert rc == 0, err
+    assert by_host(data)["w1"]["outcome"] == "unchanged"  # active after the next reboot
+    assert profile(lab, "w1") == new and current(lab, "w1") == running
+    test_closure = lab.closure("w1")
+    rc, data, err = hd(
+        "deploy",
+        "w1",
+        f"--closure=w1={test_closure}",
+        "--mode",
+        "test",
+        *FAST,
+        "--output",
+        "json",
+    )
+    assert rc == 0, err
+    assert by_host(data)["w1"]["outcome"] == "deployed"
+    assert (
+        current(lab, "w1") == test_closure and profile(lab, "w1") == new
+    )  # test: profile untouched
+    rc, data, err = hd("deploy", "w1", f"--closure=w1={new}", *FAST, "--output", "json")
+    assert rc == 0, err
+    assert current(lab, "w1") == new == profile(lab, "w1")

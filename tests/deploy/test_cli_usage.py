@@ -66,6 +66,8 @@ def test_history_reads_the_local_record(cli, tmp_path):
     env = {"XDG_STATE_HOME": str(tmp_path)}
     res = cli("history", "--output", "json", env=env)
     assert res.returncode == 0 and json.loads(res.stdout) == []
+    res = cli("history", env=env)
+    assert res.returncode == 0 and "no deploys recorded yet" in res.stdout
     rec = tmp_path / "hydradeploy" / "deploys.jsonl"
     rec.parent.mkdir(parents=True)
     lines = [

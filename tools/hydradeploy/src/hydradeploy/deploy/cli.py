@@ -600,6 +600,9 @@ def history(host_filter: str | None, last: int, output: str) -> None:
     if output == "json":
         _json(entries)
         return
+    if not entries:
+        click.echo(f"no deploys recorded yet in {record.local_path()}")
+        return
     from rich.table import Table
 
     table = Table(title=f"deploy history ({record.local_path()})", title_justify="left")

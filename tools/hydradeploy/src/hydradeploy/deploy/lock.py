@@ -24,6 +24,9 @@ if mkdir "$lock" 2>/dev/null; then
   printf '%s\n' "$holder" > "$lock/holder"
   printf '%s\n' "$run" > "$lock/run"
   echo acquired
+  # guards that finished more than 30 days ago leave nothing worth keeping
+  find "$runs" -mindepth 2 -maxdepth 2 -name done -mtime +30 2>/dev/null |
+    while read -r f; do rm -rf "${f%/done}"; done
   # a watchdog of an earlier run that is still deciding (its run was interrupted)
   for pidfile in "$runs"/*/pid; do
     [ -e "$pidfile" ] || continue

@@ -633,3 +633,34 @@ def test_modes_boot_test_and_dry_activate(lab, hd):
     rc, data, err = hd("deploy", "w1", f"--closure=w1={new}", *FAST, "--output", "json")
     assert rc == 0, err
     assert current(lab, "w1") == new == profile(lab, "w1")
+
+
+def test_a_closure_that_breaks_sshd_is_rolled_back_by_the_host(lab, state_home):
+    """sshd dies after the activation starts (as with a config that breaks it): no new
+    connection can confirm, the host's watchdog rolls back, and the tool learns it over
+    the session that is still open."""
+    from hydradeploy.deploy.engine import Engine, Options
+    from hydradeploy.deploy.progress import Progress
+    from hydradeploy.inventory import load_inventory
+
+    class BreakSshdOnActivate(Progress):
+        def step(self, host: str, step: str, detail: str = "") -> None:
+            if host == "w1" and step == "activate":
+                lab.kill_sshd("w1")
+            super().step(host, step, detail)
+
+    inv = load_inventory(Path(lab.inventory_path))
+    old = (generation(lab, "w1"), current(lab, "w1"))
+    opts = Options(
+        confirm_timeout=5, check_timeout=20, closures={"w1": lab.closure("w1")}
+    )
+    engine = Engine(
+        inv, opts, BreakSshdOnActivate(["w1"], quiet=True), "test-sshd-broken"
+    )
+    try:
+        (rep,) = engine.run([inv.host("w1")])
+    finally:
+        lab.start_sshd("w1")
+    assert rep.outcome == "rolled back by the host", rep.as_json()
+    assert rep.failed_step == "confirm" and rep.healthy_after_rollback is True
+    assert (generation(lab, "w1"), current(lab, "w1")) == old

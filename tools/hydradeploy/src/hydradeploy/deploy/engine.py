@@ -536,10 +536,19 @@ class Engine:
         self, host: Host, guard: watchdog.GuardArgs, st: probe.HostState, rep: HostReport
     ) -> None:
         self.progress.step(host.name, "rollback", "waiting for the host's watchdog")
-        self.drop(host)
         deadline = time.monotonic() + self.opts.confirm_timeout + self.opts.check_timeout + 60
-        own: Remote | None = None
-        while time.monotonic() < deadline:
+        # A new config that broke sshd leaves the working session up: ask through it.
+        own: Remote | None = self._pool.get(host.name)
+        if own is not None and own.alive:
+            try:
+                own.run(["true"], timeout=5, what="reuse the working connection")
+            except RemoteError:
+                own = None
+        else:
+            own = None
+        if own is None:
+            self.drop(host)
+        while own is None and time.monotonic() < deadline:
             try:
                 own = self.connect(host)
                 break

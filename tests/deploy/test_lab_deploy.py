@@ -517,8 +517,18 @@ def test_unreachable_host_at_preflight(lab, hd):
     w2 = by_host(data)["w2"]
     assert w2["outcome"] == "unreachable" and w2["failed_step"] == "connect"
     assert lab.address("w2") in w2["message"]
-    rc, _rows, _ = hd("status", "--output", "json")
-    assert rc == 0
+    lab.cut("w2")
+    try:
+        rc, plan, _ = hd("plan", "w2", "--output", "json")
+        rc_status, rows, _ = hd("status", "--output", "json")
+    finally:
+        lab.restore("w2")
+    assert rc == 1 and by_host(plan)["w2"]["summary"].startswith("unreachable: ")
+    assert (
+        rc_status == 0
+    )  # status reports: the unreachable host is a row with its error
+    w2_row = next(r for r in rows if r["host"] == "w2")
+    assert w2_row["reachable"] is False and lab.address("w2") in w2_row["error"]
 
 
 def test_wrong_host_key_is_refused(lab, hd, tmp_path):

@@ -664,3 +664,6 @@ def plan(
         _json(result)
     else:
         render_plan(result, _console())
+    unseen = [h["host"] for h in result["hosts"] if h.get("error")]
+    if unseen:
+        raise OperationFailed(f"could not look at {', '.join(unseen)}; the plan is incomplete")

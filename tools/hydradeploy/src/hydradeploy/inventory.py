@@ -18,6 +18,7 @@ from typing import Any
 
 from hydradeploy.errors import UserError
 from hydradeploy.kube_names import is_dns1123_label, node_label_error, parse_taint
+from hydradeploy.userfiles import read_user_text
 
 ROLES = ("server", "agent")
 GPU_VENDORS = ("nvidia", "amd")
@@ -618,12 +619,7 @@ def _check_ssh(c: _Checker, data: Any, path: str) -> None:
 
 
 def parse_toml(path: Path) -> Any:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise UserError(f"{path}: inventory file not found") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read inventory: {exc.strerror}") from None
+    text = read_user_text(path, "inventory file")
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -25,6 +25,7 @@ from hydradeploy.convert.ports import parse_port
 from hydradeploy.convert.units import cpu_quantity, duration_seconds, size_quantity
 from hydradeploy.convert.volumes import mount_for, parse_tmpfs, parse_volume
 from hydradeploy.errors import UserError
+from hydradeploy.userfiles import read_user_text
 
 try:
     _BaseLoader: Any = yaml.CSafeLoader
@@ -89,12 +90,7 @@ class _Err(ValueError):
 
 
 def _read(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read: {exc}") from None
+    text = read_user_text(path, "compose file")
     try:
         return yaml.load(text, Loader=ComposeLoader)
     except yaml.MarkedYAMLError as exc:

@@ -20,6 +20,7 @@ from hydradeploy.convert.options import OptionError, apply_options, parse_device
 from hydradeploy.convert.ports import parse_port
 from hydradeploy.convert.volumes import parse_volume
 from hydradeploy.errors import UserError
+from hydradeploy.userfiles import read_user_text
 
 NIX_EVAL_TIMEOUT = 900  # a first evaluation of a NixOS system can take minutes
 
@@ -82,12 +83,7 @@ def _type_ok(kind: str, value: Any) -> bool:
 
 
 def load_json_file(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read: {exc}") from None
+    text = read_user_text(path, "JSON file")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

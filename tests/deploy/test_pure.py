@@ -447,3 +447,36 @@ def test_a_failed_local_build_is_one_clear_error(tmp_path):
     msg = str(err.value)
     assert "nixosConfigurations.hydra-ai.config.system.build.toplevel" in msg
     assert "failed: " in msg and "error:" in msg
+
+
+def test_a_step_broken_by_ctrl_c_before_any_change_is_reported_as_interrupted(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C also kills local children (the nix-store --export of a copy); that failure
+    is the user's interruption, not the host's fault, and nothing on the host changed."""
+    import io
+
+    from hydradeploy.deploy.engine import Engine, Options
+    from hydradeploy.deploy.models import HostReport, Outcome
+    from hydradeploy.deploy.progress import Progress
+
+    inv = load_inventory(
+        Path(__file__).resolve().parents[2] / "hosts" / "inventory.toml"
+    )
+    engine = Engine(inv, Options(), Progress(["hydra-ai"], stream=io.StringIO()), "run")
+
+    plain = HostReport("hydra-ai")
+    engine._fail(plain, "copy", "nix-store --export exited 1")
+    assert plain.outcome is Outcome.FAILED
+
+    engine.cancel.set()
+    copy = HostReport("hydra-ai")
+    engine._fail(copy, "copy", "nix-store --export exited 130")
+    assert copy.outcome is Outcome.INTERRUPTED
+    assert "nothing changed" in copy.message
+
+    # After the host changed (activation, checks) an interrupted step stays a failure:
+    # the watchdog or the rollback decides what the host ends on.
+    checks_rep = HostReport("hydra-ai")
+    engine._fail(checks_rep, "checks", "node-ready: NotReady")
+    assert checks_rep.outcome is Outcome.FAILED

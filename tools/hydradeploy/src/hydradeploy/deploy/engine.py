@@ -55,6 +55,10 @@ def _ended_at(result: str | None) -> float | None:
     return float(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
 
 
+# Steps after which the host is still exactly as the deploy found it.
+BEFORE_CHANGE = frozenset({"connect", "preflight", "lock", "closure", "copy"})
+
+
 class HostFailed(Exception):
     """Ends one host's deploy; the report already says why."""
 
@@ -242,6 +246,11 @@ class Engine:
     def _fail(
         self, rep: HostReport, step: str, message: str, outcome: Outcome = Outcome.FAILED
     ) -> HostFailed:
+        if self.cancel.is_set() and outcome is Outcome.FAILED and step in BEFORE_CHANGE:
+            # Ctrl-C also reaches local children (nix-store --export): the step failed
+            # because the user stopped it, and nothing on the host changed yet.
+            outcome = Outcome.INTERRUPTED
+            message = f"interrupted during {step}; nothing changed ({message})"
         rep.failed_step, rep.message, rep.outcome = step, message, outcome
         self.progress.note(rep.host, f"{step} failed: {message}")
         return HostFailed(message)
@@ -336,17 +345,10 @@ class Engine:
             pass
         except RemoteError as exc:
             step = rep.steps[-1].step if rep.steps else "connect"
-            rep.failed_step, rep.message = step, str(exc)
-            if rep.outcome in (Outcome.SKIPPED,):
-                rep.outcome = Outcome.FAILED
-            self.progress.note(host.name, f"{step} failed: {exc}")
+            outcome = Outcome.FAILED if rep.outcome is Outcome.SKIPPED else rep.outcome
+            self._fail(rep, step, str(exc), outcome)
         except closure.ClosureError as exc:
-            rep.failed_step, rep.message, rep.outcome = (
-                "closure",
-                f"{host.name}: {exc}",
-                Outcome.FAILED,
-            )
-            self.progress.note(host.name, f"closure failed: {exc}")
+            self._fail(rep, "closure", f"{host.name}: {exc}")
         finally:
             # Released when the host can be reached; a lock left by a run that is gone is
             # taken over by the next deploy from this machine (lock.stale_holder).

@@ -7,14 +7,6 @@ from dataclasses import dataclass
 
 from hydradeploy.inventory import Inventory
 
-# Labels no inventory declares but that exist on nodes once the platform runs: k3s's own,
-# and the discovered ones (NFD, NVIDIA GFD, the AMD labeller). Only these prefixes are
-# allowed without an inventory host carrying the key; docs/k8s.md lists them.
-DISCOVERED_LABEL_PREFIXES = (
-    "feature.node.kubernetes.io/",  # node-feature-discovery
-    "nvidia.com/",  # GPU feature discovery: nvidia.com/gpu.product, gpu.memory, cuda.*
-    "amd.com/",  # AMD node labeller: amd.com/gpu.family, gpu.device-id, …
-)
 BUILTIN_PRIORITY_CLASSES = {"system-node-critical", "system-cluster-critical"}
 BUILTIN_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
 BUILTIN_STORAGE_CLASSES = {"local-path"}  # k3s's local-path-provisioner
@@ -29,6 +21,9 @@ class Node:
     taints: tuple[tuple[str, str, str], ...]  # key, value, effect
     gpus: Mapping[str, int]
     rocm_gfx_version: str | None = None
+    # label prefixes under which discovery may add labels not modelled one by one
+    # (hydradeploy.manifests.discovered)
+    discovered_prefixes: tuple[str, ...] = ()
 
 
 def cluster_nodes(inv: Inventory) -> list[Node]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +64,12 @@ def dig(obj: Any, path: Iterable[str]) -> Any:
     return obj
 
 
-def pod_templates(docs: Iterable[Doc]) -> list[PodTemplate]:
+def pod_templates(
+    docs: Iterable[Doc], values_of: Callable[[Doc], dict[str, Any]] | None = None
+) -> list[PodTemplate]:
+    """Every pod spec of the documents; a HelmChart's from its values (`values_of`, the
+    values we set by default)."""
+    values_of = values_of or chart_values
     out = []
     for d in docs:
         if d.kind == "Pod":
@@ -85,7 +90,7 @@ def pod_templates(docs: Iterable[Doc]) -> list[PodTemplate]:
                     )
                 )
         elif d.kind == "HelmChart" and d.spec.get("chart") == "jupyterhub":
-            out.extend(jupyterhub_profiles(d))
+            out.extend(jupyterhub_profiles(d, values_of(d)))
     return out
 
 
@@ -97,9 +102,9 @@ def chart_values(d: Doc) -> dict[str, Any]:
     return values if isinstance(values, dict) else {}
 
 
-def jupyterhub_profiles(d: Doc) -> list[PodTemplate]:
+def jupyterhub_profiles(d: Doc, values: dict[str, Any] | None = None) -> list[PodTemplate]:
     """The user pods KubeSpawner would create for each profile of the chart's values."""
-    single = chart_values(d).get("singleuser") or {}
+    single = (chart_values(d) if values is None else values).get("singleuser") or {}
     base_selector = single.get("nodeSelector") or {}
     base_limits = (single.get("extraResource") or {}).get("limits") or {}
     out = []

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from hydradeploy.manifests.cluster import DISCOVERED_LABEL_PREFIXES
 from hydradeploy.manifests.pods import dig
 
 
@@ -29,10 +28,6 @@ def expr_matches(expr: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
             return False
         return a > b if op == "Gt" else a < b
     return False
-
-
-def discovered(key: str) -> bool:
-    return key.startswith(DISCOVERED_LABEL_PREFIXES)
 
 
 def tolerates(tolerations: list[Mapping[str, Any]], taint: tuple[str, str, str]) -> bool:

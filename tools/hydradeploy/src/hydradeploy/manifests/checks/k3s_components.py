@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from hydradeploy.manifests.checks.registry import check
-from hydradeploy.manifests.pods import chart_values
 from hydradeploy.manifests.problem import Problem
 from hydradeploy.manifests.tree import Tree
 
@@ -54,7 +53,7 @@ def check_k3s_components(t: Tree) -> list[Problem]:
     # HelmCharts that publish LoadBalancer ports: JupyterHub's proxy on 80/443
     for d in t.of_kind("HelmChart"):
         if d.spec.get("chart") == "jupyterhub":
-            proxy = chart_values(d).get("proxy") or {}
+            proxy = t.values(d).get("proxy") or {}
             if (proxy.get("service") or {}).get("type", "LoadBalancer") == "LoadBalancer":
                 https = (proxy.get("https") or {}).get("enabled", False)
                 for port in (80, 443) if https else (80,):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from hydradeploy.manifests.checks.registry import check
-from hydradeploy.manifests.pods import chart_values
 from hydradeploy.manifests.problem import Problem
-from hydradeploy.manifests.selectors import discovered, selector_label_uses, walk_selectors
+from hydradeploy.manifests.selectors import selector_label_uses, walk_selectors
 from hydradeploy.manifests.tree import Tree
 
 
@@ -13,11 +12,10 @@ from hydradeploy.manifests.tree import Tree
 def check_node_labels(t: Tree) -> list[Problem]:
     """Every label a pod, chart value or Kueue flavor selects on is carried by some
     inventory node (or is a discovered label), and the selection matches some node."""
-    known = t.known_label_keys()
     out = []
 
     def unknown(key: str) -> bool:
-        return key not in known and not discovered(key)
+        return not t.label_may_exist(key)
 
     for pod in t.pods:
         for key, where in selector_label_uses(pod.spec):
@@ -38,7 +36,7 @@ def check_node_labels(t: Tree) -> list[Problem]:
                 )
             )
     for d in t.of_kind("HelmChart"):
-        for path, sel in walk_selectors(chart_values(d)):
+        for path, sel in walk_selectors(t.values(d)):
             for key in sel:
                 if unknown(key):
                     out.append(

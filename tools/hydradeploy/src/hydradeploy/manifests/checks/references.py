@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hydradeploy.manifests.checks.registry import check
 from hydradeploy.manifests.cluster import BUILTIN_PRIORITY_CLASSES
-from hydradeploy.manifests.pods import chart_values, dig
+from hydradeploy.manifests.pods import dig
 from hydradeploy.manifests.problem import Problem
 from hydradeploy.manifests.selectors import walk_keys
 from hydradeploy.manifests.tree import Tree
@@ -63,7 +63,7 @@ def check_references(t: Tree) -> list[Problem]:
                 )
     for d in t.of_kind("HelmChart"):
         refs = {"priorityClassName": priorities, "runtimeClassName": runtimes}
-        for path, key, value in walk_keys(chart_values(d), set(refs)):
+        for path, key, value in walk_keys(t.values(d), set(refs)):
             if isinstance(value, str) and value and value not in refs[key]:
                 kind = key[0].upper() + key[1 : -len("ClassName")]
                 out.append(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hydradeploy.manifests.checks.registry import check
 from hydradeploy.manifests.cluster import BUILTIN_STORAGE_CLASSES
-from hydradeploy.manifests.pods import chart_values, dig
+from hydradeploy.manifests.pods import dig
 from hydradeploy.manifests.problem import Problem
 from hydradeploy.manifests.selectors import walk_keys
 from hydradeploy.manifests.tree import Tree
@@ -71,7 +71,7 @@ def check_storage(t: Tree) -> list[Problem]:
         if sc and sc not in classes:
             out.append(Problem(str(d), "storage", f"StorageClass {sc!r} does not exist"))
     for d in t.of_kind("HelmChart"):
-        for path, _, value in walk_keys(chart_values(d), {"storageClass", "storageClassName"}):
+        for path, _, value in walk_keys(t.values(d), {"storageClass", "storageClassName"}):
             if isinstance(value, str) and value and value not in classes:
                 out.append(
                     Problem(

@@ -4,7 +4,7 @@ schema check, which needs the test extra (kubernetes-validate) and so stays test
 Reusable on any directory of manifests (k8s/, k8s/converted/, a test's tmp dir) and any
 inventory. Each check is a function `(Tree) -> list[Problem]`; `run_all` runs them all.
 Built-in kinds are validated against kubernetes-validate's strict JSON schemas, loaded
-once per process; CRD documents against the rules in crd_rules.py.
+once per process; custom resources against the upstream CRDs (crd_schema.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from crd_rules import CRD_RULES, CrdRule
+from crd_rules import WEBHOOK_RULES
+from crd_schema import crd_errors
 from hydradeploy.manifests import CHECKS as CLUSTER_CHECKS
 from hydradeploy.manifests import (
     Check,
@@ -32,8 +33,8 @@ from hydradeploy.manifests import (
     referenced_secrets,
 )
 from hydradeploy.manifests import run_all as run_checks
-from hydradeploy.manifests.pods import dig
 from referencing import Registry, Resource
+from upstream_data import UPSTREAM, served_crds
 
 __all__ = [
     "CHECKS",
@@ -126,8 +127,13 @@ def schema_validator(version: str) -> SchemaValidator:
 
 
 def check_schema(t: Tree) -> list[Problem]:
-    """Built-in kinds against kubernetes-validate --strict; CRD kinds against CRD_RULES."""
+    """Built-in kinds against kubernetes-validate --strict; custom resources against the
+    upstream CRD schema of every release the supported k3s range may serve (crd_schema,
+    upstream_data), plus the webhook rules left in crd_rules. Without the upstream data
+    custom resources are not checked here (test_crds_validate_against_upstream skips and
+    says why)."""
     sv = schema_validator(t.kubernetes_version)
+    crds = served_crds(t.kubernetes_version) if UPSTREAM.is_dir() else None
     out = []
     for d in t.docs:
         if not d.api_version or not d.kind:
@@ -136,54 +142,24 @@ def check_schema(t: Tree) -> list[Problem]:
         if sv.has_schema(d.api_version, d.kind):
             out.extend(Problem(str(d), "schema", e) for e in sv.errors(d.obj))
             continue
-        rule = CRD_RULES.get((d.api_version, d.kind))
-        if rule is None:
+        if crds is None:
+            continue
+        releases = crds.get((d.group, d.kind))
+        if not releases:
             out.append(
                 Problem(
                     str(d),
                     "schema",
                     f"{d.api_version} {d.kind} has no Kubernetes {sv.version} schema and no "
-                    "CRD rule in tests/k8s/crd_rules.py",
+                    f"upstream CRD in {UPSTREAM}/crds",
                 )
             )
             continue
-        out.extend(Problem(str(d), "crd", m) for m in crd_problems(d.obj, rule))
-    return out
-
-
-def crd_problems(obj: Mapping[str, Any], rule: CrdRule) -> list[str]:
-    out = []
-    meta = obj.get("metadata") or {}
-    if not meta.get("name"):
-        out.append("metadata.name is required")
-    if rule.namespaced and not meta.get("namespace"):
-        out.append(f"{rule.kind} is namespaced: metadata.namespace is required")
-    if not rule.namespaced and meta.get("namespace"):
-        out.append(f"{rule.kind} is cluster-scoped: remove metadata.namespace")
-    for key in sorted(set(obj) - rule.top_level):
-        out.append(
-            f"unknown top-level key {key!r} (allowed: {', '.join(sorted(rule.top_level))})"
-        )
-    spec = obj.get("spec")
-    if rule.spec_keys is not None:
-        if spec is None and rule.required:
-            out.append("spec is required")
-        elif spec is not None and not isinstance(spec, dict):
-            out.append("spec must be a mapping")
-        elif isinstance(spec, dict):
-            for key in sorted(set(spec) - rule.spec_keys):
-                out.append(
-                    f"unknown key spec.{key} (allowed: {', '.join(sorted(rule.spec_keys))})"
-                )
-    for path, kind in rule.required.items():
-        value = dig(obj, path.split("."))
-        if value is None:
-            out.append(f"{path} is required")
-        elif not isinstance(value, kind):
-            names = kind if isinstance(kind, tuple) else (kind,)
-            out.append(f"{path} must be a {' or '.join(k.__name__ for k in names)}")
-    if rule.extra is not None:
-        out.extend(rule.extra(obj))
+        for crd in releases:
+            out.extend(Problem(str(d), "crd", m) for m in crd_errors(d.obj, crd))
+        rule = WEBHOOK_RULES.get((d.group, d.kind))
+        if rule is not None:
+            out.extend(Problem(str(d), "crd", m) for m in rule(d.obj))
     return out
 
 

@@ -83,6 +83,11 @@ def _four_gpu_profile(values: dict[str, Any]) -> None:
     )
 
 
+RETRY_REFUSED = (
+    "spec.failurePolicy: 'retry' is not one of ['abort', 'reinstall'] "
+    "(helm.cattle.io/HelmChart-v0.17.1.yaml)"
+)
+
 # (check, what is broken, mutation, text the problem must contain)
 CASES: list[tuple[str, str, Callable[[Docs], Docs | None], str]] = [
     (
@@ -125,8 +130,7 @@ CASES: list[tuple[str, str, Callable[[Docs], Docs | None], str]] = [
         "schema",
         "failurePolicy retry, which helm-controller v0.17.1 does not know",
         lambda d: find(d, "HelmChart", "kueue")["spec"].update(failurePolicy="retry"),
-        "spec.failurePolicy: 'retry' is not one of ['abort', 'reinstall'] "
-        "(helm.cattle.io/HelmChart-v0.17.1.yaml)",
+        RETRY_REFUSED,
     ),
     (
         "schema",
@@ -607,8 +611,7 @@ NEEDS_UPSTREAM = {
     "no upstream CRD",
     "'values_content' was unexpected",
     "'FIFO' is not one of ['StrictFIFO', 'BestEffortFIFO']",
-    "spec.failurePolicy: 'retry' is not one of ['abort', 'reinstall'] "
-    "(helm.cattle.io/HelmChart-v0.17.1.yaml)",
+    RETRY_REFUSED,
     "'serverSide' was unexpected) (helm.cattle.io/HelmChart-v0.17.1.yaml)",
     "cluster-scoped",
     "may not specify more than one issuer type",

@@ -46,6 +46,16 @@ def check_workloads(t: Tree) -> list[Problem]:
     return out
 
 
+def _selects_release(t: Tree, namespace: str, selector: dict[str, str]) -> bool:
+    """The selector names a Helm release of a HelmChart installed into `namespace`
+    (`app.kubernetes.io/instance`, the release name, in Helm's recommended labels)."""
+    release = selector.get("app.kubernetes.io/instance")
+    return any(
+        d.name == release and (d.spec.get("targetNamespace") or d.namespace) == namespace
+        for d in t.of_kind("HelmChart")
+    )
+
+
 @check("services")
 def check_services(t: Tree) -> list[Problem]:
     """Every Service selects some pod template of its namespace, and its named target
@@ -55,6 +65,8 @@ def check_services(t: Tree) -> list[Problem]:
         sel = d.spec.get("selector")
         if not sel:
             continue
+        if _selects_release(t, d.namespace, sel):
+            continue  # pods a chart renders: not in the tree, selected by release
         matches = [
             p
             for p in t.pods

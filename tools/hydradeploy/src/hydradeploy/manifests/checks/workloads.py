@@ -48,7 +48,9 @@ def check_workloads(t: Tree) -> list[Problem]:
 
 def _selects_release(t: Tree, namespace: str, selector: dict[str, str]) -> bool:
     """The selector names a Helm release of a HelmChart installed into `namespace`
-    (`app.kubernetes.io/instance`, the release name, in Helm's recommended labels)."""
+    (`app.kubernetes.io/instance`, the release name, in Helm's recommended labels; the
+    release is named after the HelmChart: helm-controller v0.17.1
+    pkg/controllers/chart/chart.go sets the install job's NAME to chart.Name)."""
     release = selector.get("app.kubernetes.io/instance")
     return any(
         d.name == release and (d.spec.get("targetNamespace") or d.namespace) == namespace

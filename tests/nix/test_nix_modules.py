@@ -217,6 +217,8 @@ def test_amd_host_with_microvm_agents(secrets_with_token: Path) -> None:
     assert vm["autostart"] is True
     guest = vm["config"]
     assert guest["services"]["k3s"]["nodeIP"] == "192.168.1.211"
+    # pods on the guest mount NFS: the guest enables NixOS's NFS client (issue 13, 6)
+    assert guest["boot"]["supportedFilesystems"] == ["nfs"]
     assert guest["services"]["k3s"]["tokenFile"] == "/run/hydra-secrets/k3s-token"
     shares = {s["tag"]: s for s in guest["microvm"]["shares"]}
     assert (

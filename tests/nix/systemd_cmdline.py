@@ -51,7 +51,9 @@ def _unescape_dollar(word: str) -> str:
             out.append("$")
             i += 2
         elif word[i] == "$":
-            raise CommandLineError(f"environment variable in {word!r} would be expanded")
+            raise CommandLineError(
+                f"environment variable in {word!r} would be expanded"
+            )
         else:
             out.append(word[i])
             i += 1

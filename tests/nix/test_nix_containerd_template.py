@@ -69,14 +69,16 @@ def test_tables_match_the_config_version_of_the_file(template: dict[str, Any]) -
 
 def test_adds_no_table_the_base_defines(template: dict[str, Any]) -> None:
     # TOML forbids defining a table twice; the base defines the plugin tables themselves
-    headers = re.findall(r"^\[(.+)\]$", template["text"], re.M)
+    headers = re.findall(r"^\[(.+)\]$", template["text"], re.MULTILINE)
     assert headers and all(".containerd.runtimes.'nvidia'" in h for h in headers)
 
 
 def test_runtime_handler_is_configurable() -> None:
     got = nix_eval(
-        f'(import {nix_str(LIB / "containerd-template.nix")} '
+        f"(import {nix_str(LIB / 'containerd-template.nix')} "
         f'{{ binaryName = "/x"; runtimeHandler = "gpu"; }}).text'
     )
     doc = render(got, 3)
-    assert set(doc["plugins"]["io.containerd.cri.v1.runtime"]["containerd"]["runtimes"]) == {"gpu"}
+    assert set(
+        doc["plugins"]["io.containerd.cri.v1.runtime"]["containerd"]["runtimes"]
+    ) == {"gpu"}

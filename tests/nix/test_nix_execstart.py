@@ -11,7 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nixeval import EXAMPLE, HA_EXAMPLE, LIB, load_expr, nix_eval, nix_eval_error, nix_str, requires_nix
+from nixeval import (
+    EXAMPLE,
+    HA_EXAMPLE,
+    LIB,
+    load_expr,
+    nix_eval,
+    nix_eval_error,
+    nix_str,
+    requires_nix,
+)
 from systemd_cmdline import CommandLineError, split_exec_start
 
 pytestmark = requires_nix

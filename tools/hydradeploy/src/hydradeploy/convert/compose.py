@@ -253,6 +253,7 @@ def load_compose(
         except _Err as exc:
             raise UserError(f"{origin[name]}: service {name!r}: {exc}") from None
     present = {c.source_name for c in source.containers}
+    _links(source, services)
     for c in source.containers:
         for dep in c.depends_on:
             if dep not in services:
@@ -261,6 +262,28 @@ def load_compose(
                 )
         c.depends_on = [d for d in c.depends_on if d in present]
     return source
+
+
+def _links(source: Source, services: dict[str, dict[str, Any]]) -> None:
+    """`links: [SERVICE:ALIAS]` makes SERVICE reachable as ALIAS (spec 05-services.md
+    "links", compose-spec 170098ba): the alias becomes one of SERVICE's names. A link is
+    also a start-order dependency like depends_on (same section)."""
+    by_name = {c.source_name: c for c in source.containers}
+    for c in source.containers:
+        try:
+            links = _str_list(services[c.source_name].get("links"), "links")
+        except _Err as exc:
+            raise UserError(f"{c.source_file}: service {c.source_name!r}: {exc}") from None
+        for link in links:
+            target, _colon, alias = link.partition(":")
+            if target not in services:
+                raise UserError(
+                    f"{c.source_file}: service {c.source_name!r}: key 'links': unknown service {target!r}"
+                )
+            if target in by_name and alias:
+                by_name[target].aliases.append((alias, f"link alias (from {c.source_name})"))
+            if target not in c.depends_on:
+                c.depends_on.append(target)
 
 
 def _resolve_extends(
@@ -350,7 +373,7 @@ _HANDLED = {
     "privileged", "devices", "depends_on", "secrets", "configs", "profiles", "extra_hosts",
     "dns", "sysctls", "ulimits", "shm_size", "read_only", "stop_grace_period", "init",
     "runtime", "mem_limit", "mem_reservation", "cpus", "gpus", "pull_policy", "logging",
-    "stdin_open", "tty", "platform", "scale", "group_add",
+    "stdin_open", "tty", "platform", "scale", "group_add", "links",
 }  # fmt: skip
 
 
@@ -382,11 +405,7 @@ def _service(
         c.note("lost", "build", "build section ignored: the cluster pulls the image")
     c.image = image
     if spec.get("container_name"):
-        c.note(
-            "changed",
-            "container_name",
-            f"container_name {spec['container_name']!r}: the Service is named after the service instead",
-        )
+        c.aliases.append((_scalar(spec["container_name"]), "container_name"))
     c.entrypoint = _command(spec.get("entrypoint"), "entrypoint")
     c.cmd = _command(spec.get("command"), "command")
     _environment(c, spec, project_dir)
@@ -397,6 +416,8 @@ def _service(
     for key, attr in (("user", "user"), ("working_dir", "workdir"), ("hostname", "hostname")):
         if spec.get(key) is not None:
             setattr(c, attr, _scalar(spec[key]))
+    if c.hostname:
+        c.aliases.append((c.hostname.split(".")[0], "hostname"))
     c.labels = {
         k: _scalar(v)
         for k, v in _normalise_mapping(spec.get("labels"), "labels").items()
@@ -765,15 +786,18 @@ def _network(c: Container, spec: dict[str, Any]) -> None:
     networks = spec.get("networks")
     if isinstance(networks, dict):
         names = sorted(map(str, networks))
-        if any(
-            isinstance(v, dict) and (v.get("aliases") or v.get("ipv4_address"))
-            for v in networks.values()
-        ):
-            c.note(
-                "lost",
-                "networks",
-                "network aliases and fixed addresses: reach the container by its Service name",
-            )
+        for net in names:
+            v = networks[net]
+            if not isinstance(v, dict):
+                continue
+            for alias in _str_list(v.get("aliases"), f"networks.{net}.aliases"):
+                c.aliases.append((alias, f"network alias ({net})"))
+            if v.get("ipv4_address") or v.get("ipv6_address"):
+                c.note(
+                    "lost",
+                    "networks",
+                    f"fixed address on network {net}: pod addresses come from the cluster CIDR; reach it by Service name",
+                )
     elif isinstance(networks, list):
         names = sorted(map(str, networks))
     elif networks is None:

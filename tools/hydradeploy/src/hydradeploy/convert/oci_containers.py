@@ -204,6 +204,8 @@ def _apply(c: Container, spec: dict[str, Any]) -> None:
     c.user = spec.get("user")
     c.workdir = spec.get("workdir")
     c.hostname = spec.get("hostname")
+    if c.hostname:
+        c.aliases.append((c.hostname.split(".")[0], "hostname"))
     c.labels = dict(spec.get("labels") or {})
     c.depends_on = list(spec.get("dependsOn") or [])
     c.privileged = bool(spec.get("privileged", False))

@@ -1,0 +1,141 @@
+"""Issue 14: small stacks of our own shaped like real ones (immich, n8n, gluetun +
+qbittorrent, sentry's .env), one test per point; every document strict-schema-valid."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from convert_helpers import podman, services, validate_strict
+from hydradeploy.convert.compose import load_compose
+from hydradeploy.convert.emit import Conversion, EmitOptions, convert
+
+
+def _compose(
+    tmp_path: Path,
+    text: str,
+    env: dict[str, str] | None = None,
+    dotenv: str | None = None,
+    **kw: Any,
+) -> Conversion:
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(textwrap.dedent(text))
+    if dotenv is not None:
+        (tmp_path / ".env").write_text(textwrap.dedent(dotenv))
+    source = load_compose([path], environ=env or {}, host="hydra-ai", **kw)
+    conv = convert(source, EmitOptions(namespace="apps", host="hydra-ai"))
+    for docs in conv.files.values():
+        for doc in docs:
+            validate_strict(doc)
+    return conv
+
+
+def _all_services(conv: Conversion) -> dict[str, dict[str, Any]]:
+    return {
+        d["metadata"]["name"]: d
+        for docs in conv.files.values()
+        for d in docs
+        if d["kind"] == "Service"
+    }
+
+
+def _kinds(conv: Conversion, name: str) -> list[str]:
+    return [d["kind"] for d in conv.files[f"apps/{name}.yaml"]]
+
+
+IMMICH_LIKE = """
+    name: photos
+    services:
+      server:
+        image: ghcr.io/example/photos-server:v1
+        container_name: photos_server
+        ports: ["2283:2283"]
+        depends_on: [redis, database]
+      machine-learning:
+        image: ghcr.io/example/photos-ml:v1
+        volumes: [model-cache:/cache]
+      redis:
+        image: docker.io/valkey/valkey:8
+        healthcheck:
+          test: redis-cli ping || exit 1
+      database:
+        image: docker.io/example/postgres:14
+        container_name: photos_postgres
+        hostname: pgdb
+        networks:
+          default:
+            aliases: [db, Postgres]
+    volumes:
+      model-cache:
+"""
+
+
+def test_point1_every_service_resolves_by_its_name_and_aliases(tmp_path: Path) -> None:
+    conv = _compose(tmp_path, IMMICH_LIKE)
+    svcs = _all_services(conv)
+    # no ports anywhere: headless, so `redis:6379` reaches the pod directly
+    assert svcs["redis"]["spec"]["clusterIP"] == "None"
+    assert "ports" not in svcs["redis"]["spec"]
+    assert svcs["database"]["spec"]["clusterIP"] == "None"
+    # a published port: a normal ClusterIP Service on the container port, plus the lb
+    assert svcs["server"]["spec"]["type"] == "ClusterIP"
+    assert svcs["server"]["spec"]["ports"][0]["port"] == 2283
+    # the StatefulSet's own headless Service keeps its name
+    assert svcs["machine-learning"]["spec"]["clusterIP"] == "None"
+    # container_name, hostname, network aliases: one Service each, same selector
+    for alias in ("photos-server",):
+        assert svcs[alias]["spec"]["selector"] == {"app.kubernetes.io/name": "server"}
+    for alias in ("photos-postgres", "pgdb", "db", "postgres"):
+        assert svcs[alias]["spec"]["selector"] == {"app.kubernetes.io/name": "database"}
+    # `photos_postgres` is no DNS-1035 label: the report says which name replaces it
+    renamed = [
+        n.message for n in conv.notes if n.key == "aliases" and n.kind == "changed"
+    ]
+    assert any("'photos_postgres'" in m and "'photos-postgres'" in m for m in renamed)
+    assert not any("'Postgres'" in m for m in renamed)  # only case: DNS ignores it
+
+
+def test_point1_links_alias_belongs_to_the_linked_service(tmp_path: Path) -> None:
+    conv = _compose(tmp_path, """
+        services:
+          web:
+            image: example/web:1
+            links: ["cache:memcached", "db"]
+          cache:
+            image: memcached:1.6
+          db:
+            image: postgres:16
+    """)  # fmt: skip
+    svcs = _all_services(conv)
+    assert svcs["memcached"]["spec"]["selector"] == {"app.kubernetes.io/name": "cache"}
+    web = next(d for d in conv.files["apps/web.yaml"] if d["kind"] == "Deployment")
+    assert web["metadata"]["annotations"]["hydra.io/depends-on"] == "cache,db"
+
+
+def test_point1_alias_clash_is_reported_not_overwritten(tmp_path: Path) -> None:
+    conv = _compose(tmp_path, """
+        services:
+          a: {image: x, container_name: b}
+          b: {image: y}
+    """)  # fmt: skip
+    assert _all_services(conv)["b"]["spec"]["selector"] == {
+        "app.kubernetes.io/name": "b"
+    }
+    assert any("already the name of another Service" in n.message for n in conv.notes)
+
+
+def test_point1_podman_network_alias_and_portless_container(tmp_path: Path) -> None:
+    conv = podman(
+        {
+            "gotenberg": {
+                "image": "gotenberg/gotenberg:8",
+                "extraOptions": ["--network-alias=pdf"],
+            },
+            "tika": {"image": "apache/tika:3", "hostname": "tika-server"},
+        }
+    )
+    g = services(conv, "gotenberg")
+    assert g["gotenberg"]["spec"]["clusterIP"] == "None"
+    assert g["pdf"]["spec"]["selector"] == {"app.kubernetes.io/name": "gotenberg"}
+    assert "tika-server" in services(conv, "tika")

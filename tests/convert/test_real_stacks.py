@@ -139,3 +139,65 @@ def test_point1_podman_network_alias_and_portless_container(tmp_path: Path) -> N
     assert g["gotenberg"]["spec"]["clusterIP"] == "None"
     assert g["pdf"]["spec"]["selector"] == {"app.kubernetes.io/name": "gotenberg"}
     assert "tika-server" in services(conv, "tika")
+
+
+JITSI_LIKE = """
+    services:
+      web:
+        image: jitsi/web:stable
+        volumes:
+          - ${CONFIG}/web:/config:Z
+          - type: bind
+            source: ~/.cache/huggingface
+            target: /root/.cache/huggingface
+        env_file: ~/jitsi.env
+"""
+
+
+def test_point2_tilde_expands_to_home_and_is_reported(tmp_path: Path) -> None:
+    conv = _compose(
+        tmp_path, JITSI_LIKE, dotenv="CONFIG=~/.jitsi-meet-cfg\n", home="/home/alice"
+    )
+    pod = next(d for d in conv.files["apps/web.yaml"] if d["kind"] == "Deployment")
+    paths = sorted(
+        v["hostPath"]["path"] for v in pod["spec"]["template"]["spec"]["volumes"]
+    )
+    assert paths == [
+        "/home/alice/.cache/huggingface",
+        "/home/alice/.jitsi-meet-cfg/web",
+    ]
+    changed = [
+        n.message for r in conv.containers for n in r.notes if n.kind == "changed"
+    ]
+    assert any(
+        "~/.jitsi-meet-cfg/web → /home/alice/.jitsi-meet-cfg/web" in m for m in changed
+    )
+    assert any("/home/alice/jitsi.env" in n.message for n in conv.containers[0].notes)
+
+
+def test_point2_tilde_defaults_to_the_invoking_users_home(tmp_path: Path) -> None:
+    conv = _compose(tmp_path, JITSI_LIKE, env={"CONFIG": "~/cfg", "HOME": "/home/bob"})
+    pod = next(d for d in conv.files["apps/web.yaml"] if d["kind"] == "Deployment")
+    paths = sorted(
+        v["hostPath"]["path"] for v in pod["spec"]["template"]["spec"]["volumes"]
+    )
+    assert paths == ["/home/bob/.cache/huggingface", "/home/bob/cfg/web"]
+
+
+def test_point2_depends_on_a_unit_outside_the_set_is_reported_not_refused() -> None:
+    conv = podman(
+        {
+            "app": {"image": "example/app:1", "dependsOn": ["create-network", "db"]},
+            "db": {"image": "postgres:16", "ports": ["5432"]},
+        }
+    )
+    lost = [
+        n.message
+        for r in conv.containers
+        if r.name == "app"
+        for n in r.notes
+        if n.kind == "lost"
+    ]
+    assert any("create-network" in m and "not among the converted" in m for m in lost)
+    app = next(d for d in conv.files["apps/app.yaml"] if d["kind"] == "Deployment")
+    assert app["metadata"]["annotations"]["hydra.io/depends-on"] == "db"

@@ -144,7 +144,10 @@ def load_compose(
     host: str | None = None,
     display: Callable[[Path], str] = str,
     project_dir: str | None = None,
+    home: str | None = None,
 ) -> Source:
+    """`home`: what `~` in host paths stands for (the node user's home; default $HOME of
+    the invoking user, as compose itself does)."""
     if not files:
         raise UserError("compose-to-k8s: give at least one compose file")
     compose_dir = files[0].resolve().parent
@@ -220,6 +223,7 @@ def load_compose(
             )
         )
     host_dir = project_dir or str(compose_dir)
+    home_dir = home or environ.get("HOME") or str(Path.home())
     if project_dir is None and any(
         (isinstance(v, str) and v.startswith("."))
         or (isinstance(v, dict) and str(v.get("source", "")).startswith("."))
@@ -248,7 +252,9 @@ def load_compose(
             continue
         try:
             source.containers.append(
-                _service(name, spec, origin[name], host_dir, top, source.project or "default")
+                _service(
+                    name, spec, origin[name], host_dir, top, source.project or "default", home_dir
+                )
             )
         except _Err as exc:
             raise UserError(f"{origin[name]}: service {name!r}: {exc}") from None
@@ -384,6 +390,7 @@ def _service(
     project_dir: str,
     top: dict[str, dict[str, Any]],
     project: str,
+    home: str = "/root",
 ) -> Container:
     c = Container(source_name=name, source_file=source_file)
     for key in sorted(spec):
@@ -408,9 +415,9 @@ def _service(
         c.aliases.append((_scalar(spec["container_name"]), "container_name"))
     c.entrypoint = _command(spec.get("entrypoint"), "entrypoint")
     c.cmd = _command(spec.get("command"), "command")
-    _environment(c, spec, project_dir)
+    _environment(c, spec, project_dir, home)
     _ports(c, spec)
-    _volumes(c, spec, project_dir, top)
+    _volumes(c, spec, project_dir, top, home)
     _resources(c, spec)
     _health(c, spec.get("healthcheck"))
     for key, attr in (("user", "user"), ("working_dir", "workdir"), ("hostname", "hostname")):
@@ -502,7 +509,18 @@ def _int(value: Any, key: str) -> int:
     return int(value)
 
 
-def _environment(c: Container, spec: dict[str, Any], project_dir: str) -> None:
+def _expand_user(c: Container, key: str, path: str, home: str) -> str:
+    """`~` as compose expands it: compose-go v2 paths/home.go ExpandUser (commit e70e961,
+    2026-07) joins the home directory with everything after the `~`, for volume
+    sources (paths/unix.go) and env_file paths (paths/resolve.go absPath)."""
+    if not path.startswith("~"):
+        return path
+    expanded = posixpath.normpath(posixpath.join(home, "./" + path[1:]))
+    c.note("changed", key, f"{path} → {expanded} (~ is {home}; --home DIR to change it)")
+    return expanded
+
+
+def _environment(c: Container, spec: dict[str, Any], project_dir: str, home: str) -> None:
     for key, value in sorted(_normalise_mapping(spec.get("environment"), "environment").items()):
         if value is None:
             c.note(
@@ -520,7 +538,8 @@ def _environment(c: Container, spec: dict[str, Any], project_dir: str) -> None:
         path = item.get("path") if isinstance(item, dict) else item
         if not isinstance(path, str):
             raise _Err("key 'env_file': want a path or {path, required}")
-        # shown in the kubectl hint, so say where the file is on the host
+        path = _expand_user(c, "env_file", path, home)
+        # shown in the hint, so say where the file is on the host
         c.environment_files.append(posixpath.normpath(posixpath.join(project_dir, path)))
 
 
@@ -566,7 +585,11 @@ def _ports(c: Container, spec: dict[str, Any]) -> None:
 
 
 def _volumes(
-    c: Container, spec: dict[str, Any], project_dir: str, top: dict[str, dict[str, Any]]
+    c: Container,
+    spec: dict[str, Any],
+    project_dir: str,
+    top: dict[str, dict[str, Any]],
+    home: str,
 ) -> None:
     volumes = spec.get("volumes") or []
     if not isinstance(volumes, list):
@@ -574,10 +597,15 @@ def _volumes(
     for i, item in enumerate(volumes):
         try:
             if isinstance(item, str):
+                if item.startswith("~"):
+                    src, colon, rest = item.partition(":")
+                    item = _expand_user(c, "volumes", src, home) + colon + rest
                 mount, notes = parse_volume(item, base_dir=project_dir)
                 for n in notes:
                     c.note("lost", "volumes", n)
             elif isinstance(item, dict):
+                if isinstance(item.get("source"), str) and item["source"].startswith("~"):
+                    item = {**item, "source": _expand_user(c, "volumes", item["source"], home)}
                 mount = _long_volume(item, project_dir)
             else:
                 raise ValueError(f"{item!r} is not a volume spec")

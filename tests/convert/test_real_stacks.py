@@ -201,3 +201,73 @@ def test_point2_depends_on_a_unit_outside_the_set_is_reported_not_refused() -> N
     assert any("create-network" in m and "not among the converted" in m for m in lost)
     app = next(d for d in conv.files["apps/app.yaml"] if d["kind"] == "Deployment")
     assert app["metadata"]["annotations"]["hydra.io/depends-on"] == "db"
+
+
+N8N_LIKE = """
+    services:
+      postgres:
+        image: postgres:16-alpine
+        environment:
+          - POSTGRES_USER
+          - POSTGRES_PASSWORD
+          - POSTGRES_DB
+          - POSTGRES_UNSET
+"""
+
+
+def test_point3_bare_variables_take_values_from_dotenv_and_shell(
+    tmp_path: Path,
+) -> None:
+    conv = _compose(
+        tmp_path,
+        N8N_LIKE,
+        env={"POSTGRES_DB": "from-shell"},
+        dotenv="POSTGRES_USER=n8n\nPOSTGRES_PASSWORD=hunter2\nPOSTGRES_DB=from-dotenv\n",
+    )
+    pod = next(d for d in conv.files["apps/postgres.yaml"] if d["kind"] == "Deployment")
+    env = {
+        e["name"]: e for e in pod["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["POSTGRES_USER"]["value"] == "n8n"
+    assert env["POSTGRES_DB"]["value"] == "from-shell"  # the shell wins over .env
+    assert "secretKeyRef" in env["POSTGRES_PASSWORD"]["valueFrom"]  # and never literal
+    (secret,) = conv.secrets.values()
+    assert secret["stringData"]["POSTGRES_PASSWORD"] == "hunter2"
+    assert "POSTGRES_UNSET" not in env
+    lost = [n.message for n in conv.containers[0].notes if n.kind == "lost"]
+    assert any(m.startswith("POSTGRES_UNSET: no value") for m in lost)
+
+
+SENTRY_LIKE = """
+    services:
+      web: {image: example/sentry:24}
+      snuba-api: {image: example/snuba:24}
+      profiling: {image: example/vroom:24, profiles: [feature-complete]}
+      taskworker: {image: example/sentry:24, profiles: [feature-complete, tasks]}
+      debug: {image: example/debug:1, profiles: [debug]}
+"""
+
+
+def test_point3_compose_profiles_and_project_name_from_dotenv(tmp_path: Path) -> None:
+    dotenv = (
+        "COMPOSE_PROJECT_NAME=sentry-self-hosted\nCOMPOSE_PROFILES=feature-complete\n"
+    )
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(textwrap.dedent(SENTRY_LIKE))
+    (tmp_path / ".env").write_text(dotenv)
+    source = load_compose([path], environ={})
+    assert source.project == "sentry-self-hosted"
+    assert sorted(c.source_name for c in source.containers) == [
+        "profiling", "snuba-api", "taskworker", "web",
+    ]  # fmt: skip
+    # --profile replaces COMPOSE_PROFILES; "*" enables every profile
+    only = load_compose([path], environ={}, profiles={"debug"})
+    assert sorted(c.source_name for c in only.containers) == [
+        "debug",
+        "snuba-api",
+        "web",
+    ]
+    every = load_compose([path], environ={"COMPOSE_PROFILES": "*"})
+    assert len(every.containers) == 5
+    # the shell's COMPOSE_PROJECT_NAME wins over .env
+    assert load_compose([path], environ={"COMPOSE_PROJECT_NAME": "s2"}).project == "s2"

@@ -209,6 +209,11 @@ def load_compose(
         for name, spec in resolved.items():
             services[name] = _merge(services.get(name, {}), spec)
             origin.setdefault(name, display(path))
+    # project name precedence as compose-go v2 cli/options.go withNamePrecedenceLoad
+    # (e70e961): COMPOSE_PROJECT_NAME (shell over .env, cli.WithDotEnv merges without
+    # overriding), then `name:` of the files, then the folder name
+    if env.get("COMPOSE_PROJECT_NAME"):
+        project = env["COMPOSE_PROJECT_NAME"]
     project = project or compose_dir.name
     source = Source(
         "compose", [display(p) for p in files], [], host=host, project=sanitize(project)
@@ -237,11 +242,20 @@ def load_compose(
                 f"relative bind mounts resolved against {host_dir}; pass --project-dir DIR when the stack ran from another folder on the host",
             )
         )
-    active = profiles or set()
+    # --profile wins; without it COMPOSE_PROFILES (shell or .env, comma-separated) as
+    # compose-go v2 cli/options.go WithDefaultProfiles (e70e961); docker/compose
+    # pkg/e2e/profiles_test.go TestDotEnvProfileUsage shows .env enabling a profile
+    active = set(profiles or ())
+    if not active and env.get("COMPOSE_PROFILES"):
+        active = {p.strip() for p in env["COMPOSE_PROFILES"].split(",") if p.strip()}
+        source.notes.append(
+            Note("converted", "profiles", f"profiles {sorted(active)} from COMPOSE_PROFILES")
+        )
     for name in sorted(services):
         spec = services[name]
         svc_profiles = spec.get("profiles") or []
-        if svc_profiles and not (set(map(str, svc_profiles)) & active):
+        # "*" enables every profile: compose-go v2 types/project.go HasProfile (e70e961)
+        if svc_profiles and not (set(map(str, svc_profiles)) & active) and "*" not in active:
             source.notes.append(
                 Note(
                     "lost",
@@ -253,7 +267,14 @@ def load_compose(
         try:
             source.containers.append(
                 _service(
-                    name, spec, origin[name], host_dir, top, source.project or "default", home_dir
+                    name,
+                    spec,
+                    origin[name],
+                    host_dir,
+                    top,
+                    source.project or "default",
+                    home_dir,
+                    env,
                 )
             )
         except _Err as exc:
@@ -391,6 +412,7 @@ def _service(
     top: dict[str, dict[str, Any]],
     project: str,
     home: str = "/root",
+    env: dict[str, str] | None = None,
 ) -> Container:
     c = Container(source_name=name, source_file=source_file)
     for key in sorted(spec):
@@ -415,7 +437,7 @@ def _service(
         c.aliases.append((_scalar(spec["container_name"]), "container_name"))
     c.entrypoint = _command(spec.get("entrypoint"), "entrypoint")
     c.cmd = _command(spec.get("command"), "command")
-    _environment(c, spec, project_dir, home)
+    _environment(c, spec, project_dir, home, env or {})
     _ports(c, spec)
     _volumes(c, spec, project_dir, top, home)
     _resources(c, spec)
@@ -520,14 +542,23 @@ def _expand_user(c: Container, key: str, path: str, home: str) -> str:
     return expanded
 
 
-def _environment(c: Container, spec: dict[str, Any], project_dir: str, home: str) -> None:
+def _environment(
+    c: Container, spec: dict[str, Any], project_dir: str, home: str, env: dict[str, str]
+) -> None:
     for key, value in sorted(_normalise_mapping(spec.get("environment"), "environment").items()):
         if value is None:
-            c.note(
-                "lost",
-                "environment",
-                f"{key}: no value (compose passes the shell's); set it explicitly",
-            )
+            # `- NAME` takes NAME from the project environment (shell over .env):
+            # compose-go v2 loader/environment.go resolveServicesEnvironment (e70e961);
+            # unresolved, the variable is removed (spec 05-services.md "environment")
+            if key in env:
+                c.environment[key] = env[key]
+                c.note("converted", "environment", f"{key}: value from the shell or .env")
+            else:
+                c.note(
+                    "lost",
+                    "environment",
+                    f"{key}: no value in the shell or .env, so compose leaves it unset too",
+                )
             continue
         if isinstance(value, dict | list):
             raise _Err(f"key 'environment': {key} must be a string")

@@ -5,8 +5,8 @@
 #      (/var/run/cdi/nvidia-container-toolkit.json, devices named by GPU UUID, plus `all`)
 #   -> k3s's OWN containerd (a system containerd would be ignored by k3s) gets a runtime
 #      handler `nvidia` from our config-v3.toml.tmpl (modules/lib/containerd-template.nix),
-#      whose binary is nvidia-container-runtime.cdi: it turns NVIDIA_VISIBLE_DEVICES into CDI devices of
-#      that spec and hands the container to runc
+#      whose binary is nvidia-container-runtime.cdi: it turns NVIDIA_VISIBLE_DEVICES into
+#      CDI devices of that spec and hands the container to runc
 #   -> the NVIDIA device plugin (k8s/platform/gpu-nvidia, deviceListStrategy envvar,
 #      deviceIDStrategy uuid) allocates `nvidia.com/gpu` and sets NVIDIA_VISIBLE_DEVICES
 #      to the chosen UUIDs; pods run with `runtimeClassName: nvidia`

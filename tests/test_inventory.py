@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hydradeploy.errors import UserError
 from hydradeploy.inventory import check_file, load_inventory, node_labels, validate
-from hydradeploy.inventory_schema import RESERVED_LABELS, ReservedLabel
+from hydradeploy.inventory_schema import RESERVED_LABELS, RESERVED_TAINTS, ReservedLabel
 from hydradeploy.kube_names import is_dns1123_label, node_label_error, parse_taint
 
 REPO = Path(__file__).resolve().parent.parent
@@ -328,6 +328,17 @@ def test_labels_k3s_or_the_kubelet_own_are_refused(entry: ReservedLabel) -> None
     key = entry.key or f"{entry.prefix}x"
     got = issues_of(lambda d: d["hosts"]["a1"].update(labels={key: "v"}))
     assert got == {("reserved-label", f"hosts.a1.labels.{key}")}
+
+
+@pytest.mark.parametrize("entry", RESERVED_TAINTS, ids=lambda r: r.prefix or "")
+def test_taints_controllers_own_are_refused(entry: ReservedLabel) -> None:
+    key = f"{entry.prefix}x"
+    got = issues_of(
+        lambda d: d["hosts"]["a1"].update(
+            taints=[f"{key}:NoSchedule", "gpu=yes:NoSchedule"]
+        )
+    )
+    assert got == {("reserved-taint", "hosts.a1.taints.0")}
 
 
 def test_reserved_label_error_is_one_line_naming_file_line_host_and_key(

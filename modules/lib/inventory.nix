@@ -135,23 +135,36 @@ let
       && u.matches "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?([.][A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*[.]?" s
     );
 
+  # The schema entry that reserves a taint key for a Kubernetes or k3s controller, or null.
+  reservedTaint =
+    key:
+    let
+      hits = filter (r: u.hasPrefix r.prefix key) schema.reserved_taints;
+    in
+    if hits == [ ] then null else builtins.head hits;
+
   taintIssues =
     t: path:
     let
       strings = filter (x: isString x.value) (if typedOk t "taints" "list" then indexed t.taints else [ ]);
       parsed = map (x: x // { taint = kube.parseTaint x.value; }) strings;
-      valid = filter (x: x.taint.error == null) parsed;
+      valid = filter (x: x.taint.error == null && reservedTaint x.taint.key == null) parsed;
       # the API server refuses a node with two taints of the same key and effect
       firstOf = x: builtins.head (filter (y: y.taint.key == x.taint.key && y.taint.effect == x.taint.effect) valid);
+      at = x: j [ path "taints" (toString x.index) ];
     in
     stringListIssues t "taints" path
     ++ u.concatMap (
       x:
       if x.taint.error != null then
-        [ (issue "bad-taint" (j [ path "taints" (toString x.index) ]) x.taint.error) ]
+        [ (issue "bad-taint" (at x) x.taint.error) ]
+      else if reservedTaint x.taint.key != null then
+        [
+          (issue "reserved-taint" (at x) "taint key '${x.taint.key}' is not the inventory's to set: ${(reservedTaint x.taint.key).owner}")
+        ]
       else
         u.optional ((firstOf x).index != x.index) (
-          issue "bad-taint" (j [ path "taints" (toString x.index) ]) "taint '${x.value}' repeats key '${x.taint.key}' with effect ${x.taint.effect} (taints.${toString (firstOf x).index})"
+          issue "bad-taint" (at x) "taint '${x.value}' repeats key '${x.taint.key}' with effect ${x.taint.effect} (taints.${toString (firstOf x).index})"
         )
     ) parsed;
 

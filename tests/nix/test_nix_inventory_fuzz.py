@@ -44,6 +44,8 @@ LABEL_KEYS = [
 LABEL_VALUES = ["v", "", "-bad", "a" * 64, 3, "with space"]
 TAINTS = [
     "k=v:NoSchedule",
+    "node.kubernetes.io/unschedulable:NoSchedule",
+    "node.cloudprovider.kubernetes.io/uninitialized=true:NoSchedule",
     "k:NoExecute",
     "k=v",
     "k=v:Never",

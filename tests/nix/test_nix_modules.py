@@ -285,3 +285,17 @@ def test_microvm_host_without_nic_fails_with_a_reason(secrets_with_token: Path) 
     )
     assert len(got) == 1 and "hydra.network.interface" in got[0]
     assert json.dumps(got)
+
+
+def test_a_v2_template_beside_ours_is_refused(secrets_with_token: Path) -> None:
+    # k3s would ignore config.toml.tmpl next to config-v3.toml.tmpl (config.go reads the
+    # v3 file first): setting services.k3s.containerdConfigTemplate on a GPU host is an
+    # evaluation error with the reason, not a template that silently does nothing
+    extra = (
+        '[ { services.k3s.containerdConfigTemplate = "{{ template \\"base\\" . }}"; } ]'
+    )
+    got = nix_eval(
+        f"map (a: a.message) (builtins.filter (a: !a.assertion) "
+        f"({config_expr(EXAMPLE, 'hydra-ai', secrets=secrets_with_token, extra=extra)}).assertions)"
+    )
+    assert len(got) == 1 and "config-v3.toml.tmpl" in got[0]

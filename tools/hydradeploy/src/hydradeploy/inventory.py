@@ -98,9 +98,6 @@ class Host:
     name: str
     address: str
     role: str
-    # where SSH connects (a DNS name or IP); `address` stays the node IP k3s uses.
-    # None: SSH connects to `address`.
-    target_host: str | None = None
     cluster_init: bool = False
     system: str = "x86_64-linux"
     tags: tuple[str, ...] = ()
@@ -111,6 +108,9 @@ class Host:
     nfs: tuple[NfsMount, ...] = ()
     microvms: tuple[MicroVM, ...] = ()
     rocm_gfx_version: str | None = None
+    # where SSH connects (a DNS name or IP); `address` stays the node IP k3s uses.
+    # None: SSH connects to `address`.
+    target_host: str | None = None
 
     @property
     def is_server(self) -> bool:

@@ -21,6 +21,7 @@ from hydradeploy.inventory_schema import (
     TABLES,
     is_target_host,
     reserved_label,
+    reserved_taint,
 )
 from hydradeploy.kube_names import is_dns1123_label, node_label_error, parse_taint
 
@@ -158,6 +159,14 @@ def check_taints(c: Checker, table: Mapping[str, Any], path: str) -> None:
             key, _value, effect = parse_taint(spec)
         except ValueError as exc:
             c.add("bad-taint", join(path, "taints", str(i)), str(exc))
+            continue
+        reserved = reserved_taint(key)
+        if reserved is not None:
+            c.add(
+                "reserved-taint",
+                join(path, "taints", str(i)),
+                f"taint key {key!r} is not the inventory's to set: {reserved.owner}",
+            )
             continue
         # the API server refuses a node with two taints of the same key and effect
         if (key, effect) in seen:

@@ -20,6 +20,8 @@ class TableSpec:
 
 @dataclass(frozen=True)
 class ReservedLabel:
+    """A label (or taint) key, or key prefix, that k3s or Kubernetes owns."""
+
     owner: str
     key: str | None = None
     prefix: str | None = None
@@ -48,6 +50,16 @@ RESERVED_LABELS: tuple[ReservedLabel, ...] = tuple(
     ReservedLabel(owner=r["owner"], key=r.get("key"), prefix=r.get("prefix"))
     for r in _SCHEMA["reserved_labels"]
 )
+
+
+RESERVED_TAINTS: tuple[ReservedLabel, ...] = tuple(
+    ReservedLabel(owner=r["owner"], prefix=r["prefix"]) for r in _SCHEMA["reserved_taints"]
+)
+
+
+def reserved_taint(key: str) -> ReservedLabel | None:
+    """The entry that reserves taint key `key` for a controller, or None."""
+    return next((r for r in RESERVED_TAINTS if r.matches(key)), None)
 
 
 def reserved_label(key: str) -> ReservedLabel | None:

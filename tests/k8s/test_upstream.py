@@ -16,7 +16,7 @@ from hydradeploy.manifests import Doc, PodTemplate, Tree, run_all
 from hydradeploy.manifests.chart_defaults import ChartDefaults
 from hydradeploy.manifests.helm_values import chart_values, coalesce
 from hydradeploy.manifests.tree import chart_name
-from hydradeploy.versions import KUBERNETES_VERSION
+from hydradeploy.versions import HELM_CONTROLLER_VERSIONS, KUBERNETES_VERSION
 from k8s_fixtures import (  # noqa: F401 (fixtures)
     REPO,
     broken_fixture,
@@ -50,13 +50,13 @@ def _pod(tree: Tree, owner: str) -> PodTemplate:
 
 @needs_upstream
 def test_helm_controller_versions_come_from_the_k3s_range() -> None:
-    versions = helm_controller_versions(KUBERNETES_VERSION)
+    # one place: hydradeploy.versions; every version there has its CRDs in the data
+    versions = helm_controller_versions()
+    assert versions == HELM_CONTROLLER_VERSIONS and len(versions) >= 1
     crds = served_crds(KUBERNETES_VERSION)
     for kind in ("HelmChart", "HelmChartConfig"):
         sources = [c.source for c in crds[("helm.cattle.io", kind)]]
         assert sources == [f"helm.cattle.io/{kind}-{v}.yaml" for v in versions]
-    with pytest.raises(KeyError, match="K3S_HELM_CONTROLLER"):
-        helm_controller_versions("1.99.0")
 
 
 @needs_upstream
@@ -69,7 +69,7 @@ def test_every_custom_resource_validates_against_every_served_crd(tree: Tree) ->
             problems += [f"{d}: {e}" for e in crd_errors(d.obj, crd)]
     assert not problems, "\n".join(problems)
     helmcharts = len(tree.of_kind("HelmChart"))
-    versions = len(helm_controller_versions(KUBERNETES_VERSION))
+    versions = len(helm_controller_versions())
     # every HelmChart against each helm-controller release, and the other kinds too
     assert checked >= helmcharts * versions + len(tree.of_kind("ClusterQueue")) > 0
 

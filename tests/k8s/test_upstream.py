@@ -429,3 +429,27 @@ def test_gpu_daemonsets_tolerate_the_gpu_taints(broken, tmp_path: Path) -> None:
                 "(nvidia.com/gpu=present:NoSchedule) its tolerations do not cover"
             )
         ]
+
+
+def test_chart_pods_must_tolerate_the_taints_of_the_nodes_they_select(
+    broken, tmp_path: Path
+) -> None:
+    # taint the CPU microVMs: the hub, proxy and user scheduler select only them and
+    # tolerate nothing, so the values Helm renders place them nowhere
+    text = (REPO / "hosts" / "inventory.toml").read_text()
+    tainted = text.replace(
+        'labels = { "hydra.io/node-class" = "cpu" } }',
+        'labels = { "hydra.io/node-class" = "cpu" }, taints = ["hydra.io/vm=true:NoSchedule"] }',
+    )
+    assert tainted != text
+    path = tmp_path / "inventory.toml"
+    path.write_text(tainted)
+    problems = [
+        str(p)
+        for p in run_all(broken(lambda d: None, load_inventory(path)), ["node-labels"])
+    ]
+    assert any(
+        "HelmChart kube-system/jupyterhub" in p
+        and "values hub.nodeSelector matches no inventory node (taints included)" in p
+        for p in problems
+    ), "\n".join(problems)

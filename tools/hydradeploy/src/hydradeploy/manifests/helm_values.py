@@ -63,7 +63,8 @@ def chart_values(user: Mapping[str, Any], chart: ChartDefaults) -> dict[str, Any
         section = dict(section) if isinstance(section, dict) else {}
         glob = merged.get("global")
         if isinstance(glob, dict):
-            section["global"] = coalesce(section.get("global") or {}, glob)
+            # coalesceGlobals: the parent's globals win over the section's own
+            section["global"] = coalesce(glob, section.get("global") or {})
         merged[alias] = chart_values(section, sub)
     return merged
 

@@ -130,7 +130,9 @@ def test_subcharts_get_their_section_coalesced_when_their_condition_holds() -> N
     off = chart_values({"sub": {"enabled": False}}, parent)
     assert off["sub"] == {"enabled": False, "worker": {"b": 3}}
     # globals reach the subchart, the parent's winning (Helm coalesceGlobals)
-    glob = chart_values({"global": {"x": 1}, "sub": {"global": {"x": 2, "y": 3}}}, parent)
+    glob = chart_values(
+        {"global": {"x": 1}, "sub": {"global": {"x": 2, "y": 3}}}, parent
+    )
     assert glob["sub"]["global"] == {"x": 1, "y": 3}
 
 

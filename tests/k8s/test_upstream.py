@@ -406,12 +406,20 @@ def test_dcgm_exporter_is_reachable_from_the_unraid_prometheus(tree: Tree) -> No
 def test_gpu_daemonsets_tolerate_the_gpu_taints(broken, tmp_path: Path) -> None:
     # the HA example taints its GPU workers nvidia.com/gpu=present:NoSchedule
     text = (REPO / "hosts" / "inventory.toml").read_text()
-    tainted = text.replace(
-        'tags = ["generation"]',
-        'tags = ["generation"]\ntaints = ["nvidia.com/gpu=present:NoSchedule"]',
-    ).replace(
-        'tags = ["edge"]',
-        'tags = ["edge"]\ntaints = ["amd.com/gpu=present:NoSchedule"]',
+    tainted = (
+        text.replace(
+            'tags = ["generation"]',
+            'tags = ["generation"]\ntaints = ["nvidia.com/gpu=present:NoSchedule"]',
+        )
+        .replace(
+            'tags = ["edge"]',
+            'tags = ["edge"]\ntaints = ["amd.com/gpu=present:NoSchedule"]',
+        )
+        .replace(
+            # a taint of the user's own, which no chart default knows
+            'tags = ["inference"]',
+            'tags = ["inference"]\ntaints = ["hydra.io/reserved=true:NoSchedule"]',
+        )
     )
     path = tmp_path / "inventory.toml"
     path.write_text(tainted)
@@ -430,9 +438,13 @@ def test_gpu_daemonsets_tolerate_the_gpu_taints(broken, tmp_path: Path) -> None:
     if UPSTREAM.is_dir():  # the chart default tolerates only the control plane
         assert [p.message for p in problems] == [
             (
+                "values: the DaemonSet skips node hydra-ai, whose taints "
+                "(hydra.io/reserved=true:NoSchedule) its tolerations do not cover"
+            ),
+            (
                 "values: the DaemonSet skips node hydra-compute, whose taints "
                 "(nvidia.com/gpu=present:NoSchedule) its tolerations do not cover"
-            )
+            ),
         ]
 
 

@@ -40,6 +40,8 @@ def check_daemonsets(t: Tree) -> list[Problem]:
             pod = _at(values, path)
             if not isinstance(pod, dict):
                 continue
+            if "tolerations" not in pod and t.defaults_of(d) is None:
+                continue  # the chart's default tolerations apply, and we do not know them
             use_selector = enabled is None or values.get(enabled) is True
             spec = {
                 "nodeSelector": (pod.get(selector_key) or {}) if use_selector else {},

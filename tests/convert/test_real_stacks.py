@@ -271,3 +271,147 @@ def test_point3_compose_profiles_and_project_name_from_dotenv(tmp_path: Path) ->
     assert len(every.containers) == 5
     # the shell's COMPOSE_PROJECT_NAME wins over .env
     assert load_compose([path], environ={"COMPOSE_PROJECT_NAME": "s2"}).project == "s2"
+
+
+N8N_TASKS = """
+    services:
+      n8n-import:
+        image: n8nio/n8n:1
+        command: import:workflow --input=/backup
+        volumes: [n8n-data:/home/node/.n8n]
+      n8n:
+        image: n8nio/n8n:1
+        restart: unless-stopped
+        ports: ["5678:5678"]
+        depends_on:
+          n8n-import: {condition: service_completed_successfully}
+      ollama-pull:
+        image: ollama/ollama:0.5
+        restart: on-failure:3
+        command: pull llama3.2
+      cleanup:
+        image: busybox:1.37
+        restart: "no"
+    volumes:
+      n8n-data:
+"""
+
+
+def test_point4_one_shot_services_become_jobs(tmp_path: Path) -> None:
+    conv = _compose(tmp_path, N8N_TASKS)
+    pull = next(d for d in conv.files["apps/ollama-pull.yaml"] if d["kind"] == "Job")
+    assert pull["spec"]["backoffLimit"] == 3
+    assert pull["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
+    cleanup = next(d for d in conv.files["apps/cleanup.yaml"] if d["kind"] == "Job")
+    assert cleanup["spec"]["backoffLimit"] == 0
+    assert cleanup["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    # no restart key, but n8n waits for it to complete: one-shot, with its own claim
+    assert _kinds(conv, "n8n-import") == ["PersistentVolumeClaim", "Service", "Job"]
+    assert _kinds(conv, "n8n")[-1] == "Deployment"
+
+
+GLUETUN = """
+    services:
+      gluetun:
+        image: qmcgaw/gluetun:v3
+        cap_add: [NET_ADMIN]
+        devices: [/dev/net/tun:/dev/net/tun]
+        ports: ["8080:8080", "6881:6881/udp"]
+      qbittorrent:
+        image: lscr.io/linuxserver/qbittorrent:5
+        network_mode: service:gluetun
+        depends_on: [gluetun]
+        volumes: [/srv/downloads:/downloads]
+      exporter:
+        image: example/qbit-exporter:1
+        network_mode: container:qbit
+        depends_on: [qbittorrent]
+      qbit-proxy:
+        image: example/proxy:1
+        container_name: qbit
+        network_mode: service:gluetun
+"""
+
+
+def test_point4_shared_network_namespace_is_one_pod(tmp_path: Path) -> None:
+    conv = _compose(tmp_path, GLUETUN)
+    assert sorted(conv.files) == ["apps/_namespace.yaml", "apps/gluetun.yaml"]
+    docs = conv.files["apps/gluetun.yaml"]
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["containers"]] == [
+        "gluetun", "exporter", "qbit-proxy", "qbittorrent",
+    ]  # fmt: skip
+    assert "initContainers" not in pod  # nobody waits for a port its own pod serves
+    assert pod["nodeSelector"] == {
+        "kubernetes.io/hostname": "hydra-ai"
+    }  # qbittorrent's bind
+    svcs = _all_services(conv)
+    for name in ("gluetun", "qbittorrent", "exporter", "qbit-proxy", "qbit"):
+        assert svcs[name]["spec"]["selector"] == {"app.kubernetes.io/name": "gluetun"}
+    by = {r.source_name: r for r in conv.containers}
+    assert by["qbittorrent"].workload == "in pod of gluetun"
+
+
+def test_point4_notes_device_ids_bare_port_env_file_links_startup(
+    tmp_path: Path,
+) -> None:
+    conv = _compose(tmp_path, """
+        services:
+          redis:
+            image: redis:7
+            ports: ["6379"]
+            env_file: [./redis.env, {path: ./optional.env, required: false}]
+            healthcheck:
+              test: [CMD, redis-cli, ping]
+              interval: 10s
+              retries: 3
+              start_period: 40s
+          llm:
+            image: vllm/vllm-openai:v0.6
+            deploy:
+              resources:
+                reservations:
+                  devices: [{driver: nvidia, device_ids: ["0", "1"], capabilities: [gpu]}]
+    """)  # fmt: skip
+    notes = {r.source_name: [n.message for n in r.notes] for r in conv.containers}
+    assert any("device_ids ['0', '1']" in m for m in notes["llm"])
+    assert any("'6379' has no host port" in m for m in notes["redis"])
+    assert _all_services(conv)["redis-nodeport"]["spec"]["type"] == "NodePort"
+    assert any(m.startswith("./redis.env not found") for m in notes["redis"])
+    assert not any("optional.env" in m for m in notes["redis"])
+    pod = next(d for d in conv.files["apps/redis.yaml"] if d["kind"] == "Deployment")
+    spec = pod["spec"]["template"]["spec"]
+    assert spec["enableServiceLinks"] is False
+    probe = spec["containers"][0]["startupProbe"]
+    assert (probe["periodSeconds"], probe["failureThreshold"]) == (10, 4 + 3)
+    assert "initialDelaySeconds" not in spec["containers"][0]["readinessProbe"]
+
+
+def test_point4_podman_network_container_is_one_pod() -> None:
+    conv = podman(
+        {
+            "vpn": {"image": "qmcgaw/gluetun:v3", "ports": ["8080:8080"]},
+            "torrent": {
+                "image": "lscr.io/linuxserver/qbittorrent:5",
+                "dependsOn": ["vpn"],
+                "extraOptions": ["--network=container:vpn"],
+            },
+        }
+    )
+    pod = next(d for d in conv.files["apps/vpn.yaml"] if d["kind"] == "Deployment")
+    spec = pod["spec"]["template"]["spec"]
+    assert [c["name"] for c in spec["containers"]] == ["vpn", "torrent"]
+    assert "initContainers" not in spec
+    assert "apps/torrent.yaml" not in conv.files
+
+
+def test_issue17_load_balancer_is_a_typed_result_not_a_name_suffix() -> None:
+    # the CLI's old test `o.endswith("-lb")` took this ClusterIP Service for a LoadBalancer
+    conv = podman(
+        {
+            "cache-lb": {"image": "haproxy:3", "ports": ["127.0.0.1:8404:8404"]},
+            "web": {"image": "nginx:1", "ports": ["8081:80"]},
+        }
+    )
+    by = {r.name: r.load_balancer for r in conv.containers}
+    assert by == {"cache-lb": False, "web": True}

@@ -278,9 +278,7 @@ def _inventory_problems(ctx: click.Context, source: Any, conv: Any) -> list[str]
     pinned = host is not None and any(
         n.key == "nodeSelector" and n.kind == "converted" for r in conv.containers for n in r.notes
     )
-    balanced = any(
-        o.endswith("-lb") and o.startswith("Service/") for r in conv.containers for o in r.objects
-    )
+    balanced = any(r.load_balancer for r in conv.containers)
     rocm = [c for c in source.containers if any(g.vendor == "amd" for g in c.gpus)]
     if not (pinned or balanced or (rocm and host)):
         return []

@@ -275,12 +275,14 @@ def load_compose(
                     source.project or "default",
                     home_dir,
                     env,
+                    compose_dir,
                 )
             )
         except _Err as exc:
             raise UserError(f"{origin[name]}: service {name!r}: {exc}") from None
     present = {c.source_name for c in source.containers}
     _links(source, services)
+    _network_peers(source, services)
     for c in source.containers:
         for dep in c.depends_on:
             if dep not in services:
@@ -289,6 +291,26 @@ def load_compose(
                 )
         c.depends_on = [d for d in c.depends_on if d in present]
     return source
+
+
+def _network_peers(source: Source, services: dict[str, dict[str, Any]]) -> None:
+    """`network_mode: container:NAME` names a container: a service's container_name or,
+    for a project's own container, the service itself."""
+    by_container = {
+        str(spec.get("container_name")): name
+        for name, spec in services.items()
+        if isinstance(spec, dict) and spec.get("container_name")
+    }
+    for c in source.containers:
+        peer = c.network_peer
+        if peer is None or peer in services:
+            continue
+        if peer in by_container:
+            c.network_peer = by_container[peer]
+        else:
+            raise UserError(
+                f"{c.source_file}: service {c.source_name!r}: key 'network_mode': no service or container_name {peer!r} in the project"
+            )
 
 
 def _links(source: Source, services: dict[str, dict[str, Any]]) -> None:
@@ -413,6 +435,7 @@ def _service(
     project: str,
     home: str = "/root",
     env: dict[str, str] | None = None,
+    local_dir: Path | None = None,
 ) -> Container:
     c = Container(source_name=name, source_file=source_file)
     for key in sorted(spec):
@@ -437,7 +460,7 @@ def _service(
         c.aliases.append((_scalar(spec["container_name"]), "container_name"))
     c.entrypoint = _command(spec.get("entrypoint"), "entrypoint")
     c.cmd = _command(spec.get("command"), "command")
-    _environment(c, spec, project_dir, home, env or {})
+    _environment(c, spec, project_dir, home, env or {}, local_dir)
     _ports(c, spec)
     _volumes(c, spec, project_dir, top, home)
     _resources(c, spec)
@@ -543,7 +566,12 @@ def _expand_user(c: Container, key: str, path: str, home: str) -> str:
 
 
 def _environment(
-    c: Container, spec: dict[str, Any], project_dir: str, home: str, env: dict[str, str]
+    c: Container,
+    spec: dict[str, Any],
+    project_dir: str,
+    home: str,
+    env: dict[str, str],
+    local_dir: Path | None = None,
 ) -> None:
     for key, value in sorted(_normalise_mapping(spec.get("environment"), "environment").items()):
         if value is None:
@@ -570,6 +598,17 @@ def _environment(
         if not isinstance(path, str):
             raise _Err("key 'env_file': want a path or {path, required}")
         path = _expand_user(c, "env_file", path, home)
+        # `required` "defaults to true"; compose refuses a missing required file
+        # (spec 05-services.md "env_file"); the converter never reads it, only looks
+        required = not (isinstance(item, dict) and item.get("required") is False)
+        if local_dir is not None and not (local_dir / path).exists():
+            if not required:
+                continue
+            c.note(
+                "warning",
+                "env_file",
+                f"{path} not found beside the compose file ({local_dir}): compose would refuse to start {c.source_name}; create the Secret from the file on the host",
+            )
         # shown in the hint, so say where the file is on the host
         c.environment_files.append(posixpath.normpath(posixpath.join(project_dir, path)))
 
@@ -604,7 +643,7 @@ def _ports(c: Container, spec: dict[str, Any]) -> None:
             parsed, note = parse_port(text)
         except ValueError as exc:
             raise _Err(f"key 'ports'[{i}]: {text!r}: {exc}") from None
-        c.ports.extend(parsed)
+        c.ports.extend(_bare_published(c, parsed, text))
         if note:
             c.note("changed", "ports", note)
     for i, item in enumerate(_str_list(spec.get("expose"), "expose")):
@@ -613,6 +652,25 @@ def _ports(c: Container, spec: dict[str, Any]) -> None:
         except ValueError as exc:
             raise _Err(f"key 'expose'[{i}]: {item!r}: {exc}") from None
         c.expose.extend(parsed)
+
+
+def _bare_published(c: Container, ports: list[Any], text: str) -> list[Any]:
+    """A published port without a host port ("6379"): "the container runtime
+    automatically allocates any unassigned port of the host" (spec 05-services.md
+    "ports", compose-spec 170098ba); here the cluster picks a NodePort."""
+    from dataclasses import replace
+
+    out = []
+    for p in ports:
+        if p.host_port is None and not p.random_host_port:
+            p = replace(p, random_host_port=True)
+            c.note(
+                "changed",
+                "ports",
+                f"{text!r} has no host port: compose published it on one the engine picked; here a NodePort the cluster picks (`kubectl get svc` shows it)",
+            )
+        out.append(p)
+    return out
 
 
 def _volumes(
@@ -775,6 +833,11 @@ def _gpu_reservation(c: Container, dev: dict[str, Any], key: str) -> None:
                 c.devices.append(parse_device(str(ident)))
             return
         n: int | None = len(ids)
+        c.note(
+            "warning",
+            key,
+            f"device_ids {[str(i) for i in ids]}: the device plugin picks which GPUs a pod gets; asking for {n} of any (pin a model with a node label)",
+        )
     elif count in (None, "all", -1):
         n = None
     else:
@@ -829,6 +892,9 @@ def _health(c: Container, hc: Any) -> None:
         _unit(duration_seconds, hc["start_period"], "healthcheck.start_period")
         if hc.get("start_period") is not None
         else None,
+        _unit(duration_seconds, hc["start_interval"], "healthcheck.start_interval")
+        if hc.get("start_interval") is not None
+        else None,
     )
 
 
@@ -836,6 +902,8 @@ def _network(c: Container, spec: dict[str, Any]) -> None:
     mode = spec.get("network_mode")
     if mode == "host":
         c.host_network = True
+    elif isinstance(mode, str) and mode.startswith(("service:", "container:")):
+        c.network_peer = mode.partition(":")[2]  # resolved to a service in load_compose
     elif mode is not None:
         c.note(
             "lost",
@@ -901,10 +969,11 @@ def _depends(c: Container, deps: Any) -> None:
         c.depends_on.append(str(dep))
         condition = cond.get("condition") if isinstance(cond, dict) else None
         if condition == "service_completed_successfully":
+            c.awaits_completion.append(str(dep))
             c.note(
                 "lost",
                 "depends_on",
-                f"{dep}: service_completed_successfully has no equivalent between Deployments (run it as a Job)",
+                f"{dep}: runs as a Job, but a pod does not wait for a Job to complete: start order not kept",
             )
 
 

@@ -70,6 +70,7 @@ class Healthcheck:
     timeout_s: int | None = None
     retries: int | None = None
     start_period_s: int | None = None
+    start_interval_s: int | None = None
 
 
 @dataclass(slots=True)
@@ -120,6 +121,10 @@ class Container:
     sysctls: dict[str, str] = field(default_factory=dict)
     restart: str | None = None
     depends_on: list[str] = field(default_factory=list)
+    # compose depends_on condition service_completed_successfully: these run to completion
+    awaits_completion: list[str] = field(default_factory=list)
+    # network_mode service:X / --network=container:X: shares X's network namespace
+    network_peer: str | None = None
     replicas: int = 1
     stop_grace_s: int | None = None
     secret_files: list[tuple[str, str]] = field(default_factory=list)  # (secret, mount path)

@@ -7,7 +7,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from convert_helpers import podman, services, validate_strict
+import pytest
+from convert_helpers import podman, run_cli, services, validate_strict
 from hydradeploy.convert.compose import load_compose
 from hydradeploy.convert.emit import Conversion, EmitOptions, convert
 
@@ -415,3 +416,53 @@ def test_issue17_load_balancer_is_a_typed_result_not_a_name_suffix() -> None:
     )
     by = {r.name: r.load_balancer for r in conv.containers}
     assert by == {"cache-lb": False, "web": True}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "services:\n  web:\n    image: nginx:1\n    portz: ['80:80']\n",
+            "compose.yml: service 'web': unknown key 'portz' (did you mean 'ports'?)",
+        ),
+        (
+            "services:\n  web:\n    image: nginx:1\n    healthcheck: {test: [CMD, 'true'], intervall: 5s}\n",
+            "service 'web': healthcheck: unknown key 'intervall' (did you mean 'interval'?)",
+        ),
+        (
+            "servics:\n  web: {image: nginx:1}\n",
+            "compose.yml: unknown key 'servics' (did you mean 'services'?)",
+        ),
+        (
+            "services:\n  web:\n    image: nginx:1\n    image: nginx:2\n",
+            "compose.yml: line 4 column 5: malformed YAML: duplicate key 'image'",
+        ),
+    ],
+)
+def test_point8_unknown_and_duplicate_keys_are_one_line_errors(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    (tmp_path / "compose.yml").write_text(text)
+    out = tmp_path / "out"
+    result = run_cli(
+        "convert", "compose-to-k8s", str(tmp_path / "compose.yml"),
+        "--out", str(out), "--secrets-dir", str(tmp_path / "s"),
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_point8_merge_keys_and_extensions_stay_valid(tmp_path: Path) -> None:
+    conv = _compose(tmp_path, """
+        x-common: &common {image: example/app:1, restart: unless-stopped}
+        services:
+          a:
+            <<: *common
+            image: example/app:2
+            x-note: kept
+    """)  # fmt: skip
+    pod = next(d for d in conv.files["apps/a.yaml"] if d["kind"] == "Deployment")
+    assert pod["spec"]["template"]["spec"]["containers"][0]["image"] == "example/app:2"

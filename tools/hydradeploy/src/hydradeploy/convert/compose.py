@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
+from hydradeploy.convert.compose_keys import unknown_key_error
 from hydradeploy.convert.gpus import extract_gpus, merge_gpu_requests
 from hydradeploy.convert.interpolation import InterpolationError, interpolate_tree, parse_env_file
 from hydradeploy.convert.model import Container, GpuRequest, Healthcheck, Note, Source
@@ -34,7 +35,27 @@ except AttributeError:
 
 
 class ComposeLoader(_BaseLoader):  # type: ignore[misc]
-    """YAML 1.2 core scalars: no sexagesimal ints (`22:22`), no yes/no/on/off booleans."""
+    """YAML 1.2 core scalars: no sexagesimal ints (`22:22`), no yes/no/on/off booleans;
+    a key twice in one mapping is an error (YAML 1.2 requires unique keys, and docker
+    compose refuses such files) instead of PyYAML's silent last-one-wins."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, _value in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
+                    key_node, yaml.ScalarNode
+                ):
+                    continue
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"duplicate key {key_node.value!r} (docker compose refuses it)",
+                        key_node.start_mark,
+                    )
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
 
 
 ComposeLoader.yaml_implicit_resolvers = {
@@ -101,6 +122,60 @@ def _read(path: Path) -> Any:
         raise UserError(
             f"{path}: malformed YAML: {str(exc).splitlines()[0] if str(exc) else 'nested too deeply'}"
         ) from None
+
+
+def _check_keys(doc: dict[str, Any], path: Path) -> None:
+    """Unknown keys are errors, as docker compose validates each file against the
+    compose-spec schema (see compose_keys.py): one line naming file, service and key."""
+
+    def check(where: str, obj: Any, label: str) -> None:
+        if not isinstance(obj, dict):
+            return
+        for key in obj:
+            err = unknown_key_error(where, key)
+            if err:
+                raise UserError(f"{path}: {label}{err}")
+
+    check("", doc, "")
+    for section in ("volumes", "networks", "secrets", "configs"):
+        items = doc.get(section)
+        for name, spec in items.items() if isinstance(items, dict) else ():
+            check(f"{section}.*", spec, f"{section} {name!r}: ")
+    services = doc.get("services")
+    for name, spec in services.items() if isinstance(services, dict) else ():
+        if not isinstance(spec, dict):
+            continue
+        label = f"service {name!r}: "
+        check("services.*", spec, label)
+        check("services.*.healthcheck", spec.get("healthcheck"), label + "healthcheck: ")
+        deploy = spec.get("deploy")
+        check("services.*.deploy", deploy, label + "deploy: ")
+        res = deploy.get("resources") if isinstance(deploy, dict) else None
+        check("services.*.deploy.resources", res, label + "deploy.resources: ")
+        if isinstance(res, dict):
+            check("services.*.deploy.resources.limits", res.get("limits"), label + "limits: ")
+            rsv = res.get("reservations")
+            check("services.*.deploy.resources.reservations", rsv, label + "reservations: ")
+            devices = rsv.get("devices") if isinstance(rsv, dict) else None
+            for dev in devices if isinstance(devices, list) else ():
+                check(
+                    "services.*.deploy.resources.reservations.devices[]",
+                    dev,
+                    label + "reservations.devices: ",
+                )
+        for key in ("ports", "volumes"):
+            items = spec.get(key)
+            for item in items if isinstance(items, list) else ():
+                check(f"services.*.{key}[]", item, f"{label}{key}: ")
+                if key == "volumes" and isinstance(item, dict):
+                    for sub in ("bind", "volume", "tmpfs", "image"):
+                        check(
+                            f"services.*.volumes[].{sub}", item.get(sub), f"{label}volumes.{sub}: "
+                        )
+        for key in ("depends_on", "networks"):
+            items = spec.get(key)
+            for other, sub in items.items() if isinstance(items, dict) else ():
+                check(f"services.*.{key}.*", sub, f"{label}{key} {other!r}: ")
 
 
 def _normalise_mapping(value: Any, key: str) -> dict[str, Any]:
@@ -177,6 +252,7 @@ def load_compose(
             raise UserError(
                 f"{path}: top level must be a mapping with `services`, got {type(doc).__name__}"
             )
+        _check_keys(doc, path)
         try:
             doc = interpolate_tree(doc, env, missing)
         except InterpolationError as exc:

@@ -383,6 +383,9 @@ def test_every_object_is_labelled_and_annotated_with_its_source() -> None:
             doc["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "hydradeploy"
         )
         assert doc["metadata"]["labels"]["app.kubernetes.io/name"]
+    # the Namespace is shared by every source converting into it: no source annotation
+    assert "annotations" not in conv.files["apps/_namespace.yaml"][0]["metadata"]
+    for doc in conv.files["apps/_volumes.yaml"]:
         assert doc["metadata"]["annotations"]["hydra.io/source"].startswith("test.json")
     for doc in conv.files["apps/web.yaml"]:
         meta = doc["metadata"]

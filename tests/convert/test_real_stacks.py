@@ -466,3 +466,48 @@ def test_point8_merge_keys_and_extensions_stay_valid(tmp_path: Path) -> None:
     """)  # fmt: skip
     pod = next(d for d in conv.files["apps/a.yaml"] if d["kind"] == "Deployment")
     assert pod["spec"]["template"]["spec"]["containers"][0]["image"] == "example/app:2"
+
+
+def test_point6_two_sources_share_a_namespace_without_destroying_each_other(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    out, secrets = tmp_path / "out", tmp_path / "s"
+    compose = tmp_path / "stack" / "docker-compose.yml"
+    compose.parent.mkdir()
+    compose.write_text(
+        "services:\n  redis: {image: 'redis:7'}\n  web: {image: 'nginx:1'}\n"
+    )
+    host = tmp_path / "host.json"
+    host.write_text(json.dumps({"jellyfin": {"image": "jellyfin/jellyfin:10"}}))
+    common = (
+        "--namespace",
+        "media",
+        "--out",
+        str(out),
+        "--secrets-dir",
+        str(secrets),
+        "-q",
+    )
+    c1 = ("convert", "compose-to-k8s", str(compose), *common)
+    c2 = ("convert", "podman-to-k8s", "--json", str(host), *common)
+    assert run_cli(*c1).returncode == 0
+    assert run_cli(*c2).returncode == 0
+    files = sorted(p.name for p in (out / "media").iterdir())
+    assert files == ["_namespace.yaml", "jellyfin.yaml", "redis.yaml", "web.yaml"]
+    # each checks only its own files: both clean
+    assert run_cli(*c1, "--check").returncode == 0
+    assert run_cli(*c2, "--check").returncode == 0
+    # the compose stack drops web: only its own file goes
+    compose.write_text("services:\n  redis: {image: 'redis:7'}\n")
+    assert run_cli(*c1).returncode == 0
+    files = sorted(p.name for p in (out / "media").iterdir())
+    assert files == ["_namespace.yaml", "jellyfin.yaml", "redis.yaml"]
+    # a container of the same name in the other source: refused, nothing written
+    host.write_text(json.dumps({"redis": {"image": "redis:6"}}))
+    before = {p.name: p.read_bytes() for p in (out / "media").iterdir()}
+    clash = run_cli(*c2)
+    assert clash.returncode == 2
+    assert "media/redis.yaml belongs to the conversion of" in clash.stderr
+    assert {p.name: p.read_bytes() for p in (out / "media").iterdir()} == before

@@ -70,6 +70,11 @@ def _common(f: Any) -> Any:
             show_default=True,
             help="Size of claims for named volumes.",
         ),
+        click.option(
+            "--allow-empty",
+            is_flag=True,
+            help="Let a conversion that finds no containers remove the files its source wrote before.",
+        ),
         click.option("--quiet", "-q", is_flag=True, help="No summary on stderr."),
     ]
     for option in reversed(options):
@@ -322,9 +327,10 @@ def _run(
     secrets_dir: Path | None,
     storage_class: str | None,
     volume_size: str,
+    allow_empty: bool,
     quiet: bool,
 ) -> None:
-    from hydradeploy.convert import diff, write
+    from hydradeploy.convert import diff, ownership, write
     from hydradeploy.convert.emit import EmitOptions
     from hydradeploy.convert.emit import convert as emit
     from hydradeploy.convert.model import Note
@@ -356,16 +362,23 @@ def _run(
     )
     label = ", ".join(source.files)
     # each file is written (or compared) as soon as it is built, then dropped
-    checker = diff.DriftCheck(out) if check else None
-    tree = None if check else write.StagedTree(out)
+    # only this source's files are compared, replaced or removed (ownership.py)
+    checker = diff.DriftCheck(out, owner=label) if check else None
+    tree = None if check else write.StagedTree(out, owner=label)
     if checker is not None:
         checker.own(namespace)
+    if tree is not None and not source.containers and not allow_empty:
+        mine = tree.own_files(namespace)
+        if mine:
+            raise UserError(
+                f"{label}: no containers to convert; that would remove its {len(mine)} file(s) under {out / namespace} (pass --allow-empty to do so)"
+            )
 
     def sink(rel: str, docs: list[dict[str, Any]]) -> None:
         if checker is not None:
             checker.file(rel, docs)
         elif tree is not None:
-            tree.add(rel, write.dump_documents(docs, label))
+            tree.add(rel, write.dump_documents(docs, ownership.label_for(rel, label)))
 
     try:
         if quiet or not sys.stderr.isatty():

@@ -293,7 +293,6 @@ def convert(source: Source, opts: EmitOptions, on_file: FileSink | None = None) 
                             "app.kubernetes.io/name": ns,
                             "app.kubernetes.io/managed-by": MANAGED_BY,
                         },
-                        "annotations": {"hydra.io/source": ", ".join(source.files)},
                     },
                 }
             ],

@@ -25,6 +25,38 @@ def _repo_root() -> Path:
     return repo_root()
 
 
+def _repository() -> Path | None:
+    """The hydra repository we are converting inside ($HYDRA_ROOT or a parent holding
+    hosts/inventory.toml), or None: then nothing may default to the working directory."""
+    root = _repo_root()
+    import os
+
+    if os.environ.get("HYDRA_ROOT") or (root / "hosts" / "inventory.toml").is_file():
+        return root
+    return None
+
+
+def _output_dirs(out: Path | None, secrets_dir: Path | None) -> tuple[Path, Path]:
+    """--out and where plaintext Secrets go: the repository's k8s/converted/ and
+    secrets/plain/ only when converting inside the repository (and into it); otherwise
+    --out is required and Secrets go beside it (`<out>-secrets/`) unless --secrets-dir."""
+    repo = _repository()
+    if out is None:
+        if repo is None:
+            raise UserError(
+                f"not inside a hydra repository (no hosts/inventory.toml above {Path.cwd()}): pass --out DIR"
+            )
+        out = repo / "k8s" / "converted"
+    if secrets_dir is None:
+        inside = repo is not None and out.resolve().is_relative_to(repo.resolve())
+        secrets_dir = (
+            repo / "secrets" / "plain"
+            if inside and repo is not None
+            else out.with_name(out.name + "-secrets")
+        )
+    return out, secrets_dir
+
+
 def _common(f: Any) -> Any:
     options = [
         click.option(
@@ -38,7 +70,7 @@ def _common(f: Any) -> Any:
             "out",
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
-            help="Output folder (default: k8s/converted/ of the repository).",
+            help="Output folder (default: k8s/converted/ of the repository; required outside one).",
         ),
         click.option(
             "--check",
@@ -57,7 +89,7 @@ def _common(f: Any) -> Any:
             "secrets_dir",
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
-            help="Where plaintext Secret manifests go (default: secrets/plain/ of the repository).",
+            help="Where plaintext Secret manifests go (default: secrets/plain/ of the repository when --out is inside it, else OUT-secrets/ beside --out).",
         ),
         click.option(
             "--storage-class",
@@ -345,9 +377,7 @@ def _run(
         raise UserError(
             f"--volume-size {volume_size!r}: want a Kubernetes quantity such as 10Gi or 500Mi"
         )
-    root = _repo_root()
-    out = out or root / "k8s" / "converted"
-    secrets_dir = secrets_dir or root / "secrets" / "plain"
+    out, secrets_dir = _output_dirs(out, secrets_dir)
     # Conversion allocates many small objects and frees them only at exit; the cyclic
     # garbage collector would rescan the growing heap again and again (superlinear time).
     gc.disable()

@@ -230,7 +230,8 @@ def test_example_stack_emits_valid_objects(repo: Path) -> None:
         EmitOptions(namespace="ai-system", host="hydra-ai", gpu_count=lambda v: 2),
     )
     kinds = {d["kind"] for docs in conv.files.values() for d in docs}
-    assert kinds == {"Namespace", "Service", "Deployment", "StatefulSet"}
+    # ConfigMaps: the example's prometheus.yml and qdrant.yaml sit beside the compose file
+    assert kinds == {"Namespace", "Service", "Deployment", "StatefulSet", "ConfigMap"}
     for docs in conv.files.values():
         for doc in docs:
             validate_strict(doc)

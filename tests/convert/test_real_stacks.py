@@ -12,6 +12,8 @@ from convert_helpers import podman, run_cli, services, validate_strict
 from hydradeploy.convert.compose import load_compose
 from hydradeploy.convert.emit import Conversion, EmitOptions, convert
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 def _compose(
     tmp_path: Path,
@@ -511,3 +513,75 @@ def test_point6_two_sources_share_a_namespace_without_destroying_each_other(
     assert clash.returncode == 2
     assert "media/redis.yaml belongs to the conversion of" in clash.stderr
     assert {p.name: p.read_bytes() for p in (out / "media").iterdir()} == before
+
+
+def test_point7_cluster_fit_problems_are_reported_at_conversion(tmp_path: Path) -> None:
+    """The converter runs k8s-check's cluster-fit checks with the repository's k8s/ tree
+    as context: a LoadBalancer port k8s/apps already publishes (ComfyUI's 8188), an
+    amd.com/gpu on an NVIDIA-only host, a ConfigMap nobody creates."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "k8s" / "apps", repo / "k8s" / "apps")
+    shutil.copytree(REPO / "k8s" / "platform", repo / "k8s" / "platform")
+    (repo / "hosts").mkdir()
+    shutil.copy(REPO / "hosts" / "inventory.toml", repo / "hosts" / "inventory.toml")
+    stack = repo / "stack"
+    stack.mkdir()
+    (stack / "docker-compose.yml").write_text(textwrap.dedent("""
+        services:
+          comfy:
+            image: example/comfyui:1
+            ports: ["8188:8188"]
+          rocm:
+            image: ollama/ollama:rocm
+            devices: [/dev/kfd]
+          prom:
+            image: prom/prometheus:v3
+            configs: [missing]
+          llm-a:
+            image: example/llm:1
+            gpus: all
+          llm-b:
+            image: example/llm:1
+            gpus: all
+        configs:
+          missing: {file: ./not-here.yml}
+    """))  # fmt: skip
+    result = run_cli(
+        "convert", "compose-to-k8s", str(stack / "docker-compose.yml"), "--host", "hydra-ai",
+        cwd=repo, env={"HYDRA_ROOT": str(repo)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    err = " ".join(result.stderr.split())
+    assert (
+        "[k3s-components] stack/comfy.yaml" in err
+        and "port 8188/TCP is already published by Service ai-generation/comfyui" in err
+    )
+    assert "[gpu-fit] stack/rocm.yaml" in err
+    assert "[references] stack/prom.yaml" in err and "ConfigMap 'stack-missing'" in err
+    assert "['llm-a', 'llm-b'] each ask for all nvidia GPUs of hydra-ai" in err
+
+
+def test_point7_configs_beside_the_compose_file_become_configmaps(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "prometheus.yml").write_text("global:\n  scrape_interval: 30s\n")
+    conv = _compose(tmp_path, """
+        name: mon
+        services:
+          prom:
+            image: prom/prometheus:v3
+            configs:
+              - {source: prom-config, target: /etc/prometheus/prometheus.yml}
+              - inline
+        configs:
+          prom-config: {file: ./prometheus.yml}
+          inline: {content: "a: 1"}
+    """)  # fmt: skip
+    (inline, cm) = sorted(
+        conv.files["apps/_configs.yaml"], key=lambda d: d["metadata"]["name"]
+    )
+    assert inline["metadata"]["name"] == "mon-inline"
+    assert cm["metadata"]["name"] == "mon-prom-config"
+    assert cm["data"] == {"prom-config": "global:\n  scrape_interval: 30s\n"}

@@ -347,6 +347,29 @@ def _inventory_problems(ctx: click.Context, source: Any, conv: Any) -> list[str]
     return problems
 
 
+def _cluster_fit(
+    ctx: click.Context, out: Path, generated: dict[str, list[dict[str, Any]]], label: str
+) -> list[str]:
+    """k8s-check's cluster-fit checks over the output, with the repository's k8s/ tree
+    as context when the output lands inside it (cluster_fit.py)."""
+    from hydradeploy.convert import cluster_fit
+    from hydradeploy.inventory import load_inventory
+
+    path: Path = (ctx.obj or {}).get("inventory_path") or (
+        _repo_root() / "hosts" / "inventory.toml"
+    )
+    if not path.is_file():
+        return []
+    try:
+        inv = load_inventory(path)
+    except UserError:
+        return []  # already warned about by the GPU lookup, when it mattered
+    repo = _repository()
+    k8s = repo / "k8s" if repo is not None else None
+    inside = k8s is not None and out.resolve().is_relative_to(k8s.resolve())
+    return cluster_fit.problems(out, generated, label, inv, k8s if inside else None)
+
+
 def _run(
     ctx: click.Context,
     source: Any,
@@ -404,7 +427,10 @@ def _run(
                 f"{label}: no containers to convert; that would remove its {len(mine)} file(s) under {out / namespace} (pass --allow-empty to do so)"
             )
 
+    generated: dict[str, list[dict[str, Any]]] = {}
+
     def sink(rel: str, docs: list[dict[str, Any]]) -> None:
+        generated[rel] = docs
         if checker is not None:
             checker.file(rel, docs)
         elif tree is not None:
@@ -423,6 +449,10 @@ def _run(
             tree.abort()
         raise
     conv.notes.extend(Note("warning", "inventory", w) for w in inv_warnings)
+    conv.notes.extend(
+        Note("warning", "cluster-fit", p) for p in _cluster_fit(ctx, out, generated, label)
+    )
+    generated.clear()
     conv.notes.extend(
         Note("warning", "inventory", p) for p in _inventory_problems(ctx, source, conv)
     )

@@ -295,6 +295,7 @@ def load_compose(
         "compose", [display(p) for p in files], [], host=host, project=sanitize(project)
     )
     source.notes.extend(dict.fromkeys(top_notes))  # once, even when several files repeat a key
+    source.config_data = _config_data(top["configs"], compose_dir)
     if missing:
         source.notes.append(
             Note(
@@ -352,6 +353,7 @@ def load_compose(
                     home_dir,
                     env,
                     compose_dir,
+                    source.config_data,
                 )
             )
         except _Err as exc:
@@ -367,6 +369,29 @@ def load_compose(
                 )
         c.depends_on = [d for d in c.depends_on if d in present]
     return source
+
+
+CONFIGMAP_MAX = 1024 * 1024  # a ConfigMap holds at most 1 MiB (etcd's object limit)
+
+
+def _config_data(configs: dict[str, dict[str, Any]], compose_dir: Path) -> dict[str, str]:
+    """Text of compose configs the converter can read: inline `content`, or a `file`
+    beside the compose file (spec 08-configs.md); others stay a kubectl action."""
+    out: dict[str, str] = {}
+    for name, spec in configs.items():
+        if isinstance(spec.get("content"), str):
+            out[name] = spec["content"]
+            continue
+        file = spec.get("file")
+        if not isinstance(file, str):
+            continue
+        path = compose_dir / file
+        try:
+            if path.is_file() and path.stat().st_size <= CONFIGMAP_MAX:
+                out[name] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+    return out
 
 
 def _network_peers(source: Source, services: dict[str, dict[str, Any]]) -> None:
@@ -512,6 +537,7 @@ def _service(
     home: str = "/root",
     env: dict[str, str] | None = None,
     local_dir: Path | None = None,
+    config_data: dict[str, str] | None = None,
 ) -> Container:
     c = Container(source_name=name, source_file=source_file)
     for key in sorted(spec):
@@ -569,7 +595,7 @@ def _service(
         c.note("lost", "init", "init: the image's entrypoint runs as PID 1")
     _devices(c, spec)
     _depends(c, spec.get("depends_on"))
-    _files(c, spec, top, project)
+    _files(c, spec, top, project, config_data or {})
     for host, ip in sorted(_normalise_mapping(spec.get("extra_hosts"), "extra_hosts").items()):
         if ip is None:
             raise _Err(f"key 'extra_hosts': {host!r} needs host:ip")
@@ -1054,7 +1080,11 @@ def _depends(c: Container, deps: Any) -> None:
 
 
 def _files(
-    c: Container, spec: dict[str, Any], top: dict[str, dict[str, Any]], project: str
+    c: Container,
+    spec: dict[str, Any],
+    top: dict[str, dict[str, Any]],
+    project: str,
+    config_data: dict[str, str],
 ) -> None:
     for key, default_dir, attr, create in (
         ("secrets", "/run/secrets", "secret_files", "secret generic"),
@@ -1080,6 +1110,9 @@ def _files(
             )
             getattr(c, attr).append((ref, path))
             obj = f"{sanitize(project)}-{sanitize(ref)}"
+            if key == "configs" and ref in config_data:
+                c.note("converted", key, f"{ref} → ConfigMap {obj} (_configs.yaml) at {path}")
+                continue
             origin = declared.get("file") or declared.get("environment") or "(external)"
             flag = (
                 f"--from-file={re.sub(r'[^-._a-zA-Z0-9]', '_', ref)}={origin}"

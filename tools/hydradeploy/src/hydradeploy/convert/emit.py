@@ -170,6 +170,9 @@ def place(
     for c in members:
         if c.gpus:
             recreate.append("GPU")
+        if "HSA_OVERRIDE_GFX_VERSION" in c.environment and any(g.vendor == "amd" for g in c.gpus):
+            # the override names one GPU generation: the host's (seed mistake 7)
+            pin.append("HSA_OVERRIDE_GFX_VERSION is for this host's GPU")
         if c.host_network:
             pin.append("host network")
             recreate.append("host network")
@@ -327,6 +330,11 @@ def convert(source: Source, opts: EmitOptions, on_file: FileSink | None = None) 
                 f"named volumes {sorted(shared)} are shared by {users}: standalone ReadWriteOnce claims, so those pods must run on one node (local-path binds them there)",
             )
         )
+    used_configs = sorted(
+        {ref for c in source.containers for ref, _ in c.config_files} & set(source.config_data)
+    )
+    if used_configs:
+        put(f"{ns}/_configs.yaml", [_config_map(source, ns, ref) for ref in used_configs])
     for c in source.containers:
         if c.source_name not in groups:
             continue  # a container of another one's pod, built with it
@@ -369,6 +377,21 @@ def convert(source: Source, opts: EmitOptions, on_file: FileSink | None = None) 
                     workload=f"in pod of {builder.name}",
                     file=path,
                     notes=[_in_namespace(n, ns) for n in member.c.notes] + member.notes,
+                )
+            )
+    # two pods each asking for every GPU of the host: the second one stays Pending
+    for vendor in sorted({g.vendor for c in source.containers for g in c.gpus}):
+        greedy = sorted(
+            c.source_name
+            for c in source.containers
+            if any(g.vendor == vendor and g.count is None for g in c.gpus) and c.replicas
+        )
+        if len(greedy) > 1:
+            top_notes.append(
+                Note(
+                    "warning",
+                    "gpus",
+                    f"{greedy} each ask for all {vendor} GPUs of {source.host or 'the host'}: only one of them can be scheduled there at a time",
                 )
             )
     for (kind, port, proto), n in sorted(lb_ports.items()):
@@ -438,6 +461,27 @@ def _in_namespace(note: Note, ns: str) -> Note:
     return Note(
         note.kind, note.key, note.message.replace("kubectl create ", f"kubectl -n {ns} create ")
     )
+
+
+def _config_map(source: Source, ns: str, ref: str) -> dict[str, Any]:
+    """A compose config the converter read, under the name and key the mounts use."""
+    name = f"{sanitize(source.project or ns)}-{sanitize(ref)}"
+    meta = _meta(
+        name,
+        ns,
+        {
+            "app.kubernetes.io/name": name,
+            "app.kubernetes.io/managed-by": MANAGED_BY,
+            "app.kubernetes.io/part-of": sanitize(source.project or ns),
+        },
+        {"hydra.io/source": f"{', '.join(source.files)}#config:{ref}"},
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta,
+        "data": {_SECRET_KEY.sub("_", ref): source.config_data[ref]},
+    }
 
 
 def _pvc(name: str, ns: str, opts: EmitOptions, labels: dict[str, str]) -> dict[str, Any]:

@@ -145,4 +145,8 @@ class Source:
     host: str | None = None  # the machine holding bind-mounted data
     project: str | None = None  # compose project name
     shared_volumes: dict[str, str] = field(default_factory=dict)  # volume -> external name
+    # compose configs whose content the converter read (file beside the compose file, or
+    # inline `content`): config name -> text; they become ConfigMaps (configs hold no
+    # secrets; compose `secrets` are never read)
+    config_data: dict[str, str] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)  # about the source as a whole

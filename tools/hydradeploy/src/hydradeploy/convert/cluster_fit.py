@@ -51,9 +51,9 @@ def problems(
     ours = [
         Doc(out / rel, i, doc) for rel in sorted(generated) for i, doc in enumerate(generated[rel])
     ]
-    mine = {d.path.resolve() for d in ours}
     context: list[Any] = []
     if k8s_root is not None and k8s_root.is_dir():
+        mine = {d.path.resolve() for d in ours}
         try:
             context = [
                 d

@@ -341,11 +341,11 @@ def convert(source: Source, opts: EmitOptions, on_file: FileSink | None = None) 
         members = groups[c.source_name]
         placement = place(members, shared, one_shot(c, awaited, source.kind))
         builder = _Builder(c, names[c.source_name], source, opts, shared, names, by_source)
-        builder.place, builder.group_of = placement, group_of
+        builder.place, builder.group_of, builder.pods = placement, group_of, groups
         builder.aliases = list(aliases.get(c.source_name, []))
         for m in members[1:]:
             member = _Builder(m, names[m.source_name], source, opts, shared, names, by_source)
-            member.place, member.group_of = placement, group_of
+            member.place, member.group_of, member.pods = placement, group_of, groups
             member.labels, member.selector = builder.labels, builder.selector
             builder.members.append(member)
             builder.aliases.append((names[m.source_name], m.source_name))
@@ -517,6 +517,7 @@ class _Builder:
         self.place = Placement("Deployment")
         self.members: list[_Builder] = []  # containers sharing this pod's network
         self.group_of: dict[str, str] = {}  # source name -> primary of its pod
+        self.pods: dict[str, list[Container]] = {}  # primary -> the pod's containers
         self.lb_ports: list[tuple[str, int, str]] = []  # (Service type, port, protocol)
         self.aliases: list[tuple[str, str]] = []  # (Service name, alias), see _assign_aliases
         self.labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": MANAGED_BY}
@@ -758,13 +759,14 @@ class _Builder:
                 "service",
                 f"no port known: headless Service {self.name} (DNS answers with the pod IPs, every port reachable)",
             )
-        for service_name in [self.name, *(s for s, _ in self.aliases)]:
+        for i, service_name in enumerate([self.name, *(s for s, _ in self.aliases)]):
             docs.append(
                 {
                     "apiVersion": "v1",
                     "kind": "Service",
                     "metadata": _meta(service_name, self.ns, self.labels, self.annotations),
-                    "spec": copy.deepcopy(spec),
+                    # each document its own dicts (no YAML anchors between them)
+                    "spec": copy.deepcopy(spec) if i else spec,
                 }
             )
         for service_name, alias in self.aliases:
@@ -1208,11 +1210,7 @@ class _Builder:
                 continue  # same pod: its containers start together, nothing to wait for
             dep_name = self.names[dep]
             # a pod's ports are served by all its containers (shared network)
-            pod_members = [
-                c
-                for c in self.source.containers
-                if self.group_of.get(c.source_name, c.source_name) == dep_pod
-            ] or [target]
+            pod_members = self.pods.get(dep_pod) or [target]
             ports = sorted(
                 {
                     (p.container_port, p.protocol)

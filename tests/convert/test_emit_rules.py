@@ -259,9 +259,12 @@ def test_environment_files_become_env_from_with_a_predictable_name() -> None:
         {"secretRef": {"name": "app-env-files"}}
     ]
     actions = messages(conv, "app", "action")
+    # rendered into secrets/plain/ and encrypted by `secrets import`, never applied as
+    # plaintext to the cluster
     assert any(
-        "kubectl -n apps create secret generic app-env-files --from-env-file=/run/agenix/app.env"
+        "kubectl -n apps create secret generic app-env-files --from-env-file=/run/agenix/app.env --dry-run=client -o yaml > secrets/plain/apps/app-env-files.yaml"
         in m
+        and "hydradeploy secrets import" in m
         for m in actions
     )
 

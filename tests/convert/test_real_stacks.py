@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from convert_helpers import podman, run_cli, services, validate_strict
 from hydradeploy.convert.compose import load_compose
 from hydradeploy.convert.emit import Conversion, EmitOptions, convert
@@ -560,7 +561,7 @@ def test_point7_cluster_fit_problems_are_reported_at_conversion(tmp_path: Path) 
     )
     assert "[gpu-fit] stack/rocm.yaml" in err
     assert "[references] stack/prom.yaml" in err and "ConfigMap 'stack-missing'" in err
-    assert "['llm-a', 'llm-b'] each ask for all nvidia GPUs of hydra-ai" in err
+    assert "2 containers (llm-a, llm-b) each ask for all nvidia GPUs of hydra-ai" in err
 
 
 def test_point7_configs_beside_the_compose_file_become_configmaps(
@@ -585,3 +586,91 @@ def test_point7_configs_beside_the_compose_file_become_configmaps(
     assert inline["metadata"]["name"] == "mon-inline"
     assert cm["metadata"]["name"] == "mon-prom-config"
     assert cm["data"] == {"prom-config": "global:\n  scrape_interval: 30s\n"}
+
+
+def test_also_volume_size_per_volume(tmp_path: Path) -> None:
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text(textwrap.dedent("""
+        services:
+          db: {image: 'postgres:16', volumes: ['pgdata:/var/lib/postgresql/data']}
+          cache: {image: 'redis:7', volumes: ['cache:/data']}
+        volumes: {pgdata: {}, cache: {}}
+    """))  # fmt: skip
+    out = tmp_path / "out"
+    args = (
+        "convert",
+        "compose-to-k8s",
+        str(compose),
+        "--out",
+        str(out),
+        "--namespace",
+        "vol",
+        "-q",
+    )
+    done = run_cli(*args, "--volume-size", "20Gi", "--volume-size", "pgdata=200Gi")
+    assert done.returncode == 0, done.stderr
+
+    def size(name: str) -> str:
+        docs = yaml.safe_load_all((out / "vol" / f"{name}.yaml").read_text())
+        sts = next(d for d in docs if d["kind"] == "StatefulSet")
+        return str(
+            sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"][
+                "storage"
+            ]
+        )
+
+    assert (size("db"), size("cache")) == ("200Gi", "20Gi")
+    bad = run_cli(*args, "--volume-size", "pgdta=1Gi")
+    assert bad.returncode == 2 and "no named volume 'pgdta'" in bad.stderr
+
+
+def test_also_summary_of_thousands_is_grouped_in_natural_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    import rich.console
+    from hydradeploy.convert import report
+
+    conv = podman(
+        {
+            f"app-{i}": {"image": "x:1", "ports": [f"127.0.0.1:{40000 + i}:80"]}
+            for i in range(200)
+        }
+    )
+    buf = io.StringIO()
+    real = rich.console.Console
+    # print_summary imports Console lazily: hand it one that writes to the buffer
+    monkeypatch.setattr(rich.console, "Console", lambda **kw: real(file=buf, width=200))
+    report.print_summary(conv, "converted", "apps")
+    text = buf.getvalue()
+    assert len(text.splitlines()) < 20
+    assert "200 container(s) (app-0, app-1, app-2, …)" in text  # app-2 before app-10
+    assert "--report FILE" in text
+
+
+def test_also_hostpath_type_file_where_the_source_is_a_known_file(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "nginx.conf").write_text("events {}\n")
+    (tmp_path / "html").mkdir()
+    conv = _compose(
+        tmp_path,
+        """
+        services:
+          web:
+            image: nginx:1
+            volumes: ["./nginx.conf:/etc/nginx/nginx.conf:ro", "./html:/usr/share/nginx/html"]
+        """,
+        project_dir="/srv/web",
+    )
+    pod = next(d for d in conv.files["apps/web.yaml"] if d["kind"] == "Deployment")
+    paths = {
+        v["hostPath"]["path"]: v["hostPath"]
+        for v in pod["spec"]["template"]["spec"]["volumes"]
+    }
+    assert paths["/srv/web/nginx.conf"] == {
+        "path": "/srv/web/nginx.conf",
+        "type": "File",
+    }
+    assert paths["/srv/web/html"] == {"path": "/srv/web/html"}  # a folder: unknown type

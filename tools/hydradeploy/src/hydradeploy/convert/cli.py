@@ -98,9 +98,10 @@ def _common(f: Any) -> Any:
         ),
         click.option(
             "--volume-size",
-            default="10Gi",
-            show_default=True,
-            help="Size of claims for named volumes.",
+            "volume_size",
+            multiple=True,
+            metavar="[NAME=]SIZE",
+            help="Size of the claims of named volumes (default 10Gi); NAME=SIZE for one volume (repeatable).",
         ),
         click.option(
             "--allow-empty",
@@ -347,6 +348,28 @@ def _inventory_problems(ctx: click.Context, source: Any, conv: Any) -> list[str]
     return problems
 
 
+def _volume_sizes(values: tuple[str, ...], source: Any) -> tuple[str, dict[str, str]]:
+    """`--volume-size 20Gi` (every claim) and `--volume-size NAME=SIZE` (one volume)."""
+    default, sizes = "10Gi", {}
+    volumes = {m.source for c in source.containers for m in c.mounts if m.kind == "volume"}
+    for value in values:
+        name, eq, size = value.rpartition("=")
+        if not QUANTITY.match(size):
+            raise UserError(
+                f"--volume-size {value!r}: want a Kubernetes quantity such as 10Gi or 500Mi"
+            )
+        if not eq:
+            default = size
+        elif name not in volumes:
+            raise UserError(
+                f"--volume-size {value!r}: no named volume {name!r} in {', '.join(source.files)}"
+                + (f" (volumes: {', '.join(sorted(volumes))})" if volumes else "")
+            )
+        else:
+            sizes[name] = size
+    return default, sizes
+
+
 def _cluster_fit(
     ctx: click.Context, out: Path, generated: dict[str, list[dict[str, Any]]], label: str
 ) -> list[str]:
@@ -366,8 +389,11 @@ def _cluster_fit(
         return []  # already warned about by the GPU lookup, when it mattered
     repo = _repository()
     k8s = repo / "k8s" if repo is not None else None
+    # output inside k8s/: the whole tree is its context; elsewhere (a trial run) the
+    # hand-written part (platform, apps), not the converted outputs it would not join
     inside = k8s is not None and out.resolve().is_relative_to(k8s.resolve())
-    return cluster_fit.problems(out, generated, label, inv, k8s if inside else None)
+    skip = None if inside or k8s is None else k8s / "converted"
+    return cluster_fit.problems(out, generated, label, inv, k8s, skip)
 
 
 def _run(
@@ -381,7 +407,7 @@ def _run(
     report: Path | None,
     secrets_dir: Path | None,
     storage_class: str | None,
-    volume_size: str,
+    volume_size: tuple[str, ...],
     allow_empty: bool,
     quiet: bool,
 ) -> None:
@@ -396,10 +422,7 @@ def _run(
         raise UserError(
             f"--namespace {namespace!r}: must be a DNS-1123 label (lowercase letters, digits, '-')"
         )
-    if not QUANTITY.match(volume_size):
-        raise UserError(
-            f"--volume-size {volume_size!r}: want a Kubernetes quantity such as 10Gi or 500Mi"
-        )
+    default_size, sizes = _volume_sizes(volume_size, source)
     out, secrets_dir = _output_dirs(out, secrets_dir)
     # Conversion allocates many small objects and frees them only at exit; the cyclic
     # garbage collector would rescan the growing heap again and again (superlinear time).
@@ -409,7 +432,8 @@ def _run(
         namespace=namespace,
         host=source.host,
         storage_class=storage_class,
-        volume_size=volume_size,
+        volume_size=default_size,
+        volume_sizes=sizes,
         gpu_count=gpu_count,
         volume_root=volume_root,
     )

@@ -43,6 +43,7 @@ def problems(
     owner: str,
     inventory: Inventory,
     k8s_root: Path | None,
+    skip: Path | None = None,
 ) -> list[str]:
     """One line per problem of the generated objects (path relative to --out)."""
     from hydradeploy.manifests import CHECKS, Doc, ManifestError, Tree, load_documents
@@ -62,17 +63,18 @@ def problems(
                 and ownership.owner(d.path) != owner
                 # the conversion's own staging folder (write.StagedTree) is not k8s/
                 and not any(part.startswith(".hydradeploy-") for part in d.path.parts)
+                and (skip is None or not d.path.is_relative_to(skip))
             ]
         except ManifestError as exc:
             return [f"k8s/ not checked with the output: {exc}"]
     tree = _indexed_tree(Tree)(context + ours, inventory, KUBERNETES_VERSION)
-    prefixes = tuple(f"{d.path}#" for d in ours)
+    paths = {str(d.path) for d in ours}
     lines = []
     for name, check in CHECKS.items():
         if name in NOT_FOR_GENERATED:
             continue
         for p in check(tree):
-            if p.where.startswith(prefixes):
-                where = p.where.removeprefix(f"{out}/")
-                lines.append(f"[{p.check}] {where}: {p.message}")
+            path = p.where.partition("#")[0]  # Problem.where is "PATH#INDEX KIND NS/NAME"
+            if path in paths:
+                lines.append(f"[{p.check}] {path.removeprefix(f'{out}/')}: {p.message}")
     return sorted(set(lines))

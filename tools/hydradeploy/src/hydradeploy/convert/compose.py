@@ -564,7 +564,7 @@ def _service(
     c.cmd = _command(spec.get("command"), "command")
     _environment(c, spec, project_dir, home, env or {}, local_dir)
     _ports(c, spec)
-    _volumes(c, spec, project_dir, top, home)
+    _volumes(c, spec, project_dir, top, home, local_dir)
     _resources(c, spec)
     _health(c, spec.get("healthcheck"))
     for key, attr in (("user", "user"), ("working_dir", "workdir"), ("hostname", "hostname")):
@@ -781,6 +781,7 @@ def _volumes(
     project_dir: str,
     top: dict[str, dict[str, Any]],
     home: str,
+    local_dir: Path | None = None,
 ) -> None:
     volumes = spec.get("volumes") or []
     if not isinstance(volumes, list):
@@ -820,12 +821,28 @@ def _volumes(
                     "volumes",
                     f"volume {mount.source!r}: driver settings not converted; the claim uses the storage class",
                 )
-        c.mounts.append(mount)
+        c.mounts.append(_known_file(mount, item, local_dir))
     for item in _str_list(spec.get("tmpfs"), "tmpfs"):
         try:
             c.mounts.append(parse_tmpfs(item))
         except ValueError as exc:
             raise _Err(f"key 'tmpfs': {exc}") from None
+
+
+def _known_file(mount: Any, item: Any, local_dir: Path | None) -> Any:
+    """A relative bind source that is a file beside the compose file (a config file the
+    stack ships) gets hostPath type File: the kubelet then refuses to start the pod when
+    the file is missing on the node instead of creating an empty directory there
+    (k8s.io/api core/v1 types.go HostPathType: `File` "A file must exist at the given
+    path"; the default "" checks nothing)."""
+    from dataclasses import replace
+
+    source = item.get("source") if isinstance(item, dict) else str(item).partition(":")[0]
+    if mount.kind != "bind" or local_dir is None or not isinstance(source, str):
+        return mount
+    if source.startswith(".") and (local_dir / source).is_file():
+        return replace(mount, host_type="File")
+    return mount
 
 
 def _long_volume(item: dict[str, Any], project_dir: str) -> Any:

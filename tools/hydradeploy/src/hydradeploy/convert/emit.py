@@ -58,12 +58,17 @@ _SECRET_KEY = re.compile(r"[^-._a-zA-Z0-9]")
 _NUMERIC_USER = re.compile(r"^(\d+)(?::(\d+))?\Z")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class EmitOptions:
     namespace: str
     host: str | None = None  # node that holds bind-mounted data
     storage_class: str | None = None  # None: the cluster default (k3s: local-path)
     volume_size: str = "10Gi"
+    volume_sizes: dict[str, str] = field(default_factory=dict)  # source volume -> size
+
+    def size_of(self, volume: str) -> str:
+        return self.volume_sizes.get(volume, self.volume_size)
+
     gpu_count: Callable[[str], int | None] = lambda vendor: None  # host GPUs per vendor
     volume_root: str = "/var/lib/containers/storage/volumes"  # where named volumes live now
 
@@ -312,6 +317,7 @@ def convert(source: Source, opts: EmitOptions, on_file: FileSink | None = None) 
                     "app.kubernetes.io/managed-by": MANAGED_BY,
                     "app.kubernetes.io/part-of": sanitize(source.project or ns),
                 },
+                vol,
             )
             claim["metadata"]["annotations"] = {
                 "hydra.io/source": f"{', '.join(source.files)}#volume:{vol}"
@@ -391,7 +397,7 @@ def convert(source: Source, opts: EmitOptions, on_file: FileSink | None = None) 
                 Note(
                     "warning",
                     "gpus",
-                    f"{greedy} each ask for all {vendor} GPUs of {source.host or 'the host'}: only one of them can be scheduled there at a time",
+                    f"{len(greedy)} containers ({', '.join(greedy[:5])}{', …' if len(greedy) > 5 else ''}) each ask for all {vendor} GPUs of {source.host or 'the host'}: only one of them can be scheduled there at a time",
                 )
             )
     for (kind, port, proto), n in sorted(lb_ports.items()):
@@ -484,11 +490,13 @@ def _config_map(source: Source, ns: str, ref: str) -> dict[str, Any]:
     }
 
 
-def _pvc(name: str, ns: str, opts: EmitOptions, labels: dict[str, str]) -> dict[str, Any]:
+def _pvc(
+    name: str, ns: str, opts: EmitOptions, labels: dict[str, str], volume: str
+) -> dict[str, Any]:
     spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"]}
     if opts.storage_class:
         spec["storageClassName"] = opts.storage_class
-    spec["resources"] = {"requests": {"storage": opts.volume_size}}
+    spec["resources"] = {"requests": {"storage": opts.size_of(volume)}}
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
@@ -682,7 +690,7 @@ class _Builder:
             self.note(
                 "action",
                 "environmentFiles",
-                f"create Secret {files_secret} from the env files (never read by the converter): kubectl -n {self.ns} create secret generic {files_secret} {flags}",
+                f"Secret {files_secret} from the env files (never read by the converter): on the host, `kubectl -n {self.ns} create secret generic {files_secret} {flags} --dry-run=client -o yaml > secrets/plain/{self.ns}/{files_secret}.yaml`, then `hydradeploy secrets import` encrypts it for the cluster",
             )
         return env, env_from
 
@@ -923,7 +931,10 @@ class _Builder:
                 mount["readOnly"] = True
             if m.kind == "bind":
                 name = _volume_name(m.target, used)
-                volumes.append({"name": name, "hostPath": {"path": m.source}})
+                host_path = {"path": m.source}
+                if m.host_type:
+                    host_path["type"] = m.host_type
+                volumes.append({"name": name, "hostPath": host_path})
                 if m.source == "/nix/store" or m.source.startswith("/nix/store/"):
                     self.note(
                         "warning",
@@ -950,18 +961,22 @@ class _Builder:
                     # a Job has no claim templates: its own claim, named after the pod
                     claim = f"{name}-{self.name}"
                     volumes.append({"name": name, "persistentVolumeClaim": {"claimName": claim}})
-                    self.claim_templates.append(_pvc(claim, self.ns, self.opts, self.labels))
+                    self.claim_templates.append(
+                        _pvc(claim, self.ns, self.opts, self.labels, m.source)
+                    )
                     self.note(
                         "converted",
                         "volumes",
-                        f"named volume {m.source} → PersistentVolumeClaim {claim}, {self.opts.volume_size}",
+                        f"named volume {m.source} → PersistentVolumeClaim {claim}, {self.opts.size_of(m.source)}",
                     )
                 else:
-                    self.claim_templates.append(_pvc(name, self.ns, self.opts, self.labels))
+                    self.claim_templates.append(
+                        _pvc(name, self.ns, self.opts, self.labels, m.source)
+                    )
                     self.note(
                         "converted",
                         "volumes",
-                        f"named volume {m.source} → volumeClaimTemplate {name} (PVC {name}-{self.name}-0), {self.opts.volume_size}",
+                        f"named volume {m.source} → volumeClaimTemplate {name} (PVC {name}-{self.name}-0), {self.opts.size_of(m.source)}",
                     )
                 self.note(
                     "action",

@@ -48,6 +48,7 @@ class Mount:
     source: str = ""  # host path (bind) or volume name (volume)
     read_only: bool = False
     size: str | None = None  # tmpfs size, Kubernetes quantity
+    host_type: str | None = None  # hostPath type when the source is known (a "File")
 
 
 @dataclass(frozen=True, slots=True)

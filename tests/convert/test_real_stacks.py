@@ -433,6 +433,10 @@ def test_issue17_load_balancer_is_a_typed_result_not_a_name_suffix() -> None:
             "service 'web': healthcheck: unknown key 'intervall' (did you mean 'interval'?)",
         ),
         (
+            "web:\n  image: nginx:1\n",
+            "compose.yml: top-level key 'web' looks like a service of a version 1 file",
+        ),
+        (
             "servics:\n  web: {image: nginx:1}\n",
             "compose.yml: unknown key 'servics' (did you mean 'services'?)",
         ),

@@ -136,6 +136,13 @@ def _check_keys(doc: dict[str, Any], path: Path) -> None:
             if err:
                 raise UserError(f"{path}: {label}{err}")
 
+    for key, value in doc.items():
+        if unknown_key_error("", key) and isinstance(value, dict) and "image" in value:
+            # compose file format 1: services at the top level; docker compose v2's
+            # schema has no such keys either
+            raise UserError(
+                f"{path}: top-level key {key!r} looks like a service of a version 1 file: put services under `services:`"
+            )
     check("", doc, "")
     for section in ("volumes", "networks", "secrets", "configs"):
         items = doc.get(section)

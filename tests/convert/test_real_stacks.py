@@ -117,6 +117,17 @@ def test_point1_links_alias_belongs_to_the_linked_service(tmp_path: Path) -> Non
     assert web["metadata"]["annotations"]["hydra.io/depends-on"] == "cache,db"
 
 
+def test_point1_aliases_nobody_could_look_up_make_no_service(tmp_path: Path) -> None:
+    conv = _compose(tmp_path, """
+        services:
+          a:
+            image: x
+            hostname: "..."
+            networks: {default: {aliases: ["-"]}}
+    """)  # fmt: skip
+    assert sorted(_all_services(conv)) == ["a"]
+
+
 def test_point1_alias_clash_is_reported_not_overwritten(tmp_path: Path) -> None:
     conv = _compose(tmp_path, """
         services:

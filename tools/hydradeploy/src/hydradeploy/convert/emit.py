@@ -433,6 +433,8 @@ def _assign_aliases(
     for c in source.containers:
         own = names[c.source_name]
         for alias, origin in c.aliases:
+            if not any(ch.isalnum() for ch in alias):
+                continue  # nothing a client could have looked up (`-`, an empty hostname)
             # DNS names are case-insensitive (RFC 4343): `MyDB` is looked up as `mydb`
             wanted = alias.lower()
             service = wanted if _is_dns1035(wanted) else sanitize(alias)

@@ -24,9 +24,7 @@ def lab(request: pytest.FixtureRequest) -> Any:
     try:
         factory = request.getfixturevalue("lab_factory")
     except pytest.FixtureLookupError:
-        pytest.skip(
-            "the lab pytest plugin (hydradeploy.lab.pytest_plugin) is not registered"
-        )
+        pytest.skip("the lab pytest plugin (tests/lab_plugin.py) is not registered")
     from hydradeploy.lab import HostSpec
 
     return factory(

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from hydradeploy.cli_options import host_selection, select
 from hydradeploy.errors import OperationFailed, UserError
 
 IDENTITY_HELP = (
@@ -31,9 +32,9 @@ def _identity_option(f: Any) -> Any:
 
 
 def _output_option(f: Any) -> Any:
-    return click.option(
-        "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
-    )(f)
+    from hydradeploy.output import output_option
+
+    return output_option(f)
 
 
 def _workspace(ctx: click.Context) -> Any:
@@ -43,15 +44,9 @@ def _workspace(ctx: click.Context) -> Any:
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from hydradeploy.output import table
 
-    table = Table(title=title, title_justify="left", show_lines=False)
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    Console(width=max(100, Console().width), soft_wrap=False).print(table)
+    table(title, columns, rows)
 
 
 def _progress(what: str) -> Any:
@@ -105,16 +100,31 @@ def init(ctx: click.Context, force: bool, show: bool, token_stdin: bool) -> None
         click.echo(token)
 
 
-@secrets.command()
-@click.argument("hosts", nargs=-1)
+@secrets.command(
+    epilog="Examples:\n\n\b\n  hydradeploy secrets hostkeys --all\n"
+    "  hydradeploy secrets hostkeys hydra-amd --accept-new"
+)
+@host_selection
 @click.option("--from-inventory", is_flag=True, help="Use the inventory's host_key values; no SSH.")
-@click.option("--accept-new", is_flag=True, help="Trust a host with no known key yet (first use).")
-@click.option("--timeout", type=click.FloatRange(1, 300), default=10.0, show_default=True)
+@click.option(
+    "--accept-new",
+    is_flag=True,
+    help="Trust a host with no known key yet (first use; its fingerprint is shown).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1, 300),
+    default=10.0,
+    show_default=True,
+    help="Seconds per SSH key exchange.",
+)
 @_output_option
 @click.pass_context
 def hostkeys(
     ctx: click.Context,
     hosts: tuple[str, ...],
+    all_hosts: bool,
+    on: tuple[str, ...],
     from_inventory: bool,
     accept_new: bool,
     timeout: float,
@@ -127,7 +137,7 @@ def hostkeys(
 
     ws = _workspace(ctx)
     inv = ws.inventory
-    chosen = inv.select(hosts, all_hosts=not hosts)
+    chosen = select(inv, hosts, all_hosts, on, required=False)
     if from_inventory:
         results = []
         for h in chosen:
@@ -230,7 +240,7 @@ def import_(ctx: click.Context, files: tuple[Path, ...], keep_plaintext: bool, o
 
     ws = _workspace(ctx)
     done = import_manifests(ws, list(files), keep=keep_plaintext)
-    if not done and output == "text":
+    if not done and output == "table":
         click.echo(
             f"nothing to import: {ws.store.plain_dir} holds no <namespace>/<name>.yaml", err=True
         )

@@ -402,3 +402,35 @@ def test_no_module_but_the_transport_imports_paramiko_or_fabric() -> None:
         )
     ]
     assert offenders == []
+
+
+# ---------------------------------------------------------------- local commands
+
+
+def test_local_commands_fail_in_one_line_naming_the_command() -> None:
+    from hydradeploy.transport import local
+
+    with pytest.raises(
+        local.LocalError, match=r"^no-such-binary-x not found on this machine$"
+    ):
+        local.run(["no-such-binary-x"], timeout=5)
+    with pytest.raises(local.LocalError, match=r"^sleep 5 took longer than 0.2 s$"):
+        local.run(["sleep", "5"], timeout=0.2)
+    with pytest.raises(local.LocalError, match=r"^sh -c .* failed: error: broken$"):
+        local.run(["sh", "-c", "echo noise >&2; echo 'error: broken' >&2; exit 3"], timeout=5, check=True)  # fmt: skip
+    assert local.run(["cat"], input="x", timeout=5).stdout == "x"
+
+
+def test_commands_run_only_through_the_runner() -> None:
+    """subprocess stays in transport/local.py (and the lab's plumbing and the converter's
+    nix eval, owned elsewhere)."""
+    src = REPO / "tools" / "hydradeploy" / "src" / "hydradeploy"
+    allowed = ("lab", "convert")
+    offenders = [
+        str(p.relative_to(src))
+        for p in src.rglob("*.py")
+        if p.relative_to(src).parts[0] not in allowed
+        and p.name != "local.py"
+        and "subprocess.run(" in p.read_text()
+    ]
+    assert offenders == []

@@ -1,6 +1,6 @@
 """Each Nix command the engine runs, as one small function returning its argv.
 
-Local commands run with subprocess (no shell); remote ones are joined with
+Local commands run through `transport.local` (argv, no shell); remote ones are joined with
 `shlex.join` by `transport.Connection.run`. Tests assert these exact argvs.
 """
 

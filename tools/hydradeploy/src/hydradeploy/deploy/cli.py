@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hydradeploy.cli_options import host_selection, load, select
+from hydradeploy.cli_options import complete_hosts, host_selection, load, select
 from hydradeploy.deploy.models import MODES
 from hydradeploy.errors import OperationFailed, UserError
 from hydradeploy.output import emit_json, output_option, table
@@ -69,6 +69,48 @@ def _quiet(ctx: click.Context, quiet: bool) -> bool:
     return quiet or bool((ctx.find_root().obj or {}).get("quiet"))
 
 
+# options deploy, plan and rollback share (one definition each)
+closure_option = click.option(
+    "--closure",
+    "closure_specs",
+    multiple=True,
+    metavar="HOST=STOREPATH",
+    help="Use this prebuilt system closure for HOST.",
+)
+build_on_option = click.option(
+    "--build-on",
+    type=click.Choice(["local", "target"]),
+    default="local",
+    show_default=True,
+    help="Where to build closures not given with --closure.",
+)
+flake_option = click.option(
+    "--flake", default=None, help="Flake reference to build from (default: the repository)."
+)
+max_parallel_option = click.option(
+    "--max-parallel",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Agents deployed at once.",
+)
+confirm_timeout_option = click.option(
+    "--confirm-timeout",
+    type=click.IntRange(1, 3600),
+    default=30,
+    show_default=True,
+    help="Seconds the host waits for the confirmation before rolling back by itself.",
+)
+check_timeout_option = click.option(
+    "--check-timeout",
+    type=click.FloatRange(0, 3600),
+    default=120,
+    show_default=True,
+    help="Seconds to wait for the join checks to pass.",
+)
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+
+
 # ------------------------------------------------------------------------------ deploy
 
 
@@ -106,23 +148,9 @@ def _render_run(res: RunResult, output: str) -> None:
 
 @click.command(epilog="Examples:\n\n\b\n  hydradeploy deploy hydra-ai\n  hydradeploy deploy --on @gpu,hydra-amd --max-parallel 2\n  hydradeploy deploy --all --mode boot")  # fmt: skip
 @host_selection
-@click.option(
-    "--closure",
-    "closure_specs",
-    multiple=True,
-    metavar="HOST=STOREPATH",
-    help="Deploy this prebuilt system closure to HOST.",
-)
-@click.option(
-    "--build-on",
-    type=click.Choice(["local", "target"]),
-    default="local",
-    show_default=True,
-    help="Where to build closures not given with --closure.",
-)
-@click.option(
-    "--flake", default=None, help="Flake reference to build from (default: the repository)."
-)
+@closure_option
+@build_on_option
+@flake_option
 @click.option(
     "--mode",
     type=click.Choice(MODES),
@@ -131,27 +159,9 @@ def _render_run(res: RunResult, output: str) -> None:
     help="switch: activate now and at boot; boot: at the next boot only; test: now, not at "
     "boot; dry-activate: show what would change.",
 )
-@click.option(
-    "--max-parallel",
-    type=click.IntRange(1, 64),
-    default=4,
-    show_default=True,
-    help="Agents deployed at once.",
-)
-@click.option(
-    "--confirm-timeout",
-    type=click.IntRange(1, 3600),
-    default=30,
-    show_default=True,
-    help="Seconds the host waits for the confirmation before rolling back by itself.",
-)
-@click.option(
-    "--check-timeout",
-    type=click.FloatRange(0, 3600),
-    default=120,
-    show_default=True,
-    help="Seconds to wait for the join checks to pass.",
-)
+@max_parallel_option
+@confirm_timeout_option
+@check_timeout_option
 @click.option(
     "--activation-timeout",
     type=click.FloatRange(1, 7200),
@@ -163,7 +173,7 @@ def _render_run(res: RunResult, output: str) -> None:
     "--no-rollback", is_flag=True, help="Leave a failed host as it is (no watchdog, no rollback)."
 )
 @click.option("--keep-going", is_flag=True, help="Continue with later waves when a host fails.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@quiet_option
 @output_option
 @click.pass_context
 def deploy(
@@ -207,9 +217,7 @@ def deploy(
 
 
 @click.command(epilog="Examples:\n\n\b\n  hydradeploy rollback hydra-compute\n  hydradeploy rollback hydra-compute --to 41")  # fmt: skip
-@click.argument(
-    "host", shell_complete=__import__("hydradeploy.cli_options").cli_options.complete_hosts
-)
+@click.argument("host", shell_complete=complete_hosts)
 @click.option(
     "--to",
     "to",
@@ -217,21 +225,9 @@ def deploy(
     metavar="GENERATION",
     help="Generation to go back to (default: the one before the current).",
 )
-@click.option(
-    "--confirm-timeout",
-    type=click.IntRange(1, 3600),
-    default=30,
-    show_default=True,
-    help="Seconds the host waits for the confirmation before rolling back by itself.",
-)
-@click.option(
-    "--check-timeout",
-    type=click.FloatRange(0, 3600),
-    default=120,
-    show_default=True,
-    help="Seconds to wait for the join checks to pass.",
-)
-@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@confirm_timeout_option
+@check_timeout_option
+@quiet_option
 @output_option
 @click.pass_context
 def rollback(
@@ -265,9 +261,7 @@ def rollback(
 
 
 @click.command(epilog="Example:\n\n\b\n  hydradeploy generations hydra-ai --output json")
-@click.argument(
-    "host", shell_complete=__import__("hydradeploy.cli_options").cli_options.complete_hosts
-)
+@click.argument("host", shell_complete=complete_hosts)
 @output_option
 @click.pass_context
 def generations(ctx: click.Context, host: str, output: str) -> None:
@@ -442,30 +436,10 @@ def history(
 
 @click.command(epilog="Examples:\n\n\b\n  hydradeploy plan --all\n  hydradeploy plan hydra-ai --closure hydra-ai=/nix/store/…-nixos-system-hydra-ai")  # fmt: skip
 @host_selection
-@click.option(
-    "--closure",
-    "closure_specs",
-    multiple=True,
-    metavar="HOST=STOREPATH",
-    help="Plan with this prebuilt system closure for HOST.",
-)
-@click.option(
-    "--build-on",
-    type=click.Choice(["local", "target"]),
-    default="local",
-    show_default=True,
-    help="Where closures not given with --closure would be built.",
-)
-@click.option(
-    "--flake", default=None, help="Flake reference to build from (default: the repository)."
-)
-@click.option(
-    "--max-parallel",
-    type=click.IntRange(1, 64),
-    default=4,
-    show_default=True,
-    help="Agents deployed at once (shapes the waves).",
-)
+@closure_option
+@build_on_option
+@flake_option
+@max_parallel_option
 @output_option
 @click.pass_context
 def plan(

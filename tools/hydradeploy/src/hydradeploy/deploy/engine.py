@@ -254,6 +254,14 @@ class HostDeploy:
             raise HostFailed("no preflight")
         return self._st
 
+    def _guard(self, action: str, new: str, mode: str, confirm_timeout: int) -> watchdog.GuardArgs:
+        """The guard's arguments for this run and host (back to what preflight saw)."""
+        return watchdog.GuardArgs(
+            run_id=self.e.run_id, action=action, new=new, mode=mode,
+            old_generation=self.st.generation, old=self.st.current,
+            confirm_timeout=confirm_timeout, lock_dir=lock.LOCK_DIR,
+        )  # fmt: skip
+
     def _step(self, name: str, fn: Callable[[], object], detail: str = "") -> object:
         self.progress.step(self.host.name, name, detail)
         t = time.monotonic()
@@ -449,15 +457,8 @@ class HostDeploy:
         """Returns when the activation ended, in the host's clock."""
         host, st, rep, opts = self.host, self.st, self.rep, self.opts
         own = self.own
-        guard = watchdog.GuardArgs(
-            run_id=self.e.run_id,
-            action="activate",
-            new=target.path,
-            mode=str(opts.goal),
-            old_generation=st.generation,
-            old=st.current,
-            confirm_timeout=opts.confirm_timeout if opts.rollback else 0,
-            lock_dir=lock.LOCK_DIR,
+        guard = self._guard(
+            "activate", target.path, str(opts.goal), opts.confirm_timeout if opts.rollback else 0
         )
         how = self._step("arm", lambda: watchdog.arm(own, guard))
         self.progress.step(host.name, "activate", f"guard: {how}")
@@ -630,10 +631,7 @@ class HostDeploy:
             state_dir = guard.state_dir
             by_host = decision == "watchdog"
         else:
-            rb = watchdog.GuardArgs(
-                run_id=self.e.run_id, action="rollback", new=guard.new, mode="switch",
-                old_generation=st.generation, old=st.current, confirm_timeout=0, lock_dir=lock.LOCK_DIR,
-            )  # fmt: skip
+            rb = self._guard("rollback", guard.new, "switch", 0)
             watchdog.arm(own, rb)
             state_dir, by_host = rb.state_dir, False
         result, _last = self._wait_rollback(own, state_dir)
@@ -672,7 +670,7 @@ class HostDeploy:
     # -------------------------------------------------------------- checks
 
     def verify(self, fresh_since: float | None) -> None:
-        host, st, rep, own = self.host, self.st, self.rep, self.own
+        host, rep, own = self.host, self.rep, self.own
         self.progress.step(host.name, "checks")
         t = time.monotonic()
 
@@ -709,9 +707,6 @@ class HostDeploy:
         rep.failed_checks = bad
         self._fail("checks", "; ".join(map(str, bad)))
         if self.opts.rollback:
-            guard = watchdog.GuardArgs(
-                run_id=self.e.run_id, action="activate", new=now.current, mode=str(self.opts.goal),
-                old_generation=st.generation, old=st.current, confirm_timeout=0, lock_dir=lock.LOCK_DIR,
-            )  # fmt: skip
+            guard = self._guard("activate", now.current, str(self.opts.goal), 0)
             self.rollback_via_guard(own, guard, decide=False)
         raise HostFailed(rep.message)

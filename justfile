@@ -12,7 +12,7 @@ default:
 demo:
     tools/demo
 
-# Deploy one host (or @tag), servers before agents, with join checks and rollback
+# Deploy hosts (names, @tags, or --on @tag,name), servers before agents, with join checks and rollback
 deploy HOST *ARGS:
     hydradeploy deploy {{HOST}} {{ARGS}}
 
@@ -28,7 +28,7 @@ plan *ARGS="--all":
 rollback HOST *ARGS:
     hydradeploy rollback {{HOST}} {{ARGS}}
 
-# Generation, k3s, node Ready and GPUs per host
+# Generation, k3s, node Ready and GPUs per host (? where a host could not tell)
 status *HOSTS:
     hydradeploy status {{HOSTS}}
 

@@ -214,6 +214,22 @@ def test_an_unknown_host_key_is_refused_closed_and_quiet(
     assert "Exception" not in errtext and "Traceback" not in errtext and errtext == ""
 
 
+def test_verbose_shows_paramikos_details(
+    sshd_stub: int, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from hydradeploy.transport.ssh import set_verbose
+
+    (tmp_path / "kh").write_text("")
+    h = _host(port=sshd_stub, known_hosts=tmp_path / "kh", key=tmp_path / "none")
+    set_verbose(True)
+    try:
+        with pytest.raises(Unreachable):
+            connect(h, timeout=5)
+    finally:
+        set_verbose(False)
+    assert "ssh: " in capfd.readouterr().err
+
+
 def test_a_changed_host_key_names_both_fingerprints(
     sshd_stub: int, tmp_path: Path
 ) -> None:

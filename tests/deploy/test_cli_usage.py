@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 
@@ -268,3 +269,13 @@ def test_completion_offers_host_names_and_tags(tmp_path):
     )  # fmt: skip
     words = [ln.split(",", 1)[1] for ln in res.stdout.splitlines() if "," in ln]
     assert {"srv", "w1"} <= set(words)
+
+
+def test_plan_prints_build_commands_whole_even_when_they_are_long(cli, tmp_path):
+    inv = _inventory(tmp_path, "ssh = { port = 1 }")
+    flake = "/" + "very-long-directory-name/" * 8 + "flake"
+    res = cli("--inventory", inv, "plan", "--all", "--flake", flake, timeout=60)
+    assert res.returncode == 1  # the hosts could not be looked at
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("srv: would run"))
+    argv = shlex.split(line.removeprefix("srv: would run "))
+    assert argv[-1] == f"{flake}#nixosConfigurations.srv.config.system.build.toplevel"

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from hydradeploy.deploy import nix
-from hydradeploy.deploy.remote import Remote, RemoteError
-from hydradeploy.transport import local
+from hydradeploy.transport import Connection as Remote
+from hydradeploy.transport import RemoteError, local
 
 COPY_TIMEOUT = 3600.0
 SPACE_MARGIN = 64 * 2**20  # left free after the copy (Nix database, logs, GC roots)

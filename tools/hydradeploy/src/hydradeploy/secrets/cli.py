@@ -3,7 +3,6 @@ hosts' SSH host keys (agenix). Heavy modules are imported inside the commands.""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,7 +56,9 @@ def _progress(what: str) -> Any:
 
 
 def _json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True))
+    from hydradeploy.output import emit_json
+
+    emit_json(data)
 
 
 @click.group()
@@ -80,7 +81,9 @@ def secrets(ctx: click.Context, secrets_dir: Path | None) -> None:
     ctx.obj["secrets_dir"] = secrets_dir or repo_root() / "secrets"
 
 
-@secrets.command()
+@secrets.command(
+    epilog="Examples:\n\n\b\n  hydradeploy secrets init\n  hydradeploy secrets init --token-stdin < token.txt"
+)
 @click.option("--force", is_flag=True, help="Replace an existing token.")
 @click.option("--show", is_flag=True, help="Print the new token on stdout.")
 @click.option(
@@ -174,7 +177,7 @@ def hostkeys(
         )
 
 
-@secrets.command()
+@secrets.command(epilog="Example:\n\n\b\n  hydradeploy secrets rekey -i ~/.ssh/id_ed25519")
 @_identity_option
 @click.option("--force", is_flag=True, help="Re-encrypt every file, even those already right.")
 @_output_option
@@ -211,7 +214,7 @@ def rekey(ctx: click.Context, identities: tuple[Path, ...], force: bool, output:
     )
 
 
-@secrets.command()
+@secrets.command(epilog="Example:\n\n\b\n  hydradeploy secrets edit k3s-token -i ~/.ssh/id_ed25519")
 @click.argument("name")
 @_identity_option
 @click.pass_context
@@ -227,7 +230,10 @@ def edit(ctx: click.Context, name: str, identities: tuple[Path, ...]) -> None:
     click.echo(f"{ws.store.path(f)}: {'re-encrypted' if changed else 'no changes'}", err=True)
 
 
-@secrets.command("import")
+@secrets.command(
+    "import",
+    epilog="Examples:\n\n\b\n  hydradeploy secrets import\n  hydradeploy secrets import secrets/plain/grafana-admin.yaml",
+)
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--keep-plaintext", is_flag=True, help="Do not wipe the imported plaintext files.")
 @_output_option
@@ -265,7 +271,10 @@ def import_(ctx: click.Context, files: tuple[Path, ...], keep_plaintext: bool, o
         click.echo(f"{len(rows)} plaintext file(s) wiped", err=True)
 
 
-@secrets.command()
+@secrets.command(
+    epilog="Examples:\n\n\b\n  hydradeploy secrets check\n  hydradeploy secrets check --on-hosts --output json\n  hydradeploy secrets check --on @gpu"
+)
+@host_selection
 @_identity_option
 @click.option("--no-scan", is_flag=True, help="Skip the plaintext scan of the repository.")
 @click.option(
@@ -284,6 +293,9 @@ def import_(ctx: click.Context, files: tuple[Path, ...], keep_plaintext: bool, o
 @click.pass_context
 def check(
     ctx: click.Context,
+    hosts: tuple[str, ...],
+    all_hosts: bool,
+    on: tuple[str, ...],
     identities: tuple[Path, ...],
     no_scan: bool,
     on_hosts: bool,
@@ -293,16 +305,22 @@ def check(
     """Fail (exit 1) when a file does not decrypt for a host that needs it, the
     recipients do not match the inventory, or a plaintext secret is in the repository.
     Recipients are read from the age headers; with --identity, files are also
-    decrypted."""
+    decrypted. Naming hosts (HOST…, --all, --on) decrypts on those hosts only
+    (implies --on-hosts)."""
     from hydradeploy.secrets.check import run_check
     from hydradeploy.secrets.identities import resolve
 
     ws = _workspace(ctx)
     ids = resolve(identities, required=False) if identities else []
+    chosen: set[str] | None = None
+    if hosts or all_hosts or on:  # naming hosts means decrypting on them
+        on_hosts = True
+        chosen = {h.name for h in select(ws.inventory, hosts, all_hosts, on, required=True)}
     with _progress("checking secrets" + (" on the hosts" if on_hosts else "")):
         result = run_check(
-            ws, ctx.obj["repo_root"], ids, scan=not no_scan, on_hosts=on_hosts, timeout=timeout
-        )
+            ws, ctx.obj["repo_root"], ids, scan=not no_scan, on_hosts=on_hosts, timeout=timeout,
+            hosts=chosen,
+        )  # fmt: skip
     if output == "json":
         _json(
             {

@@ -358,6 +358,29 @@ def test_boot_sets_the_profile_then_the_boot_entry_with_sudo_for_a_non_root_user
     ]  # fmt: skip
 
 
+def test_a_held_lock_stops_the_host_after_preflight_and_releases_nothing(inv) -> None:
+    host = inv.host("hydra-ai")  # the first wave: no server gate before it
+    net = FakeNet()
+    net.reply(host.name, "echo kind=nixos", PROBE_OUT.format(h="a" * 32))
+    net.reply(host.name, "if mkdir", "held\nalice@elsewhere pid 1 since T (run x)\nx\n")
+    progress = Progress([host.name], stream=io.StringIO())
+    engine = Engine(inv, Options(), progress, "r", Pool(inv, net.connect))
+    reps = engine.run([host], None)
+    assert reps[0].outcome is Outcome.LOCKED and "alice@elsewhere" in reps[0].message
+    assert _summary(net.lines(host.name)) == ["preflight", "lock", "record"]
+
+
+def test_a_host_that_is_not_nixos_is_refused_at_preflight(inv) -> None:
+    host = inv.host("hydra-ai")  # the first wave: no server gate before it
+    net = FakeNet()
+    net.reply(host.name, "echo kind=nixos", "kind=other\n")
+    progress = Progress([host.name], stream=io.StringIO())
+    engine = Engine(inv, Options(), progress, "r", Pool(inv, net.connect))
+    reps = engine.run([host], None)
+    assert reps[0].failed_step == "preflight" and "not a NixOS host" in reps[0].message
+    assert _summary(net.lines(host.name)) == ["preflight"]  # no lock, no record
+
+
 def test_an_unreachable_host_is_reported_at_connect_and_nothing_runs(inv) -> None:
     host = inv.host("hydra-compute")
     net = FakeNet(down={host.name})

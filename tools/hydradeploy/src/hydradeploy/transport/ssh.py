@@ -100,7 +100,6 @@ def _open_client(
             timeout=timeout,
             banner_timeout=timeout,
             auth_timeout=timeout,
-            channel_timeout=timeout,
             sock=sock,
         )
     except paramiko.BadHostKeyException as exc:

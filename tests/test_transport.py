@@ -473,3 +473,29 @@ def test_commands_run_only_through_the_runner() -> None:
         and "subprocess.run(" in p.read_text()
     ]
     assert offenders == []
+
+
+def test_hostkeys_trusts_a_new_key_only_with_accept_new_and_shows_its_fingerprint(
+    sshd_stub: int, tmp_path: Path
+) -> None:
+    from hydradeploy.secrets.hostkeys import collect_one
+
+    (tmp_path / "kh").write_text("")
+    base = {"port": sshd_stub, "known_hosts": tmp_path / "kh", "key": tmp_path / "none"}
+    unknown = collect_one(_host(**base), accept_new=False, timeout=5)
+    assert unknown.status == "unknown" and unknown.key is None
+    assert KEY.fingerprint in unknown.detail and "--accept-new" in unknown.detail
+    new = collect_one(_host(**base), accept_new=True, timeout=5)
+    assert new.status == "new" and new.key is not None
+    assert new.key.blob == KEY.asbytes()
+    known = collect_one(_host(**base, host_key=KEY_LINE), accept_new=False, timeout=5)
+    assert known.status == "verified" and known.detail == "matches inventory host_key"
+    other = _new_key()
+    changed = collect_one(
+        _host(**base, host_key=f"ssh-ed25519 {other.get_base64()}"),
+        accept_new=True,
+        timeout=5,
+    )
+    assert (
+        changed.status == "mismatch" and changed.key is None
+    )  # --accept-new never overrides

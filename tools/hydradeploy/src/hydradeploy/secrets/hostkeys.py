@@ -11,7 +11,6 @@ or someone is in the middle.
 
 from __future__ import annotations
 
-import base64
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -51,10 +50,8 @@ def _known_key(host: Host) -> tuple[PublicKey | None, str]:
     import paramiko
 
     own = hostkeys.inventory_key(host)  # malformed: Unreachable naming the host
-    if own is not None:
-        return parse_public_key(
-            f"{own[0]} {base64.b64encode(own[1]).decode()}", ed25519_only=True
-        ), "inventory host_key"
+    if own is not None and own[0] == "ssh-ed25519":
+        return PublicKey(own[0], own[1]), "inventory host_key"
     path = hostkeys.known_hosts_file(host)
     try:
         known = paramiko.HostKeys(str(path))

@@ -121,3 +121,16 @@ def select(
         else:
             chosen.add(inv.host(item).name)
     return [h for n, h in inv.hosts.items() if n in chosen]
+
+
+def seconds_option(
+    name: str, default: float, maximum: float, help: str, minimum: float = 0
+) -> Callable[[F], F]:
+    """A timeout in seconds (`--timeout`, `--check-timeout` …), bounded, default shown."""
+    return click.option(
+        name,
+        type=click.FloatRange(minimum, maximum),
+        default=default,
+        show_default=True,
+        help=help,
+    )

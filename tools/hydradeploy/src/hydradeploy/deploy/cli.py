@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hydradeploy.cli_options import complete_hosts, host_selection, load, select
+from hydradeploy.cli_options import complete_hosts, host_selection, load, seconds_option, select
 from hydradeploy.deploy.models import MODES
 from hydradeploy.errors import OperationFailed, UserError
 from hydradeploy.output import emit_json, output_option, table
@@ -101,12 +101,8 @@ confirm_timeout_option = click.option(
     show_default=True,
     help="Seconds the host waits for the confirmation before rolling back by itself.",
 )
-check_timeout_option = click.option(
-    "--check-timeout",
-    type=click.FloatRange(0, 3600),
-    default=120,
-    show_default=True,
-    help="Seconds to wait for the join checks to pass.",
+check_timeout_option = seconds_option(
+    "--check-timeout", 120, 3600, "Seconds to wait for the join checks to pass."
 )
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 
@@ -162,12 +158,8 @@ def _render_run(res: RunResult, output: str) -> None:
 @max_parallel_option
 @confirm_timeout_option
 @check_timeout_option
-@click.option(
-    "--activation-timeout",
-    type=click.FloatRange(1, 7200),
-    default=600,
-    show_default=True,
-    help="Seconds switch-to-configuration may take.",
+@seconds_option(
+    "--activation-timeout", 600, 7200, "Seconds switch-to-configuration may take.", minimum=1
 )
 @click.option(
     "--no-rollback", is_flag=True, help="Leave a failed host as it is (no watchdog, no rollback)."
@@ -331,12 +323,8 @@ def status(
 
 @click.command(epilog="Examples:\n\n\b\n  hydradeploy check\n  hydradeploy check hydra-amd --check-timeout 60")  # fmt: skip
 @host_selection
-@click.option(
-    "--check-timeout",
-    type=click.FloatRange(0, 3600),
-    default=0,
-    show_default=True,
-    help="Keep polling up to this many seconds until the checks pass.",
+@seconds_option(
+    "--check-timeout", 0, 3600, "Keep polling up to this many seconds until the checks pass."
 )
 @output_option
 @click.pass_context

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from hydradeploy.cli_options import host_selection, select
+from hydradeploy.cli_options import host_selection, seconds_option, select
 from hydradeploy.errors import OperationFailed, UserError
 
 IDENTITY_HELP = (
@@ -114,13 +114,7 @@ def init(ctx: click.Context, force: bool, show: bool, token_stdin: bool) -> None
     is_flag=True,
     help="Trust a host with no known key yet (first use; its fingerprint is shown).",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(1, 300),
-    default=10.0,
-    show_default=True,
-    help="Seconds per SSH key exchange.",
-)
+@seconds_option("--timeout", 10.0, 300, "Seconds per SSH key exchange.", minimum=1)
 @_output_option
 @click.pass_context
 def hostkeys(
@@ -282,13 +276,7 @@ def import_(ctx: click.Context, files: tuple[Path, ...], keep_plaintext: bool, o
     is_flag=True,
     help="Also decrypt each file on every host that needs it, over SSH, with its host key.",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(1, 600),
-    default=30.0,
-    show_default=True,
-    help="Seconds per SSH connection and remote command (--on-hosts).",
-)
+@seconds_option("--timeout", 30.0, 600, "Seconds per SSH connection and remote command.", minimum=1)
 @_output_option
 @click.pass_context
 def check(

@@ -73,6 +73,22 @@ def test_an_empty_user_is_refused_not_the_local_user() -> None:
         target.endpoint(_host(user=""))
 
 
+def test_ssh_goes_to_target_host_when_set_while_address_stays_the_node_ip(
+    tmp_path: Path,
+) -> None:
+    h = replace(
+        _host(port=2222, host_key="ssh-ed25519 " + "A" * 68),
+        target_host="ai.example.org",
+    )
+    assert str(target.endpoint(h)) == "root@ai.example.org:2222"
+    assert target.endpoint(h).known_hosts_name == "[ai.example.org]:2222"
+    assert openssh.store_uri(h) == "ssh://root@ai.example.org"
+    with pytest.raises(
+        BadTarget, match="h1: target_host: 'bad host' is not a host name"
+    ):
+        target.endpoint(replace(h, target_host="bad host"))
+
+
 def test_known_hosts_name_has_the_port_when_not_22() -> None:
     assert target.endpoint(_host(port=2222)).known_hosts_name == "[127.0.0.1]:2222"
     assert target.endpoint(_host()).known_hosts_name == "127.0.0.1"

@@ -9,7 +9,7 @@ import click
 
 from hydradeploy.cli_options import host_selection, inventory_path, load, select
 from hydradeploy.errors import OperationFailed
-from hydradeploy.inventory import parse_toml, validate
+from hydradeploy.inventory import check_file, where
 from hydradeploy.output import emit_json, output_option, table
 
 
@@ -30,12 +30,14 @@ def inventory() -> None:
 def check(ctx: click.Context, output: str) -> None:
     """List every problem of the inventory; exit 1 when there is one."""
     path = _path(ctx)
-    issues = validate(parse_toml(path))
+    _, issues = check_file(path)
     if output == "json":
-        emit_json([{"code": i.code, "path": i.path, "message": i.message} for i in issues])
+        emit_json(
+            [{"code": i.code, "path": i.path, "line": i.line, "message": i.message} for i in issues]
+        )
     else:
         for issue in issues:
-            click.echo(f"{path}: {issue} [{issue.code}]")
+            click.echo(f"{where(path, issue)}: {issue} [{issue.code}]")
         if not issues:
             click.echo(f"{path}: ok")
     if issues:

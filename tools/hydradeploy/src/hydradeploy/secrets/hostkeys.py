@@ -87,7 +87,7 @@ def collect_one(host: Host, accept_new: bool, timeout: float = CONNECT_TIMEOUT) 
         host.name,
         None,
         "unknown",
-        f"no ed25519 key for {host.address} in {hostkeys.known_hosts_file(host)} or the "
+        f"no ed25519 key for {target.endpoint(host).known_hosts_name} in {hostkeys.known_hosts_file(host)} or the "
         f"inventory; check {key.fingerprint} out of band, then rerun with --accept-new",
     )
 

@@ -57,10 +57,10 @@ def _address(host: Host, text: str, where: str) -> str:
 def endpoint(host: Host) -> Endpoint:
     """user@address:port of the host itself (`target_host` when the inventory sets one,
     else `address`)."""
-    address = getattr(host, "target_host", None) or host.address
+    address = host.target_host or host.address
     return Endpoint(
         _user(host, host.ssh.user, "ssh.user"),
-        _address(host, address, "address"),
+        _address(host, address, "target_host" if host.target_host else "address"),
         _port(host, str(host.ssh.port), "ssh.port"),
     )
 

@@ -257,14 +257,14 @@ def test_completion_offers_host_names_and_tags(tmp_path):
         "COMP_CWORD": "5",
     }
     res = subprocess.run(
-        [sys.executable, "-c", "from hydradeploy.cli import cli; cli(prog_name='hydradeploy')"],
+        [sys.executable, "-m", "hydradeploy"],
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     words = [ln.split(",", 1)[1] for ln in res.stdout.splitlines() if "," in ln]
     assert "@edge" in words and "@gpu" in words and "@server" in words
     env["COMP_WORDS"] = f"hydradeploy --inventory {_inventory(tmp_path)} status "
     res = subprocess.run(
-        [sys.executable, "-c", "from hydradeploy.cli import cli; cli(prog_name='hydradeploy')"],
+        [sys.executable, "-m", "hydradeploy"],
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     words = [ln.split(",", 1)[1] for ln in res.stdout.splitlines() if "," in ln]

@@ -103,8 +103,10 @@ def cli(ctx: click.Context, inventory_path: Path | None, verbose: bool, quiet: b
     across the cluster, checking that every node rejoined k3s.
 
     Global options (--inventory, -v, -q) go before or after the command.
-    Shell completion (host names, @tags, commands): see docs/deploy.md, e.g.
-    eval "$(_HYDRADEPLOY_COMPLETE=bash_source hydradeploy)"
+    Shell completion of commands, host names and @tags (zsh, fish: docs/deploy.md):
+
+    \b
+      eval "$(_HYDRADEPLOY_COMPLETE=bash_source hydradeploy)"
 
     \b
     Example:

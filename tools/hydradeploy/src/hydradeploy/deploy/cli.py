@@ -61,7 +61,9 @@ def _chosen(ctx: click.Context, inv: Inventory, hosts: Sequence[str], all_hosts:
     from hydradeploy.transport import target
 
     chosen = select(inv, hosts, all_hosts, on, required=required)
-    target.validate(chosen)  # a bad port or jump host: exit 2 before connecting anywhere
+    # a bad port or jump host: exit 2 before connecting anywhere (the servers too: they
+    # answer for the nodes)
+    target.validate([*chosen, *inv.servers])
     return chosen
 
 
@@ -313,7 +315,7 @@ def status(
         out.append([
             r["host"], r["role"], gen, age,
             _known(r["k3s_active"], "[green]active[/]", "[red]inactive[/]"),
-            _known(r["node_ready"], "[green]Ready[/]", "[red]NotReady/absent[/]"),
+            {"Ready": "[green]Ready[/]", None: "?"}.get(r["node"], f"[red]{r['node']}[/]"),
             f"{'' if gpu_ok else '[red]'}{_gpus(r['gpus_allocatable'])} / {_gpus(r['gpus_expected'])}{'' if gpu_ok else '[/]'}",
             r["error"],
         ])  # fmt: skip

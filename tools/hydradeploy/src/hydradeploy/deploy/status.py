@@ -1,7 +1,8 @@
 """`status` and `check`: look at hosts (read-only) and evaluate their join checks.
 
-A value that could not be learned (the host is unreachable, a probe failed) is None,
-never False: `status` shows it as `?` and JSON as null.
+A value that could not be learned (the host is unreachable, a probe failed, no server
+answered) is None, never False: `status` shows it as `?` and JSON as null. `node` is
+Ready, NotReady or absent (the node list was read and has no such node).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def look(
             own = pool.peek(h)
             base: dict[str, Any] = {
                 "host": h.name, "role": h.role, "reachable": own is not None, "generation": None,
-                "closure": None, "closure_age_s": None, "k3s_active": None, "node_ready": None,
+                "closure": None, "closure_age_s": None, "k3s_active": None, "node": None, "node_ready": None,
                 "gpus_expected": h.gpu_resources(), "gpus_allocatable": None, "checks": [],
                 "error": errors.get(h.name, ""),
             }  # fmt: skip
@@ -60,9 +61,9 @@ def look(
             if facts.nodes is not None:
                 # the node list was read: a missing node is known to be absent
                 node = facts.nodes.get(h.name)
-                base["node_ready"] = (
-                    checks.ready_status(node)[0] == "True" if node is not None else False
-                )
+                ready = node is not None and checks.ready_status(node)[0] == "True"
+                base["node_ready"] = ready
+                base["node"] = "absent" if node is None else ("Ready" if ready else "NotReady")
                 base["gpus_allocatable"] = _gpu_counts(node) if node is not None else {}
             base["checks"] = [{"check": r.name, "ok": r.ok, "detail": r.detail} for r in results]
             return base

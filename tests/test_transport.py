@@ -246,6 +246,20 @@ def test_verbose_shows_paramikos_details(
     assert "ssh: " in capfd.readouterr().err
 
 
+def test_a_connection_opened_by_with_follows_the_same_policy(
+    sshd_stub: int, tmp_path: Path
+) -> None:
+    from hydradeploy.transport import Connection
+
+    (tmp_path / "kh").write_text("")
+    h = _host(port=sshd_stub, known_hosts=tmp_path / "kh", key=tmp_path / "none")
+    with (
+        pytest.raises(Unreachable, match="is unknown"),
+        Connection(h, connect_timeout=5),
+    ):
+        pass
+
+
 def test_a_changed_host_key_names_both_fingerprints(
     sshd_stub: int, tmp_path: Path
 ) -> None:

@@ -123,12 +123,28 @@ def _open_client(
 
 
 class Connection:
-    """One host over SSH; `run()` reuses the session. Use `connect(host)` to open one."""
+    """One host over SSH; `run()` reuses the session. `connect(host)` opens one;
+    `Connection(host)` is opened by `open()` or `with`."""
 
-    def __init__(self, host: Host, client: Any, via: Any = None) -> None:
+    def __init__(
+        self,
+        host: Host,
+        client: Any = None,
+        via: Any = None,
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
         self.host = host
         self._client = client
         self._via = via  # the jump host's client, closed with this one
+        self._timeout = connect_timeout
+
+    def open(self) -> Connection:
+        """Connect now (under the policy, as `connect`); no-op when open."""
+        if self._client is None:
+            fresh = connect(self.host, timeout=self._timeout)
+            self._client, self._via = fresh._client, fresh._via
+        return self
 
     @property
     def name(self) -> str:
@@ -142,7 +158,7 @@ class Connection:
         self._client = self._via = None
 
     def __enter__(self) -> Connection:
-        return self
+        return self.open()
 
     def __exit__(self, *exc: object) -> None:
         self.close()

@@ -352,6 +352,14 @@ def _summary(lines: list[str]) -> list[str]:
     for ln in lines:
         if "echo kind=nixos" in ln:
             out.append("preflight")
+        elif "guard.sh" in ln:
+            out.append("arm " + ("rollback" if "-rollback " in ln else "activate"))
+        elif "activated" in ln and "while" in ln:
+            out.append("wait for activation")
+        elif "rolledback" in ln and "while" in ln:
+            out.append("wait for the rollback")
+        elif 'ln -s "$want"' in ln:
+            out.append("decide " + ln.rsplit(" ", 1)[-1])
         elif "if mkdir" in ln:
             out.append("lock")
         elif "deploys.jsonl" in ln:
@@ -409,6 +417,65 @@ def test_a_host_that_is_not_nixos_is_refused_at_preflight(inv) -> None:
     reps = engine.run([host], None)
     assert reps[0].failed_step == "preflight" and "not a NixOS host" in reps[0].message
     assert _summary(net.lines(host.name)) == ["preflight"]  # no lock, no record
+
+
+def _switch(inv, monkeypatch, healthy: bool) -> tuple[FakeNet, HostReport]:
+    """A switch of hydra-ai (first wave) on the fake; the join checks (another module's
+    job, tested there) are replaced by their verdict."""
+    from hydradeploy.deploy import engine as engine_mod
+    from hydradeploy.deploy.models import CheckResult
+
+    verdict = [] if healthy else [CheckResult("node-ready", False, "NotReady")]
+    monkeypatch.setattr(engine_mod.checks, "wait_healthy", lambda *a, **k: verdict)
+    host = inv.host("hydra-ai")
+    net = FakeNet()
+    net.reply(host.name, "echo kind=nixos", PROBE_OUT.format(h="a" * 32))
+    net.reply(host.name, "if mkdir", "acquired\n")
+    net.reply(host.name, "guard.sh", "systemd hydradeploy-guard-x\n")
+    net.reply(host.name, 'ln -s "$want"', "confirmed\n")
+    net.reply(host.name, 'while [ ! -e "$state/activated"', "0 1000\n")
+    net.reply(host.name, 'while [ ! -e "$state/rolledback"', "0 guard 1001\n")
+    opts = Options(goal=Goal.SWITCH, check_timeout=0)
+    progress = Progress([host.name], stream=io.StringIO())
+    engine = Engine(inv, opts, progress, "run1", Pool(inv, net.connect))
+    new = Closure("/nix/store/" + "b" * 32 + "-new", "prebuilt")
+    reps = engine.run([host], {host.name: new})
+    return net, reps[0]
+
+
+def test_switch_runs_the_guard_and_confirms_over_a_new_connection(
+    inv, monkeypatch
+) -> None:
+    net, rep = _switch(inv, monkeypatch, healthy=True)
+    assert rep.outcome is Outcome.DEPLOYED, rep.message
+    assert _summary(net.lines("hydra-ai")) == [
+        "preflight", "lock",
+        "nix-env -p /nix/var/nix/profiles/system --set NEW",
+        "arm activate", "wait for activation",
+        "decide confirmed",  # on the second connection
+        "preflight",  # what runs now, after the checks
+        "unlock", "record",
+    ]  # fmt: skip
+    assert net.opened == ["hydra-ai", "hydra-ai"]  # the working one, then the confirm
+    assert rep.ssh_connections == 0  # counted by transport.connect, not the stand-in
+
+
+def test_failed_checks_roll_back_through_a_new_guard_and_recheck(
+    inv, monkeypatch
+) -> None:
+    net, rep = _switch(inv, monkeypatch, healthy=False)
+    assert rep.outcome is Outcome.ROLLED_BACK and rep.failed_step == "checks", (
+        rep.message
+    )
+    assert _summary(net.lines("hydra-ai")) == [
+        "preflight", "lock",
+        "nix-env -p /nix/var/nix/profiles/system --set NEW",
+        "arm activate", "wait for activation", "decide confirmed",
+        "preflight",  # after the checks: what runs
+        "arm rollback", "wait for the rollback",
+        "preflight",  # re-check on the old generation
+        "unlock", "record",
+    ]  # fmt: skip
 
 
 def test_an_unreachable_host_is_reported_at_connect_and_nothing_runs(inv) -> None:

@@ -37,7 +37,6 @@ from hydradeploy.transport import (
     RemoteError,
     RemoteTimeout,
     Unreachable,
-    connect,
     openssh,
 )
 from hydradeploy.transport.pool import Pool
@@ -533,7 +532,7 @@ class HostDeploy:
         last_err = lost
         while True:
             try:
-                with connect(
+                with self.e.pool.fresh(
                     host, timeout=min(5.0, max(1.0, deadline - time.monotonic()))
                 ) as fresh:
                     decision = (

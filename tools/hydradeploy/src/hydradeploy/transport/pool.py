@@ -5,14 +5,19 @@ reached, else the first server that answers)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 from hydradeploy.inventory import Host, Inventory
 from hydradeploy.transport.errors import RemoteError
 from hydradeploy.transport.ssh import Connection, connect
 
-Connector = Callable[[Host], Connection]
+
+class Connector(Protocol):
+    """How connections are opened: `transport.connect`, or a test's stand-in."""
+
+    def __call__(self, host: Host, *, timeout: float = ...) -> Connection: ...
 
 
 class Pool:
@@ -43,6 +48,11 @@ class Pool:
         if old is not None and old is not c:
             old.close()
         return c
+
+    def fresh(self, host: Host, timeout: float) -> Connection:
+        """A NEW connection, not kept in the pool (the deploy's confirm: proof that the
+        host still accepts SSH after activation). The caller closes it."""
+        return self._connect(host, timeout=timeout)
 
     def peek(self, host: Host) -> Connection | None:
         """The host's connection when it is open and alive, without connecting."""

@@ -9,12 +9,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hydradeploy.inventory import Host
+from hydradeploy.inventory_schema import is_target_host
 from hydradeploy.transport.errors import BadTarget
 
 # user names as useradd accepts them by default (shadow-utils NAME_REGEX); kept loose
 # enough for the usual ones and strict enough to refuse "", spaces and "@".
 _USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*\$?$")
-_HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def _port(host: Host, text: str, where: str) -> int:
 
 def _address(host: Host, text: str, where: str) -> str:
     bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
-    if not bare or not (_HOSTNAME_RE.match(bare) or ":" in bare):
+    if not bare or not is_target_host(bare):  # the inventory's own rule for target_host
         raise BadTarget(f"{host.name}: {where}: {text!r} is not a host name or address")
     return bare
 

@@ -478,6 +478,24 @@ def test_failed_checks_roll_back_through_a_new_guard_and_recheck(
     ]  # fmt: skip
 
 
+def test_rollback_targets_read_each_hosts_generations(inv) -> None:
+    from hydradeploy.deploy.generations import rollback_targets
+
+    net = FakeNet(down={"hydra-amd"})
+    gens = "   4   2026-11-20 10:00:01   \n   5   2026-11-21 05:01:19   (current)\n"
+    net.reply("hydra-compute", "--list-generations", gens)
+    net.reply("hydra-compute", "readlink -f", "/nix/store/" + "c" * 32 + "-old\n")
+    hosts = [inv.host("hydra-compute"), inv.host("hydra-amd")]
+    closures, problems = rollback_targets(inv, hosts, None, Pool(inv, net.connect))
+    assert closures["hydra-compute"].generation == 4
+    assert closures["hydra-compute"].path.endswith("-old")
+    assert len(problems) == 1 and problems[0].startswith("hydra-amd: cannot connect")
+    assert net.lines("hydra-compute") == [
+        "nix-env -p /nix/var/nix/profiles/system --list-generations",
+        "sh -c 'readlink -f \"$1\"' hydradeploy /nix/var/nix/profiles/system-4-link",
+    ]
+
+
 def test_an_unreachable_host_is_reported_at_connect_and_nothing_runs(inv) -> None:
     host = inv.host("hydra-compute")
     net = FakeNet(down={host.name})

@@ -39,6 +39,11 @@ import pytest
         ),
         (["plan"], "name the hosts"),
         (["rollback", "ghost"], "no host 'ghost'"),
+        (["rollback"], "name the hosts"),
+        (
+            ["rollback", "--on", "@gpu", "--to", "3"],
+            "--to 3: names one generation of one host",
+        ),
         (["generations", "ghost"], "no host 'ghost'"),
         (["status", "ghost"], "no host 'ghost'"),
     ],

@@ -210,14 +210,14 @@ def deploy(
     _render_run(service.run(inv, "deploy", chosen, opts, quiet=_quiet(ctx, quiet)), output)
 
 
-@click.command(epilog="Examples:\n\n\b\n  hydradeploy rollback hydra-compute\n  hydradeploy rollback hydra-compute --to 41")  # fmt: skip
-@click.argument("host", shell_complete=complete_hosts)
+@click.command(epilog="Examples:\n\n\b\n  hydradeploy rollback hydra-compute\n  hydradeploy rollback hydra-compute --to 41\n  hydradeploy rollback --on @gpu")  # fmt: skip
+@host_selection
 @click.option(
     "--to",
     "to",
     type=int,
     metavar="GENERATION",
-    help="Generation to go back to (default: the one before the current).",
+    help="Generation to go back to (one host only; default: the one before the current).",
 )
 @confirm_timeout_option
 @check_timeout_option
@@ -226,28 +226,30 @@ def deploy(
 @click.pass_context
 def rollback(
     ctx: click.Context,
-    host: str,
+    hosts: tuple[str, ...],
+    all_hosts: bool,
+    on: tuple[str, ...],
     to: int | None,
     confirm_timeout: int,
     check_timeout: float,
     quiet: bool,
     output: str,
 ) -> None:
-    """Switch HOST back to an earlier generation (watchdog armed), then run the checks."""
+    """Switch hosts back to an earlier generation (watchdog armed), in cluster order,
+    then run the checks."""
     from hydradeploy.deploy import generations as gens
     from hydradeploy.deploy import service
     from hydradeploy.deploy.engine import Options
-    from hydradeploy.transport import RemoteError, connect
 
     inv = load(ctx)
-    h = _chosen(ctx, inv, [host], False, (), required=True)[0]
-    try:
-        with connect(h) as conn:
-            closure = gens.rollback_target(conn, to)
-    except RemoteError as exc:
-        raise OperationFailed(str(exc)) from None
+    chosen = _chosen(ctx, inv, hosts, all_hosts, on, required=True)
+    if to is not None and len(chosen) != 1:
+        raise UserError(f"--to {to}: names one generation of one host, not {len(chosen)} hosts")
+    closures, errors = gens.rollback_targets(inv, chosen, to)
+    if errors:
+        raise OperationFailed("; ".join(errors))
     opts = Options(confirm_timeout=confirm_timeout, check_timeout=check_timeout)
-    res = service.run(inv, "rollback", [h], opts, {h.name: closure}, quiet=_quiet(ctx, quiet))
+    res = service.run(inv, "rollback", chosen, opts, closures, quiet=_quiet(ctx, quiet))
     _render_run(res, output)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from hydradeploy.deploy import nix
 from hydradeploy.deploy.models import SYSTEM_PROFILE, Closure, Generation
 from hydradeploy.errors import UserError
-from hydradeploy.transport import Connection, script
+from hydradeploy.inventory import Host, Inventory
+from hydradeploy.transport import Connection, RemoteError, script
+from hydradeploy.transport.pool import Pool
 
 
 def list_on(conn: Connection) -> list[Generation]:
@@ -41,3 +43,24 @@ def rollback_target(conn: Connection, to: int | None) -> Closure:
         script('readlink -f "$1"', link), timeout=15, check=True, what="read generation"
     ).stdout.strip()
     return Closure(path, f"generation {number}", generation=number)
+
+
+def rollback_targets(
+    inv: Inventory, hosts: list[Host], to: int | None, pool: Pool | None = None
+) -> tuple[dict[str, Closure], list[str]]:
+    """Each host's rollback closure, read in parallel; and one line per host that could
+    not be read. A generation that does not fit is a UserError (exit 2)."""
+    pool = pool or Pool(inv)
+    with pool:
+        errors = pool.open_many(hosts)
+        out: dict[str, Closure] = {}
+        problems = [errors[h.name] for h in hosts if h.name in errors]
+        for h in hosts:
+            conn = pool.peek(h)
+            if conn is None:
+                continue
+            try:
+                out[h.name] = rollback_target(conn, to)
+            except RemoteError as exc:
+                problems.append(str(exc))
+    return out, problems

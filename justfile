@@ -24,7 +24,7 @@ deploy-all *ARGS:
 plan *ARGS="--all":
     hydradeploy plan {{ARGS}}
 
-# Roll a host back (to its previous generation, or --to N) and re-check it
+# Roll hosts back (each to its previous generation, or one host --to N) and re-check them
 rollback HOST *ARGS:
     hydradeploy rollback {{HOST}} {{ARGS}}
 

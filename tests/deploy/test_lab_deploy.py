@@ -157,6 +157,20 @@ def test_status_generations_and_check(lab, hd):
     assert all(set(g) == {"generation", "date", "current"} for g in gens)
     rc, _table, _err = hd("status")
     assert rc == 0
+    # a host that cannot be reached: what only it could tell is unknown (null / ?),
+    # never false; the node object still comes from the server
+    lab.cut("w2")
+    try:
+        rc, rows, err = hd(
+            "status", "--on", "w2,@server", "--output", "json", timeout=120
+        )
+    finally:
+        lab.restore("w2")
+    assert rc == 0 and "Traceback" not in err and "Exception" not in err
+    w2 = {r["host"]: r for r in rows}["w2"]
+    assert w2["reachable"] is False and w2["error"].startswith("w2: cannot connect")
+    assert w2["generation"] is None and w2["k3s_active"] is None
+    assert w2["node"] in ("Ready", "NotReady")  # read from srv's API, not from w2
     assert_healthy(hd)
 
 

@@ -12,7 +12,7 @@ default:
 demo:
     tools/demo
 
-# Deploy one host (or @tag), servers before agents, with join checks and rollback
+# Deploy hosts (names, @tags, or --on @tag,name), servers before agents, with join checks and rollback
 deploy HOST *ARGS:
     hydradeploy deploy {{HOST}} {{ARGS}}
 
@@ -24,11 +24,11 @@ deploy-all *ARGS:
 plan *ARGS="--all":
     hydradeploy plan {{ARGS}}
 
-# Roll a host back (to its previous generation, or --to N) and re-check it
+# Roll hosts back (each to its previous generation, or one host --to N) and re-check them
 rollback HOST *ARGS:
     hydradeploy rollback {{HOST}} {{ARGS}}
 
-# Generation, k3s, node Ready and GPUs per host
+# Generation, k3s, node Ready and GPUs per host (? where a host could not tell)
 status *HOSTS:
     hydradeploy status {{HOSTS}}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ import click
 
 from hydradeploy.errors import UserError
 from hydradeploy.lab.spec import FAULTS, HostSpec
+from hydradeploy.output import emit_json, output_option, table
 
 DIR_OPTION = click.option(
     "--dir", "lab_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -172,23 +172,15 @@ def free_disk(lab_dir: Path, host: str) -> None:
 
 @lab.command()
 @DIR_OPTION
-@click.option("--output", type=click.Choice(["table", "json"]), default="table")
+@output_option
 def status(lab_dir: Path, output: str) -> None:
     """Hosts of the lab: address, link, sshd, k3s, node Ready."""
     rows = _lab(lab_dir).status()
     if output == "json":
-        click.echo(json.dumps(rows, indent=2, sort_keys=True))
+        emit_json(rows)
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("host", "role", "address", "link", "sshd", "k3s", "node", "generation")
-    for r in rows:
-        table.add_row(
-            r["host"], r["role"], r["address"], r["link"], r["sshd"], r["k3s"],
-            r["node"], str(r["generation"]),
-        )  # fmt: skip
-    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+    cols = ("host", "role", "address", "link", "sshd", "k3s", "node", "generation")
+    table("lab", cols, [[str(r[c]) for c in cols] for r in rows])
 
 
 @lab.command()

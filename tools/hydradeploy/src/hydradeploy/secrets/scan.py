@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import yaml
 
 from hydradeploy import secret_names
+from hydradeploy.transport import local
 
 SCAN_ROOTS = ("k8s", "hosts", "modules", "secrets", "flake.nix")
 ALLOW_MARK = "hydra-secrets: allow"
@@ -196,25 +196,13 @@ def files_to_scan(root: Path, roots: Iterable[str] = SCAN_ROOTS) -> list[Path]:
     if not roots:
         return []
     try:
-        proc = subprocess.run(
-            [
-                "git",
-                "-C",
-                str(root),
-                "ls-files",
-                "-z",
-                "--cached",
-                "--others",
-                "--exclude-standard",
-                "--",
-                *roots,
-            ],
-            capture_output=True,
+        res = local.run(
+            ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others",
+             "--exclude-standard", "--", *roots],
             timeout=60,
-            check=False,
-        )
-        listed = proc.stdout.decode().split("\0") if proc.returncode == 0 else None
-    except (OSError, subprocess.TimeoutExpired):
+        )  # fmt: skip
+        listed = res.stdout.split("\0") if res.ok else None
+    except (OSError, local.LocalError):
         listed = None
     if listed is None:
         paths = []

@@ -155,6 +155,7 @@ def _execute(
     closures: dict[str, Closure] | None,
     output: str,
     quiet: bool,
+    prune: bool = False,
 ) -> None:
     from hydradeploy.deploy import record
     from hydradeploy.deploy.engine import Engine
@@ -179,7 +180,10 @@ def _execute(
         interrupted = True
         reports = list(engine.last_reports)
     outcome = "interrupted" if interrupted else ("ok" if all(r.ok for r in reports) else "failed")
+    pruned = _prune_after(inv, reports, quiet) if prune and not interrupted else None
     rec = record.entry(run_id, command, started, reports, outcome, sys.argv[1:])
+    if pruned is not None:  # what `deploy --prune` deleted (docs/prune.md)
+        rec["pruned"] = [i.as_json() for i in pruned]
     path = record.append_local(rec)
     if output == "json":
         _json(
@@ -188,15 +192,42 @@ def _execute(
                 "outcome": outcome,
                 "record": str(path),
                 "hosts": [r.as_json() for r in reports],
+                **({"pruned": rec["pruned"]} if pruned is not None else {}),
             }
         )
     else:
         _report_table(reports)
+        if pruned is not None:
+            from hydradeploy.deploy.prune_cli import show
+
+            show(pruned, "table", dry_run=False)
         click.echo(f"record: {path} (run {run_id})", err=True)
     if interrupted:
         raise KeyboardInterrupt
     if outcome != "ok":
         raise OperationFailed("")
+    if pruned is not None and any(i.action == "delete" and i.done is False for i in pruned):
+        raise OperationFailed("prune: some deletions failed (see the table)")
+
+
+def _prune_after(inv: Inventory, reports: list[HostReport], quiet: bool) -> list[Any] | None:
+    """`deploy --prune`: prune on the cluster-init server once every server of this run
+    was deployed and passed its checks; None (and a note) when one did not."""
+    from hydradeploy.deploy.prune_cli import run_on
+
+    bad = [r.host for r in reports if inv.host(r.host).is_server and not r.ok]
+    if bad:
+        click.echo(
+            f"prune: skipped, server {', '.join(bad)} was not deployed and checked", err=True
+        )
+        return None
+    if not quiet:
+        click.echo(f"prune: on {inv.cluster_init.name}", err=True)
+    try:
+        return run_on(inv.cluster_init, include_data=False, dry_run=False)
+    except OperationFailed as exc:
+        click.echo(f"hydradeploy: {exc}", err=True)
+        return None
 
 
 @click.command()
@@ -257,6 +288,10 @@ def _execute(
     "--no-rollback", is_flag=True, help="Leave a failed host as it is (no watchdog, no rollback)."
 )
 @click.option("--keep-going", is_flag=True, help="Continue with later waves when a host fails.")
+@click.option(
+    "--prune", is_flag=True,
+    help="Afterwards delete the objects of manifests removed from k8s/ (see `prune`).",
+)  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @output_opt
 @click.pass_context
@@ -275,6 +310,7 @@ def deploy(
     activation_timeout: float,
     no_rollback: bool,
     keep_going: bool,
+    prune: bool,
     quiet: bool,
     output: str,
 ) -> None:
@@ -294,7 +330,11 @@ def deploy(
         activation_timeout=activation_timeout, rollback=not no_rollback, keep_going=keep_going,
         build_on=build_on, flake=flake or _default_flake(), closures=closures,
     )  # fmt: skip
-    _execute(ctx, "deploy", chosen, opts, None, output, quiet)
+    if prune and mode not in ("switch", "test"):
+        raise UserError(
+            f"--prune needs --mode switch or test (not {mode}): it reads the running system"
+        )
+    _execute(ctx, "deploy", chosen, opts, None, output, quiet, prune)
 
 
 @click.command()

@@ -4,7 +4,7 @@ would keep them across restarts (/var/lib/rancher/k3s/server/lab-objects.json).
 
 Serves the REST paths kubectl uses: /api/v1/[namespaces/NS/]PLURAL[/NAME] and
 /apis/GROUP/VERSION/[namespaces/NS/]PLURAL[/NAME], GET (with labelSelector=k=v,…),
-POST (create) and DELETE, with Kubernetes' Status bodies for NotFound/AlreadyExists.
+POST (create), PUT (replace) and DELETE, with Kubernetes' Status bodies for NotFound/AlreadyExists.
 Standard library only (it runs inside the lab hosts).
 """
 
@@ -290,6 +290,11 @@ class Store:
                 if namespace and k.namespaced:
                     obj.setdefault("metadata", {})["namespace"] = namespace
                 return 201, self.put(k, obj, create_only=True)
+            if method == "PUT" and name is not None:
+                obj = json.loads(body or b"{}")
+                if self.get(k, namespace or "", name) is None:
+                    raise ApiError(404, "NotFound", f'{_resource(k)} "{name}" not found')
+                return 200, self.put(k, obj)
             if method == "DELETE" and name is not None:
                 self.delete(k, namespace or "", name)
                 return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success",

@@ -4,6 +4,7 @@ with kubectl's messages and exit codes:
   get TYPE[,TYPE…] [NAME…] [-n NS | -A] [-l SELECTOR] [-o json|name]
   create -f FILE|-   create namespace NAME   create configmap NAME [--from-literal=K=V]…
   delete TYPE NAME… [-n NS] [--ignore-not-found]
+  label TYPE NAME… KEY=VALUE|KEY-… [-n NS] [--overwrite]
 
 TYPE: plural, singular, short name or plural.group (`deployments.apps`), also the kinds
 of stored CRDs. Nodes and --raw stay with k3s_cli.
@@ -123,7 +124,7 @@ NODES = ("node", "nodes", "no")
 def kubectl(argv: list[str]) -> int | None:
     """The exit status, or None when these arguments are for k3s_cli (nodes, --raw)."""
     words, opts = _parse(argv)
-    if not words or words[0] not in ("get", "create", "delete"):
+    if not words or words[0] not in ("get", "create", "delete", "label"):
         return None
     if any(a == "--raw" or a.startswith("--raw=") for a in argv):
         return None
@@ -133,6 +134,8 @@ def kubectl(argv: list[str]) -> int | None:
         return _get(words[1:], opts)
     if words[0] == "delete":
         return _delete(words[1:], opts)
+    if words[0] == "label":
+        return _label(words[1:], opts)
     return _create(words[1:], opts)
 
 
@@ -208,6 +211,37 @@ def _delete(words: list[str], opts: dict[str, Any]) -> int:
         else:
             print(_fail(code, body), file=sys.stderr)
             status = 1
+    return status
+
+
+def _label(words: list[str], opts: dict[str, Any]) -> int:
+    k = resolve(words[0], _kinds()) if words else None
+    if k is None:
+        print(f"error: cannot label {' '.join(words)}", file=sys.stderr)
+        return 1
+    names = [w for w in words[1:] if "=" not in w and not w.endswith("-")]
+    changes = [w for w in words[1:] if w not in names]
+    status = 0
+    for name in names:
+        path = _path(k, opts["namespace"] or "default", name)
+        code, body = _request("GET", path)
+        if code != 200:
+            print(_fail(code, body), file=sys.stderr)
+            status = 1
+            continue
+        labels = body["metadata"].setdefault("labels", {})
+        for change in changes:
+            key, eq, value = change.partition("=")
+            if eq:
+                labels[key] = value
+            else:
+                labels.pop(change[:-1], None)
+        code, body = _request("PUT", path, body)
+        if code != 200:
+            print(_fail(code, body), file=sys.stderr)
+            status = 1
+        else:
+            print(f"{_ref(k)}/{name} labeled")
     return status
 
 

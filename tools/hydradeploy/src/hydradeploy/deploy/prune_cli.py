@@ -1,0 +1,97 @@
+"""`hydradeploy prune`: list, and unless --dry-run delete, the objects of auto-deploy
+manifests whose file is gone from the k3s server (deploy/prune.py, docs/prune.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from hydradeploy.errors import OperationFailed, UserError
+
+if TYPE_CHECKING:
+    from hydradeploy.deploy.prune import Item
+    from hydradeploy.inventory import Host, Inventory
+
+
+def server_of(inv: Inventory, name: str | None) -> Host:
+    """The server to prune on: NAME, else the cluster-init server."""
+    host = inv.host(name) if name else inv.cluster_init
+    if not host.is_server:
+        raise UserError(f"prune: {host.name} is not a k3s server (it has no manifests directory)")
+    return host
+
+
+def run_on(host: Host, *, include_data: bool, dry_run: bool) -> list[Item]:
+    """Connect to HOST over the deploy's SSH code and prune there."""
+    from hydradeploy.deploy import prune as pruning
+    from hydradeploy.deploy.remote import Remote, RemoteError
+
+    try:
+        with Remote(host) as remote:
+            return pruning.prune(
+                pruning.remote_runner(remote), include_data=include_data, dry_run=dry_run
+            )
+    except (RemoteError, pruning.PruneError) as exc:
+        raise OperationFailed(f"prune on {host.name}: {exc}") from None
+
+
+def show(items: list[Item], output: str, dry_run: bool) -> None:
+    from hydradeploy.deploy.prune import summary
+
+    if output == "json":
+        click.echo(json.dumps([i.as_json() for i in items], indent=2, sort_keys=True))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    if not items:
+        console.print("nothing to prune: every Addon's manifest file is still deployed")
+        return
+    title = "prune plan (dry run)" if dry_run else "prune result"
+    table = Table(title=title, title_justify="left")
+    for col in ("kind", "namespace", "name", "file", "action", "note"):
+        table.add_column(col, overflow="fold")
+    for i in items:
+        action = i.action if i.done is None else ("deleted" if i.done else i.action)
+        if i.action == "delete" and i.done is False:
+            action = "[red]failed[/]"
+        table.add_row(i.kind, i.namespace, i.name, i.file, action, i.error or i.reason)
+    console.print(table)
+    if not dry_run:
+        click.echo(summary(items), err=True)
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+@click.option(
+    "--include-data", is_flag=True,
+    help="Also delete PersistentVolumeClaims (StatefulSet claims included) and CRDs.",
+)  # fmt: skip
+@click.option("--server", metavar="HOST", help="Server to read (default: the cluster-init one).")
+@click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def prune(
+    ctx: click.Context, dry_run: bool, include_data: bool, server: str | None, output: str
+) -> None:
+    """Delete the objects of auto-deploy manifests removed from k8s/ (k3s never does).
+
+    Reads k3s's own records on a server: Addons whose manifest file is gone (or only a
+    stale link of an older generation), and the objects labelled as theirs. Deletes
+    workloads, then Services, then ConfigMaps/Secrets, then Namespaces, then the Addon;
+    PVCs and CRDs only with --include-data.
+    """
+    from hydradeploy.inventory import load_inventory
+
+    inv = load_inventory(ctx.obj["inventory_path"])
+    items = run_on(server_of(inv, server), include_data=include_data, dry_run=dry_run)
+    show(items, output, dry_run)
+    from hydradeploy.deploy.prune import failed
+
+    bad: list[Any] = failed(items)
+    if bad:
+        raise OperationFailed(f"prune: {len(bad)} deletion(s) failed: {bad[0].kind} "
+                              f"{bad[0].namespace}/{bad[0].name}: {bad[0].error}")  # fmt: skip

@@ -254,7 +254,7 @@ def test_gather_asks_by_k3s_records_only() -> None:
 
     owner = "hydra-apps-web"
     answers = {
-        "find": f"l\t/nix/store/x-web.yaml\t{BASE}/hydra-apps-web.yaml\n",
+        "find": f"L\tN\t{BASE}/hydra-apps-web.yaml\nF\tf\t{BASE}/coredns.yaml\n",
         "cat": "",
         "addons": json.dumps({"items": [addon(owner, gvks="/v1, Kind=ConfigMap;apps/v1, Kind=Deployment")]}),
         "persistentvolumeclaims": json.dumps({"items": []}),
@@ -277,7 +277,10 @@ def test_gather_asks_by_k3s_records_only() -> None:
         "-l", f"{p.LABEL_HASH}={p.objectset_hash(owner)}", "-o", "json",
     ]  # fmt: skip
     assert [o["metadata"]["name"] for o in snap.owned[owner]] == ["c"]
-    assert snap.files == {f"{BASE}/hydra-apps-web.yaml": (True, False)}  # dangling link
+    assert snap.files == {  # a dangling link and k3s's own regular file
+        f"{BASE}/hydra-apps-web.yaml": (True, False),
+        f"{BASE}/coredns.yaml": (False, True),
+    }
 
 
 @pytest.mark.parametrize(

@@ -348,17 +348,19 @@ def _list(
 
 def read_files(run: Runner, base: str = MANIFESTS) -> dict[str, tuple[bool, bool]]:
     """path -> (is a symlink, its target exists), following symlinked directories."""
+    # -L follows symlinked directories (k3s's walk does too); under -L, `-xtype l` is
+    # true for every symlink and %Y is its target's type (N: dangling) (GNU find(1)).
     res = run(["find", "-L", base, "-mindepth", "1", "-not", "-type", "d",
-               "-printf", r"%y\t%l\t%p\n"], KUBECTL_TIMEOUT)  # fmt: skip
+               "(", "-xtype", "l", "-printf", r"L\t%Y\t%p\n", "-o",
+               "-printf", r"F\t%Y\t%p\n", ")"], KUBECTL_TIMEOUT)  # fmt: skip
     if res.rc != 0 and not res.stdout:
         raise PruneError(f"cannot read {base}: {res.last_line() or f'exit status {res.rc}'}")
     files = {}
     for line in res.stdout.splitlines():
         kind, _, rest = line.partition("\t")
-        target, _, path = rest.partition("\t")
+        target_type, _, path = rest.partition("\t")
         if path:
-            # find -L: %y is the target's type ('l' only when it is dangling), %l the link
-            files[path] = (bool(target), kind != "l")
+            files[path] = (kind == "L", target_type not in ("N", "L", "?"))
     return files
 
 

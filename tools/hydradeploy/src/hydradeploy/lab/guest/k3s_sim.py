@@ -366,6 +366,11 @@ def serve(settings: dict[str, Any], token: str) -> None:
             else:
                 self._send(404, {"kind": "Status", "code": 404})
 
+        def do_PUT(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if not self._objects("PUT", body):
+                self._send(404, {"kind": "Status", "code": 404})
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)

@@ -14,8 +14,8 @@ import pytest
 
 pytest.importorskip("yaml")
 
-from hydradeploy.lab.guest import k3s_deploy as d  # noqa: E402
-from hydradeploy.lab.guest import k3s_objects as o  # noqa: E402
+from hydradeploy.lab.guest import k3s_deploy as d
+from hydradeploy.lab.guest import k3s_objects as o
 
 APP = """\
 apiVersion: v1

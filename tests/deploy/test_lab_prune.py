@@ -5,10 +5,12 @@ as k3s does (docs/prune.md). The tests run in order and share the lab's state.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -158,6 +160,26 @@ def exists(lab, kind: str, namespace: str, name: str) -> bool:
     return res.returncode == 0
 
 
+def wait_applied(lab, tree: Path, timeout: float = 45) -> None:
+    """Until k3s has an Addon with each file's checksum: it applies at start, and changed
+    files at its next pass (every 15 s) when the activation did not restart it."""
+    want = {
+        f"hydra-apps-{f.stem}": hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in (tree / "apps").iterdir()
+    }
+    deadline = time.monotonic() + timeout
+    while True:
+        res = kubectl(lab, "get", "addons", "-A", "-o", "json")
+        have = {
+            a["metadata"]["name"]: a["spec"].get("checksum")
+            for a in json.loads(res.stdout or "{}").get("items", [])
+        }
+        if all(have.get(n) == c for n, c in want.items()):
+            return
+        assert time.monotonic() < deadline, f"k3s did not apply {want} (has {have})"
+        time.sleep(1)
+
+
 def deploy(lab, hd, tree: Path, *extra: str):
     path = lab.closure("srv", manifests=tree)
     code, data, out, err = hd(
@@ -165,6 +187,7 @@ def deploy(lab, hd, tree: Path, *extra: str):
     )
     assert code == 0, (out, err)
     assert data["hosts"][0]["outcome"] == "deployed"
+    wait_applied(lab, tree)
     return data
 
 

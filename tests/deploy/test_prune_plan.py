@@ -338,3 +338,30 @@ def test_a_failed_label_keeps_the_statefulset() -> None:
         done["StatefulSet"].done is False and "labelling" in done["StatefulSet"].error
     )
     assert done["Deployment"].done is True
+
+
+def test_prune_waits_for_k3s_to_apply_new_files_then_deletes(monkeypatch) -> None:
+    new = f"{BASE}/hydra-apps-new.yaml"
+    pending = web_snapshot()
+    pending.files[new] = (True, True)
+    pending.rules = [*(pending.rules or []), new]
+    applied = web_snapshot()
+    applied.files[new] = (True, True)
+    applied.rules = list(pending.rules)
+    applied.addons.append(addon("hydra-apps-new"))
+    assert p.not_applied(pending) == [new] and p.not_applied(applied) == []
+
+    snaps = [pending, pending, applied]
+    monkeypatch.setattr(p, "gather", lambda run: snaps.pop(0))
+    slept: list[float] = []
+    server = FakeServer()
+    items = p.prune(server, wait=60, sleep=slept.append)
+    assert len(slept) == 2 and not snaps
+    assert any(i.kind == "Deployment" and i.done for i in items)
+
+    monkeypatch.setattr(p, "gather", lambda run: pending)
+    with pytest.raises(
+        p.PruneError, match="k3s has not applied .*hydra-apps-new.yaml yet"
+    ):
+        p.prune(FakeServer(), wait=0)
+    assert p.prune(FakeServer(), dry_run=True)  # a dry run never waits nor refuses

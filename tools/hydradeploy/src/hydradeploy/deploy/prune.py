@@ -19,6 +19,7 @@ import hashlib
 import json
 import re
 import shlex
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -489,14 +490,26 @@ def not_applied(snapshot: Snapshot, base: str = MANIFESTS) -> list[str]:
     )
 
 
-def prune(run: Runner, *, include_data: bool = False, dry_run: bool = False) -> list[Item]:
-    """gather → plan → (unless dry_run) execute. Refuses to delete while k3s has not
-    applied every current manifest file."""
-    snapshot = gather(run)
-    items = plan(snapshot, include_data=include_data)
-    if dry_run or not any(i.action == "delete" for i in items):
-        return items
-    pending = not_applied(snapshot)
+def prune(
+    run: Runner,
+    *,
+    include_data: bool = False,
+    dry_run: bool = False,
+    wait: float = 0.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Item]:
+    """gather → plan → (unless dry_run) execute. Deletes only once k3s has applied every
+    current manifest file, waiting up to WAIT seconds for it (a pass every 15 s)."""
+    deadline = time.monotonic() + wait
+    while True:
+        snapshot = gather(run)
+        items = plan(snapshot, include_data=include_data)
+        if dry_run or not any(i.action == "delete" for i in items):
+            return items
+        pending = not_applied(snapshot)
+        if not pending or time.monotonic() >= deadline:
+            break
+        sleep(min(5.0, max(0.0, deadline - time.monotonic())))
     if pending:
         raise PruneError(
             f"k3s has not applied {pending[0]} yet ({len(pending)} file(s)); "

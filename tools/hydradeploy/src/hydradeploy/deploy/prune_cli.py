@@ -24,7 +24,7 @@ def server_of(inv: Inventory, name: str | None) -> Host:
     return host
 
 
-def run_on(host: Host, *, include_data: bool, dry_run: bool) -> list[Item]:
+def run_on(host: Host, *, include_data: bool, dry_run: bool, wait: float = 60.0) -> list[Item]:
     """Connect to HOST over the deploy's SSH code and prune there."""
     from hydradeploy.deploy import prune as pruning
     from hydradeploy.deploy.remote import Remote, RemoteError
@@ -32,8 +32,9 @@ def run_on(host: Host, *, include_data: bool, dry_run: bool) -> list[Item]:
     try:
         with Remote(host) as remote:
             return pruning.prune(
-                pruning.remote_runner(remote), include_data=include_data, dry_run=dry_run
-            )
+                pruning.remote_runner(remote), include_data=include_data, dry_run=dry_run,
+                wait=wait,
+            )  # fmt: skip
     except (RemoteError, pruning.PruneError) as exc:
         raise OperationFailed(f"prune on {host.name}: {exc}") from None
 
@@ -72,10 +73,19 @@ def show(items: list[Item], output: str, dry_run: bool) -> None:
     help="Also delete PersistentVolumeClaims (StatefulSet claims included) and CRDs.",
 )  # fmt: skip
 @click.option("--server", metavar="HOST", help="Server to read (default: the cluster-init one).")
+@click.option(
+    "--wait", type=click.FloatRange(0, 3600), default=60, show_default=True,
+    help="Seconds to wait for k3s to apply new manifest files before deleting anything.",
+)  # fmt: skip
 @click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
 def prune(
-    ctx: click.Context, dry_run: bool, include_data: bool, server: str | None, output: str
+    ctx: click.Context,
+    dry_run: bool,
+    include_data: bool,
+    server: str | None,
+    wait: float,
+    output: str,
 ) -> None:
     """Delete the objects of auto-deploy manifests removed from k8s/ (k3s never does).
 
@@ -87,7 +97,7 @@ def prune(
     from hydradeploy.inventory import load_inventory
 
     inv = load_inventory(ctx.obj["inventory_path"])
-    items = run_on(server_of(inv, server), include_data=include_data, dry_run=dry_run)
+    items = run_on(server_of(inv, server), include_data=include_data, dry_run=dry_run, wait=wait)
     show(items, output, dry_run)
     from hydradeploy.deploy.prune import failed
 

@@ -3,6 +3,7 @@ which objects are theirs, the deletion order, what is kept, and the commands run
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -212,46 +213,65 @@ class FakeServer:
 
     def __init__(self, fail: str = "") -> None:
         self.calls: list[list[str]] = []
+        self.inputs: list[Any] = []
         self.fail = fail
 
-    def __call__(self, argv: Any, timeout: float) -> Result:
+    def __call__(self, argv: Any, timeout: float, stdin: bytes | None = None) -> Result:
         argv = list(argv)
         self.calls.append(argv)
-        if self.fail and self.fail in " ".join(argv):
-            return Result(1, "", 'Error from server (Forbidden): nope "x"')
+        said = json.loads(stdin) if stdin else None
+        self.inputs.append(said)
+        if self.fail and self.fail in " ".join(argv) + json.dumps(said):
+            # kubectl goes on after a failed object and names the ones it deleted
+            names = [i["metadata"]["name"] for i in (said or {}).get("items", [])
+                     if self.fail not in json.dumps(i)]  # fmt: skip
+            return Result(1, "".join(f'x "{n}" deleted\n' for n in names),
+                          'Error from server (Forbidden): nope "x"')  # fmt: skip
         return Result(0, "", "")
 
 
-def test_execute_runs_one_delete_per_kind_in_order_and_keeps_the_addon_on_failure() -> (
-    None
-):
+def test_execute_deletes_stage_by_stage_and_keeps_the_addon_on_failure() -> None:
     items = p.plan(web_snapshot(), include_data=True)
     server = FakeServer()
     done = p.execute(server, items)
     assert all(i.done for i in done)
-    verbs = [c[2:4] if c[0] == "k3s" else c[:1] for c in server.calls]
-    assert verbs == [
-        ["rm"], ["delete", "deployment.apps"], ["delete", "statefulset.apps"],
-        ["delete", "service"], ["delete", "configmap"], ["delete", "secret"],
-        ["delete", "persistentvolumeclaim"], ["delete", "namespace"],
-        ["delete", "customresourcedefinition.apiextensions.k8s.io"], ["delete", "addon.k3s.cattle.io"],
+    assert server.calls[0] == ["rm", "-f", "--", f"{BASE}/hydra-apps-web.yaml"]
+    assert all(
+        c[:5] == ["k3s", "kubectl", "delete", "-f", "-"] for c in server.calls[1:]
+    )
+    stages = [[(i["kind"], i["metadata"].get("namespace", ""), i["metadata"]["name"])
+               for i in body["items"]] for body in server.inputs[1:]]  # fmt: skip
+    assert stages == [
+        [("Deployment", "web", "web"), ("StatefulSet", "web", "db")],
+        [("Service", "web", "web")],
+        [("ConfigMap", "web", "web-config"), ("Secret", "web", "web-secret")],
+        [("PersistentVolumeClaim", "web", "data-db-0"), ("PersistentVolumeClaim", "web", "data-db-7")],
+        [("Namespace", "", "web")],
+        [("CustomResourceDefinition", "", "widgets.example.io")],
+        [("Addon", "kube-system", "hydra-apps-web")],
     ]  # fmt: skip
-    assert server.calls[6][4:6] == ["data-db-0", "data-db-7"]
-    assert server.calls[6][6:8] == ["-n", "web"]
-    assert server.calls[-1][4:7] == ["hydra-apps-web", "-n", "kube-system"]
+    assert server.inputs[1]["items"][0]["apiVersion"] == "apps/v1"
+    assert server.inputs[-1]["items"][0]["apiVersion"] == "k3s.cattle.io/v1"
 
-    failing = FakeServer(fail="service")
+    failing = FakeServer(fail="web-secret")
     done = p.execute(failing, items)
-    by_kind = {i.kind: i for i in done}
-    assert by_kind["Service"].done is False and "Forbidden" in by_kind["Service"].error
-    assert by_kind["Addon"].done is False
-    assert not any("addon.k3s.cattle.io" in " ".join(c) for c in failing.calls)
-    assert p.failed(done) == [by_kind["Service"], by_kind["Addon"]]
+    by_name = {(i.kind, i.name): i for i in done}
+    assert by_name[("Secret", "web-secret")].done is False
+    assert "Forbidden" in by_name[("Secret", "web-secret")].error
+    assert by_name[("ConfigMap", "web-config")].done is True  # deleted in the same call
+    assert by_name[("Addon", "hydra-apps-web")].done is False
+    assert not any(
+        "hydra-apps-web" in json.dumps(i)
+        for i in failing.inputs[-1:]
+        if i and i["items"][0]["kind"] == "Addon"
+    )
+    assert p.failed(done) == [
+        by_name[("Secret", "web-secret")],
+        by_name[("Addon", "hydra-apps-web")],
+    ]
 
 
 def test_gather_asks_by_k3s_records_only() -> None:
-    import json
-
     owner = "hydra-apps-web"
     answers = {
         "find": f"L\tN\t{BASE}/hydra-apps-web.yaml\nF\tf\t{BASE}/coredns.yaml\n",
@@ -264,7 +284,7 @@ def test_gather_asks_by_k3s_records_only() -> None:
     }  # fmt: skip
     calls: list[list[str]] = []
 
-    def run(argv: Any, timeout: float) -> Result:
+    def run(argv: Any, timeout: float, stdin: bytes | None = None) -> Result:
         argv = list(argv)
         calls.append(argv)
         assert timeout > 0
@@ -274,7 +294,7 @@ def test_gather_asks_by_k3s_records_only() -> None:
     snap = p.gather(run)
     assert calls[3] == [
         "k3s", "kubectl", "get", "configmap,deployment.apps", "-A",
-        "-l", f"{p.LABEL_HASH}={p.objectset_hash(owner)}", "-o", "json",
+        "-l", f"{p.LABEL_HASH} in ({p.objectset_hash(owner)})", "-o", "json",
     ]  # fmt: skip
     assert [o["metadata"]["name"] for o in snap.owned[owner]] == ["c"]
     assert snap.files == {  # a dangling link and k3s's own regular file
@@ -309,9 +329,12 @@ def test_kept_claims_are_labelled_before_their_statefulset_goes_and_found_again(
     assert label[:4] == ["k3s", "kubectl", "label", "persistentvolumeclaim"]
     assert label[4:] == ["data-db-0", "data-db-7", "-n", "web",
                          f"{p.LABEL_KEPT}={p.objectset_hash(owner)}", "--overwrite"]  # fmt: skip
-    assert server.calls.index(label) < next(
-        n for n, c in enumerate(server.calls) if "statefulset.apps" in c
+    deleting_sts = next(
+        n
+        for n, body in enumerate(server.inputs)
+        if body and "StatefulSet" in json.dumps(body)
     )
+    assert server.calls.index(label) == 0 < deleting_sts
 
     # later, the StatefulSet gone: the labelled claims still belong to the removed Addon
     snap = web_snapshot()

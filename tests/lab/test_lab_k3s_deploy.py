@@ -201,3 +201,16 @@ def test_link_manifests_replaces_links_and_leaves_stale_ones(
     d.link_manifests(closure)
     assert os.readlink(target) == f"{closure}/k8s/hydra-a.yaml"
     assert os.readlink(stale) == "/nix/store/old"
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("a=1", True), ("a==1,b=2", True), ("a!=1", False), ("a in (0,1)", True),
+        ("a notin (0,1)", False), ("a in (0,1),b in (3)", False), ("c", False), ("!c", True),
+    ],
+)  # fmt: skip
+def test_label_selectors_as_kubernetes_reads_them(
+    selector: str, expected: bool
+) -> None:
+    assert o.matches({"a": "1", "b": "2"}, selector) is expected

@@ -22,7 +22,7 @@ import shlex
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from hydradeploy.deploy.remote import Remote, Result
 
@@ -46,14 +46,20 @@ LABEL_KEPT = "hydra.io/pruned-from"
 KUBECTL_TIMEOUT = 60.0
 DELETE_TIMEOUT = 120.0
 
-Runner = Callable[[Sequence[str], float], Result]
+
+class Runner(Protocol):
+    """(argv, timeout, stdin) -> Result: how prune runs a command on the server."""
+
+    def __call__(
+        self, argv: Sequence[str], timeout: float, stdin: bytes | None = None
+    ) -> Result: ...
 
 
 def remote_runner(remote: Remote) -> Runner:
     """The one place prune reaches the server: an open SSH connection of the deploy."""
 
-    def run(argv: Sequence[str], timeout: float) -> Result:
-        return remote.run(list(argv), timeout=timeout, what=" ".join(argv[:3]))
+    def run(argv: Sequence[str], timeout: float, stdin: bytes | None = None) -> Result:
+        return remote.run(list(argv), timeout=timeout, stdin=stdin, what=" ".join(argv[:3]))
 
     return run
 
@@ -82,13 +88,15 @@ class Item:
     action: str = "delete"  # delete | keep
     reason: str = ""
     resource: str = ""  # what kubectl is given: "deployment.apps", "configmap", …
+    api_version: str = ""
     stage: int = 0
     claim_of: str = ""  # the StatefulSet whose volumeClaimTemplates made this PVC
     done: bool | None = None
     error: str = ""
 
     def as_json(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k not in ("resource", "stage", "claim_of")}
+        hidden = ("resource", "stage", "claim_of", "api_version")
+        out = {k: v for k, v in asdict(self).items() if k not in hidden}
         if self.done is None:
             out.pop("done")
             out.pop("error")
@@ -255,7 +263,7 @@ def plan(snapshot: Snapshot, include_data: bool = False, base: str = MANIFESTS) 
                 seen.add(pkey)
                 addon_rows.append(_row(pvc, source, include_data))
         addon_rows.append(Item("Addon", "kube-system", name, source, resource="addon.k3s.cattle.io",
-                               stage=STAGE_ADDON))  # fmt: skip
+                               stage=STAGE_ADDON, api_version="k3s.cattle.io/v1"))  # fmt: skip
         rows.extend(addon_rows)
     rows = _guard_containers(rows, snapshot)
     # An Addon stays while anything of it stays: a later --include-data still finds them.
@@ -275,7 +283,8 @@ def _row(obj: dict[str, Any], source: str, include_data: bool) -> Item:
     return Item(kind, meta.get("namespace", ""), meta["name"], source,
                 action="keep" if keep else "delete",
                 reason="data: only with --include-data" if keep else "",
-                resource=resource_of(obj), stage=STAGES.get(kind, STAGE_WORKLOAD))  # fmt: skip
+                resource=resource_of(obj), stage=STAGES.get(kind, STAGE_WORKLOAD),
+                api_version=str(obj.get("apiVersion", "")))  # fmt: skip
 
 
 def _guard_containers(rows: list[Item], snapshot: Snapshot) -> list[Item]:
@@ -382,42 +391,49 @@ def read_rules(run: Runner, path: str = RULES, base: str = MANIFESTS) -> list[st
 
 
 def gather(run: Runner, base: str = MANIFESTS) -> Snapshot:
+    """Read the server with a fixed number of kubectl calls, however many Addons were
+    removed: the objects of all of them at once (`hash in (…)`), then the claims, the
+    removed namespaces' contents and the CRDs' custom resources."""
     files = read_files(run, base)
     snap = Snapshot(files, read_rules(run, RULES, base),
                     _kubectl_json(run, ["get", "addons.k3s.cattle.io", "-A"], "list Addons")
                     .get("items", []))  # fmt: skip
-    statefulset_ns: set[str] = set()
-    namespaces: set[str] = set()
-    crds: list[dict[str, Any]] = []
+    removed = [_meta(a)["name"] for a in removed_addons(snap, base)]
+    if not removed:
+        return snap
     applied: set[str] = set()
     for addon in snap.addons:
         for gvk in (_meta(addon).get("annotations") or {}).get(GVK_ANNOTATION, "").split(";"):
             found = gvk_resource(gvk.strip())
             if found:
                 applied.add(found[1])
+    hashes = {objectset_hash(name): name for name in removed}
+    resources = set()
     for addon in removed_addons(snap, base):
-        name = _meta(addon)["name"]
         gvks = (_meta(addon).get("annotations") or {}).get(GVK_ANNOTATION, "")
-        resources = [r[1] for r in map(gvk_resource, gvks.split(";")) if r]
-        objs = _list(run, resources, ["-A", "-l", f"{LABEL_HASH}={objectset_hash(name)}"],
-                     f"list the objects of Addon {name}")  # fmt: skip
+        resources |= {r[1] for r in map(gvk_resource, gvks.split(";")) if r}
+    within = f"in ({','.join(sorted(hashes))})"
+    objs = _list(run, resources, ["-A", "-l", f"{LABEL_HASH} {within}"],
+                 "list the objects of the removed Addons")  # fmt: skip
+    kept = _list(run, ["persistentvolumeclaims"], ["-A", "-l", f"{LABEL_KEPT} {within}"],
+                 "list the kept claims of the removed Addons")  # fmt: skip
+    for name in removed:
         snap.owned[name] = [o for o in objs if owned_by(o, name)]
-        snap.kept[name] = _list(run, ["persistentvolumeclaims"],
-                                ["-A", "-l", f"{LABEL_KEPT}={objectset_hash(name)}"],
-                                f"list the kept claims of Addon {name}")  # fmt: skip
-        for o in snap.owned[name]:
-            if o.get("kind") == "StatefulSet" and claim_pattern(o):
-                statefulset_ns.add(_meta(o).get("namespace", ""))
-            if o.get("kind") == "Namespace":
-                namespaces.add(_meta(o)["name"])
-            if o.get("kind") == "CustomResourceDefinition":
-                crds.append(o)
-    for ns in sorted(statefulset_ns):
-        snap.claims[ns] = _list(run, ["persistentvolumeclaims"], ["-n", ns], f"list PVCs in {ns}")
-    for ns in sorted(namespaces):
-        kinds = set(SURVEY) | applied
-        snap.contents[ns] = _list(run, kinds, ["-n", ns], f"list what namespace {ns} holds")
-    for crd in crds:
+        snap.kept[name] = [
+            c
+            for c in kept
+            if (_meta(c).get("labels") or {}).get(LABEL_KEPT) == objectset_hash(name)
+        ]
+    mine = [o for name in removed for o in snap.owned[name]]
+    if any(o.get("kind") == "StatefulSet" and claim_pattern(o) for o in mine):
+        for c in _list(run, ["persistentvolumeclaims"], ["-A"], "list PVCs"):
+            snap.claims.setdefault(_meta(c).get("namespace", ""), []).append(c)
+    namespaces = {_meta(o)["name"] for o in mine if o.get("kind") == "Namespace"}
+    if namespaces:
+        for o in _list(run, set(SURVEY) | applied, ["-A"], "list what the namespaces hold"):
+            if _meta(o).get("namespace") in namespaces:
+                snap.contents.setdefault(_meta(o)["namespace"], []).append(o)
+    for crd in (o for o in mine if o.get("kind") == "CustomResourceDefinition"):
         spec = crd.get("spec") or {}
         plural, group = (spec.get("names") or {}).get("plural"), spec.get("group")
         if plural and group:
@@ -426,7 +442,7 @@ def gather(run: Runner, base: str = MANIFESTS) -> Snapshot:
             except PruneError:
                 items = []
             snap.instances[_meta(crd)["name"]] = sum(
-                1 for i in items if not any(owned_by(i, a) for a in snap.owned)
+                1 for i in items if not any(owned_by(i, a) for a in removed)
             )
     return snap
 
@@ -434,43 +450,51 @@ def gather(run: Runner, base: str = MANIFESTS) -> Snapshot:
 # ------------------------------------------------------------------------------ execute
 
 
+def _ref(item: Item) -> dict[str, Any]:
+    """The object as `kubectl delete -f -` needs it: apiVersion, kind, name, namespace."""
+    meta = {"name": item.name, **({"namespace": item.namespace} if item.namespace else {})}
+    return {"apiVersion": item.api_version, "kind": item.kind, "metadata": meta}
+
+
 def execute(run: Runner, items: list[Item]) -> list[Item]:
-    """Delete the `delete` rows stage by stage, one kubectl call per kind and namespace;
-    an Addon only when every object of its file went. Returns the rows with done/error."""
+    """Delete the `delete` rows stage by stage, one `kubectl delete -f -` (a List) per
+    stage; an Addon only when every object of its file went. Returns the rows with
+    done/error."""
     out: dict[int, Item] = {}
     failed_files: set[str] = set()
     unlabelled = _label_kept_claims(run, items)
     for stage in sorted({i.stage for i in items}):
-        groups: dict[tuple[str, str, str], list[int]] = {}
+        todo: list[int] = []
         for idx, item in enumerate(items):
             if item.stage != stage:
                 continue
             if item.action != "delete":
                 out[idx] = replace(item, done=False)
-                continue
-            if item.kind == "StatefulSet" and (item.namespace, item.name) in unlabelled:
+            elif item.kind == "StatefulSet" and (item.namespace, item.name) in unlabelled:
                 out[idx] = replace(item, done=False, error=unlabelled[(item.namespace, item.name)])
                 failed_files.add(item.file)
-                continue
-            if item.kind == "Addon" and item.file in failed_files:
+            elif item.kind == "Addon" and item.file in failed_files:
                 out[idx] = replace(
                     item, done=False, error="not deleted: some of its objects failed"
                 )
-                continue
-            groups.setdefault((item.kind, item.resource, item.namespace), []).append(idx)
-        for (kind, resource, namespace), idxs in groups.items():
-            names = [items[i].name for i in idxs]
-            if kind == "File":
-                res = run(["rm", "-f", "--", *names], KUBECTL_TIMEOUT)
             else:
-                ns = ["-n", namespace] if namespace else []
-                res = run(["k3s", "kubectl", "delete", resource, *names, *ns,
-                           "--ignore-not-found", "--timeout=120s"], DELETE_TIMEOUT)  # fmt: skip
-            for i in idxs:
-                err = "" if res.ok else (res.last_line() or f"exit status {res.rc}")
-                out[i] = replace(items[i], done=res.ok, error=err)
-                if not res.ok:
-                    failed_files.add(items[i].file)
+                todo.append(idx)
+        if not todo:
+            continue
+        if stage == STAGE_FILE:
+            res = run(["rm", "-f", "--", *(items[i].name for i in todo)], KUBECTL_TIMEOUT)
+        else:
+            body = {"apiVersion": "v1", "kind": "List", "items": [_ref(items[i]) for i in todo]}
+            res = run(["k3s", "kubectl", "delete", "-f", "-", "--ignore-not-found",
+                       "--timeout=120s"], DELETE_TIMEOUT, json.dumps(body).encode())  # fmt: skip
+        for i in todo:
+            # kubectl goes on after a failed object and exits 1: those it names failed
+            said = f'"{items[i].name}" deleted' in res.stdout or stage == STAGE_FILE
+            ok = res.ok or said
+            err = "" if ok else (res.last_line() or f"exit status {res.rc}")
+            out[i] = replace(items[i], done=ok, error=err)
+            if not ok:
+                failed_files.add(items[i].file)
     return [out[i] for i in range(len(items))]
 
 

@@ -93,10 +93,30 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
+def _terms(selector: str) -> list[str]:
+    """Split a selector at the commas that are not inside `in (…)` sets."""
+    terms, depth, cur = [], 0, ""
+    for ch in selector:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            terms.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    terms.append(cur.strip())
+    return [t for t in terms if t]
+
+
 def matches(labels: dict[str, str], selector: str) -> bool:
-    """Equality-based label selectors (k=v, k==v, k!=v, k), comma-separated."""
-    for term in filter(None, (t.strip() for t in selector.split(","))):
-        if "!=" in term:
+    """Kubernetes label selectors: k=v, k==v, k!=v, k in (a,b), k notin (a,b), k, !k."""
+    for term in _terms(selector):
+        words = term.split(None, 1)
+        if len(words) == 2 and words[1].split("(")[0].strip() in ("in", "notin"):
+            op, _, rest = words[1].partition("(")
+            values = {v.strip() for v in rest.rstrip(")").split(",")}
+            if (labels.get(words[0]) in values) != (op.strip() == "in"):
+                return False
+        elif "!=" in term:
             k, v = term.split("!=", 1)
             if labels.get(k.strip()) == v.strip():
                 return False
@@ -104,7 +124,10 @@ def matches(labels: dict[str, str], selector: str) -> bool:
             k, v = term.replace("==", "=").split("=", 1)
             if labels.get(k.strip()) != v.strip():
                 return False
-        elif term.strip() not in labels:
+        elif term.startswith("!"):
+            if term[1:].strip() in labels:
+                return False
+        elif term not in labels:
             return False
     return True
 

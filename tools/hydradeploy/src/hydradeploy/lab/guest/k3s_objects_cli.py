@@ -3,7 +3,7 @@ with kubectl's messages and exit codes:
 
   get TYPE[,TYPE…] [NAME…] [-n NS | -A] [-l SELECTOR] [-o json|name]
   create -f FILE|-   create namespace NAME   create configmap NAME [--from-literal=K=V]…
-  delete TYPE NAME… [-n NS] [--ignore-not-found]
+  delete TYPE NAME… [-n NS] [--ignore-not-found]   delete -f FILE|- (objects or a List)
   label TYPE NAME… KEY=VALUE|KEY-… [-n NS] [--overwrite]
 
 TYPE: plural, singular, short name or plural.group (`deployments.apps`), also the kinds
@@ -193,7 +193,62 @@ def _get(words: list[str], opts: dict[str, Any]) -> int:
     return status
 
 
+def _read_docs(files: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """The objects of -f FILEs (YAML or JSON; a List's items one by one)."""
+    import yaml
+
+    docs: list[tuple[str, dict[str, Any]]] = []
+    for name in files:
+        if name == "-":
+            text = sys.stdin.read()
+        else:
+            with open(name) as handle:
+                text = handle.read()
+        for doc in yaml.safe_load_all(text):
+            if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List"):
+                docs.extend((name, item) for item in doc.get("items") or [])
+            elif doc:
+                docs.append((name, doc))
+    return docs
+
+
+def _kind_of(doc: dict[str, Any], kinds: list[Kind]) -> Kind | None:
+    group, _, version = str(doc.get("apiVersion", "")).rpartition("/")
+    return next(
+        (
+            x
+            for x in kinds
+            if x.kind == doc.get("kind") and x.group == group and x.version == version
+        ),
+        None,
+    )
+
+
+def _delete_files(opts: dict[str, Any]) -> int:
+    kinds = _kinds()
+    status = 0
+    for _source, doc in _read_docs(opts["files"]):
+        k = _kind_of(doc, kinds)
+        meta = doc.get("metadata") or {}
+        if k is None:
+            print(
+                f'error: resource mapping not found for kind "{doc.get("kind")}"', file=sys.stderr
+            )
+            status = 1
+            continue
+        ns = meta.get("namespace") or opts["namespace"] or "default"
+        code, body = _request("DELETE", _path(k, ns, meta.get("name", "")))
+        if code == 200:
+            print(f'{_ref(k)} "{meta.get("name")}" deleted')
+        elif not (code == 404 and opts["ignore"]):
+            print(_fail(code, body), file=sys.stderr)
+            status = 1
+    return status
+
+
 def _delete(words: list[str], opts: dict[str, Any]) -> int:
+    if opts["files"]:
+        return _delete_files(opts)
     if len(words) < 2:
         print("error: resource(s) were provided, but no name was specified", file=sys.stderr)
         return 1
@@ -248,17 +303,7 @@ def _label(words: list[str], opts: dict[str, Any]) -> int:
 def _create(words: list[str], opts: dict[str, Any]) -> int:
     docs: list[tuple[str, dict[str, Any]]] = []
     if opts["files"]:
-        import yaml
-
-        for name in opts["files"]:
-            if name == "-":
-                text = sys.stdin.read()
-            else:
-                with open(name) as handle:
-                    text = handle.read()
-            for doc in yaml.safe_load_all(text):
-                if doc:
-                    docs.append((name, doc))
+        docs = _read_docs(opts["files"])
     elif words[:1] in (["namespace"], ["ns"]) and len(words) == 2:
         docs.append(("", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": words[1]}}))
     elif words[:1] in (["configmap"], ["cm"]) and len(words) == 2:
@@ -271,9 +316,7 @@ def _create(words: list[str], opts: dict[str, Any]) -> int:
     kinds = _kinds()
     status = 0
     for source, doc in docs:
-        group, _, version = str(doc.get("apiVersion", "")).rpartition("/")
-        k = next((x for x in kinds if x.kind == doc.get("kind") and x.group == group
-                  and x.version == version), None)  # fmt: skip
+        k = _kind_of(doc, kinds)
         if k is None:
             print(
                 f'error: resource mapping not found for kind "{doc.get("kind")}"', file=sys.stderr

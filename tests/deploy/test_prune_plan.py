@@ -79,6 +79,12 @@ def test_removed_addons_regular_files_rule_links_stale_links_and_missing_files()
         "hydra-apps-gone",
         "hydra-apps-old",
     ]
+    # a link someone made by hand (not into /nix/store) is not NixOS's to judge
+    snap.targets = {f"{BASE}/hydra-apps-old.yaml": "/srv/manifests/old.yaml"}
+    assert [a["metadata"]["name"] for a in p.removed_addons(snap)] == [
+        "hydra-apps-gone"
+    ]
+    snap.targets = {}
     # Without a rules file (not a NixOS-managed directory) a link counts while its target exists.
     snap.rules = None
     snap.files[f"{BASE}/hydra-apps-dangling.yaml"] = (True, False)
@@ -289,10 +295,15 @@ def test_gather_asks_by_k3s_records_only() -> None:
         calls.append(argv)
         assert timeout > 0
         key = argv[0] if argv[0] in ("find", "cat") else argv[3].split(".k3s")[0]
+        if argv[:2] == ["find", "-P"]:
+            return Result(
+                0, f"{BASE}/hydra-apps-web.yaml\t/nix/store/gone-web.yaml\n", ""
+            )
         return Result(0, answers[key], "")
 
     snap = p.gather(run)
-    assert calls[3] == [
+    assert snap.targets == {f"{BASE}/hydra-apps-web.yaml": "/nix/store/gone-web.yaml"}
+    assert calls[4] == [
         "k3s", "kubectl", "get", "configmap,deployment.apps", "-A",
         "-l", f"{p.LABEL_HASH} in ({p.objectset_hash(owner)})", "-o", "json",
     ]  # fmt: skip

@@ -115,6 +115,7 @@ class Snapshot:
     kept: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # addon -> LABEL_KEPT PVCs
     contents: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # ns -> objects
     instances: dict[str, int] = field(default_factory=dict)  # CRD name -> custom resources
+    targets: dict[str, str] = field(default_factory=dict)  # symlink path -> its target
 
 
 # Deletion stages (docs/prune.md): anything not named is a workload (stage 2).
@@ -188,12 +189,16 @@ def owned_by(obj: dict[str, Any], addon: str) -> bool:
 
 def current_files(snapshot: Snapshot, base: str = MANIFESTS) -> set[str]:
     """Manifest files k3s should keep deploying: regular files (k3s's packaged addons,
-    agenix-decrypted Secret manifests) and links the running generation's rules name.
-    Without a rules file every link whose target exists counts."""
+    agenix-decrypted Secret manifests), links the running generation's rules name, and
+    links not into /nix/store (made by hand, not by NixOS). Without a rules file every
+    link whose target exists counts."""
     named = set(snapshot.rules or [])
     out = set()
     for path, (is_link, exists) in snapshot.files.items():
-        if not is_link or (snapshot.rules is None and exists) or path in named:
+        by_hand = is_link and not snapshot.targets.get(path, "/nix/store/").startswith(
+            "/nix/store/"
+        )
+        if not is_link or (snapshot.rules is None and exists) or path in named or by_hand:
             out.add(path)
     return out
 
@@ -374,6 +379,13 @@ def read_files(run: Runner, base: str = MANIFESTS) -> dict[str, tuple[bool, bool
     return files
 
 
+def read_targets(run: Runner, base: str = MANIFESTS) -> dict[str, str]:
+    """symlink path -> its target, for the links in the directory itself and below."""
+    res = run(["find", "-P", base, "-mindepth", "1", "-type", "l", "-printf", r"%p\t%l\n"],
+              KUBECTL_TIMEOUT)  # fmt: skip
+    return dict(line.split("\t", 1) for line in res.stdout.splitlines() if "\t" in line)
+
+
 def read_rules(run: Runner, path: str = RULES, base: str = MANIFESTS) -> list[str] | None:
     """Paths under BASE that the running generation's `L+` rules name; None: no file."""
     res = run(["cat", path], KUBECTL_TIMEOUT)
@@ -397,7 +409,7 @@ def gather(run: Runner, base: str = MANIFESTS) -> Snapshot:
     files = read_files(run, base)
     snap = Snapshot(files, read_rules(run, RULES, base),
                     _kubectl_json(run, ["get", "addons.k3s.cattle.io", "-A"], "list Addons")
-                    .get("items", []))  # fmt: skip
+                    .get("items", []), targets=read_targets(run, base))  # fmt: skip
     removed = [_meta(a)["name"] for a in removed_addons(snap, base)]
     if not removed:
         return snap

@@ -103,7 +103,8 @@ spec:
 
 @pytest.fixture(scope="module")
 def lab(lab_factory):
-    return lab_factory([HostSpec("srv", "server")])
+    # two servers: both get the manifests, as the hydra module gives them to every server
+    return lab_factory([HostSpec("srv", "server"), HostSpec("srv2", "server")])
 
 
 @pytest.fixture(scope="module")
@@ -181,12 +182,13 @@ def wait_applied(lab, tree: Path, timeout: float = 45) -> None:
 
 
 def deploy(lab, hd, tree: Path, *extra: str):
-    path = lab.closure("srv", manifests=tree)
+    closures = [f"{h}={lab.closure(h, manifests=tree)}" for h in ("srv", "srv2")]
     code, data, out, err = hd(
-        "deploy", "srv", "--closure", f"srv={path}", *FAST, "--output", "json", *extra
-    )
+        "deploy", "srv", "srv2", "--closure", closures[0], "--closure", closures[1],
+        *FAST, "--output", "json", *extra,
+    )  # fmt: skip
     assert code == 0, (out, err)
-    assert data["hosts"][0]["outcome"] == "deployed"
+    assert [h["outcome"] for h in data["hosts"]] == ["deployed", "deployed"]
     wait_applied(lab, tree)
     return data
 
@@ -228,10 +230,9 @@ def test_a_removed_file_keeps_its_objects_as_in_k3s(lab, hd, trees) -> None:
     for kind, ns, name in WEB_OBJECTS:
         assert exists(lab, kind, ns, name), (kind, ns, name)
     assert exists(lab, "addon", "kube-system", "hydra-apps-web")
-    assert (
-        lab.run("srv", ["test", "-L", f"{MANIFESTS}/hydra-apps-web.yaml"]).returncode
-        == 0
-    )
+    for server in ("srv", "srv2"):
+        link = lab.run(server, ["test", "-L", f"{MANIFESTS}/hydra-apps-web.yaml"])
+        assert link.returncode == 0, server
 
 
 def test_dry_run_lists_exactly_the_removed_files_objects(lab, hd) -> None:
@@ -248,6 +249,10 @@ def test_dry_run_lists_exactly_the_removed_files_objects(lab, hd) -> None:
         ("File", f"{MANIFESTS}/hydra-apps-web.yaml"),
     }
     assert all(r["action"] == "delete" for r in data)
+    assert sorted(r["reason"] for r in data if r["kind"] == "File") == [
+        "stale link of an older generation",
+        "stale link on srv2",
+    ]
     # a dry run changes nothing
     assert all(exists(lab, *o) for o in WEB_OBJECTS)
     code, _data, out, _err = hd("prune", "--dry-run")
@@ -261,10 +266,9 @@ def test_prune_deletes_them_and_nothing_else(lab, hd) -> None:
     for obj in WEB_OBJECTS:
         assert not exists(lab, *obj), obj
     assert not exists(lab, "addon", "kube-system", "hydra-apps-web")
-    assert (
-        lab.run("srv", ["test", "-e", f"{MANIFESTS}/hydra-apps-web.yaml"]).returncode
-        == 1
-    )
+    for server in ("srv", "srv2"):  # the stale link goes on every server
+        link = lab.run(server, ["test", "-L", f"{MANIFESTS}/hydra-apps-web.yaml"])
+        assert link.returncode == 1, server
     for kind, ns, name in [("configmap", "keep", "by-hand"), ("configmap", "keep", "keep-config"),
                            ("deployment", "keep", "keep"), ("namespace", "", "keep"),
                            ("addon", "kube-system", "hydra-apps-keep"),

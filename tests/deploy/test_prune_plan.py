@@ -399,3 +399,31 @@ def test_prune_waits_for_k3s_to_apply_new_files_then_deletes(monkeypatch) -> Non
     ):
         p.prune(FakeServer(), wait=0)
     assert p.prune(FakeServer(), dry_run=True)  # a dry run never waits nor refuses
+
+
+def test_stale_links_on_another_server_are_found_by_its_own_rules() -> None:
+    web, keep = f"{BASE}/hydra-apps-web.yaml", f"{BASE}/hydra-apps-keep.yaml"
+    answers = {
+        ("find", "-L"): f"L\tf\t{web}\nL\tf\t{keep}\n",
+        (
+            "find",
+            "-P",
+        ): f"{web}\t/nix/store/a-web.yaml\n{keep}\t/nix/store/b-keep.yaml\n",
+        ("cat",): f"'L+' '{keep}' '-' '-' '-' '-' /nix/store/b-keep.yaml\n",
+    }
+    calls: list[list[str]] = []
+
+    def run(argv: Any, timeout: float, stdin: bytes | None = None) -> Result:
+        calls.append(list(argv))
+        for key, out in answers.items():
+            if tuple(argv[: len(key)]) == key:
+                return Result(0, out, "")
+        return Result(0, "", "")
+
+    rows = p.prune_links(run, "srv2", {web, keep, f"{BASE}/absent.yaml"}, dry_run=True)
+    assert [(r.kind, r.name, r.reason) for r in rows] == [
+        ("File", web, "stale link on srv2")
+    ]
+    assert not any(c[0] == "rm" for c in calls)
+    done = p.prune_links(run, "srv2", {web}, dry_run=False)
+    assert calls[-1] == ["rm", "-f", "--", web] and done[0].done is True

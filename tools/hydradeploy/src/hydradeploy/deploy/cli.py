@@ -224,7 +224,8 @@ def _prune_after(inv: Inventory, reports: list[HostReport], quiet: bool) -> list
     if not quiet:
         click.echo(f"prune: on {inv.cluster_init.name}", err=True)
     try:
-        return run_on(inv.cluster_init, include_data=False, dry_run=False)
+        others = [h for h in inv.servers if not h.cluster_init]
+        return run_on(inv.cluster_init, others, include_data=False, dry_run=False)
     except OperationFailed as exc:
         click.echo(f"hydradeploy: {exc}", err=True)
         return None

@@ -554,6 +554,28 @@ def prune(
     return execute(run, items)
 
 
+def stale_links(run: Runner, sources: Iterable[str], base: str = MANIFESTS) -> list[str]:
+    """Which of SOURCES are stale links on this (other) server: every server gets the
+    manifests, and a stale link left on one would bring the objects back when its k3s
+    restarts."""
+    snap = Snapshot(read_files(run, base), read_rules(run, RULES, base), [],
+                    targets=read_targets(run, base))  # fmt: skip
+    current = current_files(snap, base)
+    return sorted(p for p in set(sources) if p in snap.files and p not in current)
+
+
+def prune_links(run: Runner, server: str, sources: Iterable[str], dry_run: bool) -> list[Item]:
+    """File rows for SERVER's stale links of SOURCES; removed unless dry_run."""
+    paths = stale_links(run, sources)
+    rows = [Item("File", "", p, p, reason=f"stale link on {server}", stage=STAGE_FILE)
+            for p in paths]  # fmt: skip
+    if dry_run or not rows:
+        return rows
+    res = run(["rm", "-f", "--", *paths], KUBECTL_TIMEOUT)
+    err = "" if res.ok else (res.last_line() or f"exit status {res.rc}")
+    return [replace(r, done=res.ok, error=err) for r in rows]
+
+
 def failed(items: list[Item]) -> list[Item]:
     return [i for i in items if i.action == "delete" and i.done is False]
 

@@ -24,19 +24,32 @@ def server_of(inv: Inventory, name: str | None) -> Host:
     return host
 
 
-def run_on(host: Host, *, include_data: bool, dry_run: bool, wait: float = 60.0) -> list[Item]:
-    """Connect to HOST over the deploy's SSH code and prune there."""
+def run_on(
+    host: Host, others: list[Host], *, include_data: bool, dry_run: bool, wait: float = 60.0
+) -> list[Item]:
+    """Prune on HOST over the deploy's SSH code, then remove the removed files' stale
+    links on the OTHER servers too (each holds the manifests; its k3s would re-apply them)."""
     from hydradeploy.deploy import prune as pruning
     from hydradeploy.deploy.remote import Remote, RemoteError
 
     try:
         with Remote(host) as remote:
-            return pruning.prune(
+            items = pruning.prune(
                 pruning.remote_runner(remote), include_data=include_data, dry_run=dry_run,
                 wait=wait,
             )  # fmt: skip
     except (RemoteError, pruning.PruneError) as exc:
         raise OperationFailed(f"prune on {host.name}: {exc}") from None
+    sources = {i.file for i in items if i.kind == "Addon"}
+    for other in others if sources else []:
+        try:
+            with Remote(other) as remote:
+                items += pruning.prune_links(
+                    pruning.remote_runner(remote), other.name, sources, dry_run
+                )
+        except (RemoteError, pruning.PruneError) as exc:
+            raise OperationFailed(f"prune on {other.name}: {exc}") from None
+    return items
 
 
 def show(items: list[Item], output: str, dry_run: bool) -> None:
@@ -97,7 +110,9 @@ def prune(
     from hydradeploy.inventory import load_inventory
 
     inv = load_inventory(ctx.obj["inventory_path"])
-    items = run_on(server_of(inv, server), include_data=include_data, dry_run=dry_run, wait=wait)
+    host = server_of(inv, server)
+    others = [h for h in inv.servers if h.name != host.name]
+    items = run_on(host, others, include_data=include_data, dry_run=dry_run, wait=wait)
     show(items, output, dry_run)
     from hydradeploy.deploy.prune import failed
 

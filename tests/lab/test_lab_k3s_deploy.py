@@ -214,3 +214,14 @@ def test_label_selectors_as_kubernetes_reads_them(
     selector: str, expected: bool
 ) -> None:
     assert o.matches({"a": "1", "b": "2"}, selector) is expected
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["get", "nodes"], ["delete", "node", "w1"], ["label", "node", "w1", "a=b"],
+     ["get", "--raw", "/readyz"], ["top", "pods"]],
+)  # fmt: skip
+def test_node_commands_are_left_to_k3s_cli(argv: list[str]) -> None:
+    from hydradeploy.lab.guest import k3s_objects_cli
+
+    assert k3s_objects_cli.kubectl(argv) is None

@@ -128,7 +128,7 @@ def kubectl(argv: list[str]) -> int | None:
         return None
     if any(a == "--raw" or a.startswith("--raw=") for a in argv):
         return None
-    if words[0] in ("get", "delete") and words[1:2] and words[1].split(",")[0] in NODES:
+    if words[1:2] and words[1].split(",")[0] in NODES:  # nodes stay with k3s_cli
         return None
     if words[0] == "get":
         return _get(words[1:], opts)

@@ -36,6 +36,10 @@ status *HOSTS:
 check *HOSTS:
     hydradeploy check {{HOSTS}}
 
+# Objects of manifests removed from k8s/ that k3s keeps (lists; add --yes to delete them)
+prune *ARGS:
+    hydradeploy prune {{ if ARGS =~ "--yes" { replace(ARGS, "--yes", "") } else { "--dry-run " + ARGS } }}
+
 # Convert the example containers (podman host, compose stack) into k8s/converted/
 convert *ARGS:
     hydradeploy convert podman-to-k8s --json hosts/examples/podman-host/containers.json --host hydra-ai {{ARGS}}

@@ -137,11 +137,17 @@ def _render_run(res: RunResult, output: str) -> None:
                     + "; ".join(r.changes[:12])
                     + (" …" if len(r.changes) > 12 else "")
                 )
+        if res.pruned is not None:
+            from hydradeploy.deploy.prune_cli import show
+
+            show(res.pruned, "table", dry_run=False)
         click.echo(f"record: {res.record} (run {res.run_id})", err=True)
     if res.interrupted:
         raise KeyboardInterrupt
     if res.outcome != "ok":
         raise OperationFailed("")
+    if res.pruned is not None and any(i.action == "delete" and i.done is False for i in res.pruned):
+        raise OperationFailed("prune: some deletions failed (see the table)")
 
 
 @click.command(epilog="Examples:\n\n\b\n  hydradeploy deploy hydra-ai\n  hydradeploy deploy --on @gpu,hydra-amd --max-parallel 2\n  hydradeploy deploy --all --mode boot")  # fmt: skip
@@ -167,6 +173,10 @@ def _render_run(res: RunResult, output: str) -> None:
     "--no-rollback", is_flag=True, help="Leave a failed host as it is (no watchdog, no rollback)."
 )
 @click.option("--keep-going", is_flag=True, help="Continue with later waves when a host fails.")
+@click.option(
+    "--prune", is_flag=True,
+    help="Afterwards delete the objects of manifests removed from k8s/ (see `prune`).",
+)  # fmt: skip
 @quiet_option
 @output_option
 @click.pass_context
@@ -185,6 +195,7 @@ def deploy(
     activation_timeout: float,
     no_rollback: bool,
     keep_going: bool,
+    prune: bool,
     quiet: bool,
     output: str,
 ) -> None:
@@ -207,7 +218,12 @@ def deploy(
         rollback=not no_rollback, keep_going=keep_going, build_on=build_on,
         flake=flake or _default_flake(), closures=closures,
     )  # fmt: skip
-    _render_run(service.run(inv, "deploy", chosen, opts, quiet=_quiet(ctx, quiet)), output)
+    if prune and mode not in ("switch", "test"):
+        raise UserError(
+            f"--prune needs --mode switch or test (not {mode}): it reads the running system"
+        )
+    res = service.run(inv, "deploy", chosen, opts, quiet=_quiet(ctx, quiet), prune=prune)
+    _render_run(res, output)
 
 
 @click.command(epilog="Examples:\n\n\b\n  hydradeploy rollback hydra-compute\n  hydradeploy rollback hydra-compute --to 41\n  hydradeploy rollback --on @gpu")  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hydradeploy.deploy import record
 from hydradeploy.deploy.engine import Engine, Options
@@ -20,6 +21,7 @@ class RunResult:
     outcome: str  # ok | failed | interrupted
     record: Path
     reports: list[HostReport] = field(default_factory=list)
+    pruned: list[Any] | None = None  # `deploy --prune`: what prune did (docs/prune.md)
 
     @property
     def interrupted(self) -> bool:
@@ -31,6 +33,7 @@ class RunResult:
             "outcome": self.outcome,
             "record": str(self.record),
             "hosts": [r.as_json() for r in self.reports],
+            **({"pruned": [i.as_json() for i in self.pruned]} if self.pruned is not None else {}),
         }
 
 
@@ -42,6 +45,7 @@ def run(
     closures: dict[str, Closure] | None = None,
     *,
     quiet: bool = False,
+    prune: bool = False,
 ) -> RunResult:
     """Deploy (or roll back to `closures`) `hosts`; the record is written on every exit
     path, Ctrl-C included (the caller re-raises when `interrupted`)."""
@@ -63,5 +67,30 @@ def run(
         interrupted = True
         reports = list(engine.last_reports)
     outcome = "interrupted" if interrupted else ("ok" if all(r.ok for r in reports) else "failed")
+    pruned = _prune_after(inv, reports, quiet) if prune and not interrupted else None
     rec = record.entry(run_id, command, started, reports, outcome, sys.argv[1:], **where)
-    return RunResult(run_id, outcome, record.append_local(rec), reports)
+    if pruned is not None:  # what `deploy --prune` deleted (docs/prune.md)
+        rec["pruned"] = [i.as_json() for i in pruned]
+    return RunResult(run_id, outcome, record.append_local(rec), reports, pruned)
+
+
+def _prune_after(inv: Inventory, reports: list[HostReport], quiet: bool) -> list[Any] | None:
+    """`deploy --prune`: prune on the cluster-init server once every server of this run
+    was deployed and passed its checks; None (and a note) when one did not."""
+    from hydradeploy.deploy.prune_cli import run_on
+    from hydradeploy.errors import OperationFailed
+
+    bad = [r.host for r in reports if inv.host(r.host).is_server and not r.ok]
+    if bad:
+        print(
+            f"prune: skipped, server {', '.join(bad)} was not deployed and checked", file=sys.stderr
+        )
+        return None
+    if not quiet:
+        print(f"prune: on {inv.cluster_init.name}", file=sys.stderr)
+    try:
+        others = [h for h in inv.servers if not h.cluster_init]
+        return run_on(inv.cluster_init, others, include_data=False, dry_run=False)
+    except OperationFailed as exc:
+        print(f"hydradeploy: {exc}", file=sys.stderr)
+        return None

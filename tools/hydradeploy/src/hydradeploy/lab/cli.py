@@ -89,12 +89,16 @@ def _print_hosts(the_lab: Any) -> None:
 @DIR_OPTION
 @click.argument("host")
 @click.option("--fault", type=click.Choice(FAULTS), help="Build a closure that fails on purpose.")
-def closure(lab_dir: Path, host: str, fault: str | None) -> None:
+@click.option(
+    "--manifests", type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A k8s/ directory whose YAML the closure puts into k3s's auto-deploy directory.",
+)  # fmt: skip
+def closure(lab_dir: Path, host: str, fault: str | None, manifests: Path | None) -> None:
     """Build a closure for HOST; prints its store path last.
 
     Its k3s settings come from the lab inventory; --fault makes it fail on purpose.
     """
-    click.echo(_lab(lab_dir).closure(host, fault=fault))
+    click.echo(_lab(lab_dir).closure(host, fault=fault, manifests=manifests))
 
 
 @lab.command()

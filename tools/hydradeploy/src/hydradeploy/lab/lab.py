@@ -371,9 +371,13 @@ class Lab:
 
     # ------------------------------------------------------------------ closures
 
-    def closure(self, name: str, fault: str | None = None, revision: str | None = None) -> str:
+    def closure(
+        self, name: str, fault: str | None = None, revision: str | None = None,
+        manifests: Path | None = None,
+    ) -> str:  # fmt: skip
         """Build a system closure for host NAME in the runner's store (k3s settings from
-        the lab inventory; optionally a fault). Each call is a new build (revision)."""
+        the lab inventory; optionally a fault; MANIFESTS: a k8s/ directory it deploys).
+        Each call is a new build (revision)."""
         from hydradeploy.inventory import load_inventory
 
         if fault is not None and fault not in FAULTS:
@@ -387,7 +391,7 @@ class Lab:
             inv, name, fault=fault, revision=revision,
             grace_seconds=state.grace_seconds, heartbeat_seconds=state.heartbeat_seconds,
         )  # fmt: skip
-        return closures.build(settings)
+        return closures.build(settings, manifests)
 
     def _next_build(self) -> int:
         """A build number no other process using this lab has handed out (the CLI and a

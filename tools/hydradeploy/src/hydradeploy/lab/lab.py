@@ -339,7 +339,9 @@ class Lab:
                 except OSError:
                     pass
             try:
-                ready = {n["metadata"]["name"] for n in self.nodes() if _is_ready(n)}
+                ready = {
+                    n["metadata"]["name"] for n in self.nodes() if _is_ready(n) and _settled(n)
+                }
             except OSError:
                 ready = set()
             if not pending_ssh and expected <= ready:
@@ -513,6 +515,16 @@ class Lab:
         cleans up after a crash (from lab.json, or the subnet registry without it)."""
         teardown.down(self.dir)
         self._state = None
+
+
+def _settled(node: dict[str, Any]) -> bool:
+    """Initialised by the cloud controller, and no device plugin still to register
+    (guest/k3s_nodes.py: both take a moment after a k3s start)."""
+    taints = node.get("spec", {}).get("taints", []) or []
+    alloc = node.get("status", {}).get("allocatable", {}) or {}
+    return not any(
+        t.get("key") == "node.cloudprovider.kubernetes.io/uninitialized" for t in taints
+    ) and (all(v != "0" for k, v in alloc.items() if "/" in k))
 
 
 def _is_ready(node: dict[str, Any]) -> bool:

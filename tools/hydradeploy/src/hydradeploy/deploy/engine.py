@@ -13,7 +13,18 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from hydradeploy.deploy import activate, checks, closure, lock, nix, order, probe, record, watchdog
+from hydradeploy.deploy import (
+    activate,
+    checks,
+    closure,
+    lock,
+    nix,
+    node_sync,
+    order,
+    probe,
+    record,
+    watchdog,
+)
 from hydradeploy.deploy.models import (
     SYSTEM_PROFILE,
     CheckResult,
@@ -652,15 +663,20 @@ class Engine:
             bad = checks.failures(results)
             self.progress.line(host.name, "; ".join(map(str, bad)) if bad else "all checks pass")
 
+        source = self.kube_for(host, own)
         results = checks.wait_healthy(
             host,
             self.inv,
             own,
-            self.kube_for(host, own),
+            source,
             timeout=self.opts.check_timeout,
             cancelled=self.cancel.is_set,
             on_poll=show,
             fresh_since=fresh_since,
+            # after the node rejoined, before the checks: labels/taints from the inventory
+            before_checks=lambda facts: node_sync.during_deploy(
+                host, self.inv, source, facts, rep, lambda t: self.progress.line(host.name, t)
+            ),
         )
         bad = checks.failures(results)
         rep.steps.append(

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from hydradeploy.deploy import node_sync
 from hydradeploy.errors import UserError
 from hydradeploy.lab import HostSpec
@@ -231,7 +230,7 @@ def test_nodes_sync_and_plan_show_and_make_the_changes(lab, state_home) -> None:
 @pytest.mark.slow
 def test_stale_lease_is_rolled_back_naming_the_lease(lab, state_home) -> None:
     bad = lab.closure("w1", fault="lease")
-    rc, data, err = hd(lab, state_home, "deploy", "w1", f"--closure=w1={bad}",
+    rc, data, _err = hd(lab, state_home, "deploy", "w1", f"--closure=w1={bad}",
                        "--confirm-timeout", "5", "--check-timeout", "8", "--output", "json")  # fmt: skip
     assert rc == 1
     (w1,) = data["hosts"]

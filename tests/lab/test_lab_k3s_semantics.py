@@ -188,3 +188,86 @@ def test_validation_would_catch_a_malformed_node(tmp_path: Path) -> None:
     node["spec"]["taints"] = [{"key": "x", "effect": 3}]
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(node, KUBERNETES_VERSION, strict=True)
+
+
+# ----------------------------------------------------------------------------- lab
+
+
+def _edit_w1(lab: Any, **fields: Any) -> None:
+    import tomllib
+
+    from hydradeploy.lab.inventory_out import dumps
+
+    data = tomllib.loads(lab.inventory_path.read_text())
+    data["hosts"]["w1"].update(fields)
+    lab.inventory_path.write_text(dumps(data))
+
+
+def _activate_by_hand(lab: Any) -> None:
+    path = lab.closure("w1")
+    lab.copy_closure("w1", path)
+    proc = lab.run("w1", [f"{path}/bin/switch-to-configuration", "switch"], timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def _w1(lab: Any) -> dict[str, Any]:
+    proc = lab.run("srv", ["k3s", "kubectl", "get", "node", "w1", "-o", "json"])
+    assert proc.returncode == 0, proc.stderr
+    node: dict[str, Any] = json.loads(proc.stdout)
+    return node
+
+
+def _wait(check: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout}s: {what}")
+        time.sleep(0.2)
+
+
+@pytest.mark.lab
+def test_hand_activation_adds_labels_but_not_taints_and_never_removes_labels(
+    lab_factory: Any,
+) -> None:
+    from hydradeploy.lab import HostSpec
+
+    lab = lab_factory([HostSpec("srv", "server"), HostSpec("w1", "agent")])
+    _edit_w1(
+        lab, labels={"hydra.io/new": "yes"}, taints=["hydra.io/new=yes:NoSchedule"]
+    )
+    _activate_by_hand(lab)
+    _wait(lambda: _w1(lab)["metadata"]["labels"].get("hydra.io/new") == "yes", 15,
+          "the new label on w1")  # fmt: skip
+    taints = {t["key"] for t in _w1(lab)["spec"].get("taints", [])}
+    assert "hydra.io/new" not in taints  # --node-taint only counts at registration
+    _edit_w1(lab, labels={}, taints=[])
+    _activate_by_hand(lab)
+    _wait(lambda: lab.node_ready("w1") is True, 15, "w1 Ready")
+    time.sleep(2)  # several kubelet rounds after the restart
+    assert _w1(lab)["metadata"]["labels"].get("hydra.io/new") == "yes"  # never removed
+
+
+@pytest.mark.lab
+def test_kubectl_answers_for_the_lease(lab_factory: Any) -> None:
+    from hydradeploy.lab import HostSpec
+
+    lab = lab_factory([HostSpec("srv", "server"), HostSpec("w1", "agent")])
+    proc = lab.run("srv", ["k3s", "kubectl", "get", "lease", "-n", "kube-node-lease", "w1",
+                           "-o", "json"])  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lease = json.loads(proc.stdout)
+    assert lease["kind"] == "Lease" and lease["spec"]["holderIdentity"] == "w1"
+    kubernetes_validate.validate(lease, KUBERNETES_VERSION, strict=True)
+    first = lease["spec"]["renewTime"]
+    time.sleep(2.5)  # the lab renews every heartbeat_seconds (1 s)
+    again = json.loads(lab.run("srv", ["k3s", "kubectl", "get", "lease", "-n",
+                                       "kube-node-lease", "w1", "-o", "json"]).stdout)  # fmt: skip
+    assert again["spec"]["renewTime"] > first
+    missing = lab.run(
+        "srv", ["k3s", "kubectl", "get", "lease", "-n", "kube-node-lease", "x"]
+    )
+    assert missing.returncode == 1 and "not found" in missing.stderr
+    node = json.loads(
+        lab.run("srv", ["k3s", "kubectl", "get", "node", "w1", "-o", "json"]).stdout
+    )
+    kubernetes_validate.validate(node, KUBERNETES_VERSION, strict=True)

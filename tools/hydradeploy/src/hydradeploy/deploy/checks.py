@@ -197,6 +197,14 @@ def _after(renewed: float | None, since: float) -> bool:
     return renewed >= since + 1 if since == int(since) else renewed > since
 
 
+def _stale_lease(name: str, since: float, renewed: float | None) -> str:
+    seen = _clock(renewed) + " UTC" if renewed is not None else "never"
+    return (
+        f"stale Lease {LEASE_NAMESPACE}/{name}: not renewed since the activation "
+        f"ended at {_clock(since)} UTC (last renewal {seen})"
+    )
+
+
 def _clock(ts: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}"
 
@@ -250,26 +258,17 @@ def node_checks(
     out = [CheckResult(f"{p}node-exists", True)]
     status, reason = ready_status(node)
     beat = heartbeat(node)
-    if status != "True":
-        out.append(
-            CheckResult(
-                f"{p}node-ready",
-                False,
-                f"node {name} Ready={status}" + (f" ({reason})" if reason else ""),
-            )
-        )
-    elif (
+    stale = (
         fresh_since is not None and leases is not None and not _after(leases.get(name), fresh_since)
-    ):
-        renewed = leases.get(name)
-        seen = _clock(renewed) + " UTC" if renewed is not None else "never"
+    )
+    if status != "True":
+        why = f"node {name} Ready={status}" + (f" ({reason})" if reason else "")
+        if stale and fresh_since is not None and leases is not None:
+            why += "; " + _stale_lease(name, fresh_since, leases.get(name))
+        out.append(CheckResult(f"{p}node-ready", False, why))
+    elif stale and fresh_since is not None and leases is not None:
         out.append(
-            CheckResult(
-                f"{p}node-ready",
-                False,
-                f"stale Lease {LEASE_NAMESPACE}/{name}: not renewed since the activation "
-                f"ended at {_clock(fresh_since)} UTC (last renewal {seen})",
-            )
+            CheckResult(f"{p}node-ready", False, _stale_lease(name, fresh_since, leases.get(name)))
         )
     elif fresh_since is not None and leases is None and (beat is None or beat <= fresh_since):
         seen = time.strftime("%H:%M:%S", time.gmtime(beat)) if beat is not None else "never"

@@ -229,6 +229,11 @@ def test_nodes_sync_and_plan_show_and_make_the_changes(lab, state_home) -> None:
 @pytest.mark.lab
 @pytest.mark.slow
 def test_stale_lease_is_rolled_back_naming_the_lease(lab, state_home) -> None:
+    # A label changed and synced without a deploy: the running closure's --node-label
+    # still has the old value, which k3s merges again when the rollback restarts it.
+    edit_host(lab, "w1", labels={"hydra.io/team": "rollback"}, taints=[])
+    rc, _, err = hd(lab, state_home, "nodes", "sync", "w1")
+    assert rc == 0, err
     bad = lab.closure("w1", fault="lease")
     rc, data, _err = hd(lab, state_home, "deploy", "w1", f"--closure=w1={bad}",
                        "--confirm-timeout", "5", "--check-timeout", "8", "--output", "json")  # fmt: skip
@@ -237,7 +242,8 @@ def test_stale_lease_is_rolled_back_naming_the_lease(lab, state_home) -> None:
     assert w1["outcome"] == "rolled back" and w1["failed_step"] == "checks", w1
     ready = [c for c in w1["failed_checks"] if c["check"] == "node-ready"]
     assert ready and "stale Lease kube-node-lease/w1" in ready[0]["detail"], w1
-    assert w1["healthy_after_rollback"] is True
+    assert w1["healthy_after_rollback"] is True, w1
+    assert kube_node(lab, "w1")["metadata"]["labels"]["hydra.io/team"] == "rollback"
 
 
 @pytest.mark.lab

@@ -629,14 +629,19 @@ class Engine:
         self.progress.step(host.name, "re-check", f"generation {st.generation}")
         now = probe.probe(own)
         rep.generation_after, rep.closure_after = now.generation, now.current
+        source = self.kube_for(host, own)
         results = checks.wait_healthy(
             host,
             self.inv,
             own,
-            self.kube_for(host, own),
+            source,
             timeout=self.opts.check_timeout,
             cancelled=self.cancel.is_set,
             fresh_since=_ended_at(result),
+            # the old generation's k3s re-merged its --node-label values: the inventory's again
+            before_checks=lambda facts: node_sync.during_deploy(
+                host, self.inv, source, facts, rep, lambda t: self.progress.line(host.name, t)
+            ),
         )
         bad = checks.failures(results)
         rep.healthy_after_rollback = not bad and now.current == st.current

@@ -3,8 +3,9 @@
 k3s applies `--node-taint` only when a node registers and merges `--node-label` at
 every start without ever removing a label whose flag was dropped (k3s pkg/agent/run.go
 @0097157b, `updateMutableLabels`; kubernetes pkg/kubelet/kubelet_node_status.go
-@c579a3279: taints only in `initialNode`). The k3s docs say the same: "If you want to
-change node labels and taints after node registration you should use kubectl". So after
+@c579a3279: taints only in `initialNode`; the k3s commit that made --node-label
+mutable, for k3s issue #1119: its values "are passed through to the kubelet just as
+before but after the kubelet comes up they are applied again"). So after
 a node rejoined, hydradeploy runs `k3s kubectl label|taint … --overwrite` on a server.
 
 Only keys hydradeploy manages are touched: the inventory's, plus those it set before,

@@ -271,3 +271,30 @@ def test_kubectl_answers_for_the_lease(lab_factory: Any) -> None:
         lab.run("srv", ["k3s", "kubectl", "get", "node", "w1", "-o", "json"]).stdout
     )
     kubernetes_validate.validate(node, KUBERNETES_VERSION, strict=True)
+
+
+def _ready_beat_and_renewal(lab: Any) -> tuple[str, str]:
+    node = _w1(lab)
+    ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+    lease = json.loads(lab.run("srv", ["k3s", "kubectl", "get", "lease", "-n",
+                                       "kube-node-lease", "w1", "-o", "json"]).stdout)  # fmt: skip
+    return str(ready["lastHeartbeatTime"]), str(lease["spec"]["renewTime"])
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("report", [300.0, 2.0])
+def test_status_is_reposted_only_every_report_period_the_lease_always(
+    lab_factory: Any, report: float
+) -> None:
+    from hydradeploy.lab import HostSpec
+
+    lab = lab_factory([HostSpec("srv", "server"), HostSpec("w1", "agent")],
+                      status_report_seconds=report)  # fmt: skip
+    beat, renewed = _ready_beat_and_renewal(lab)
+    time.sleep(4.5)
+    beat2, renewed2 = _ready_beat_and_renewal(lab)
+    assert renewed2 > renewed  # the Lease, every heartbeat_seconds
+    if report > 10:
+        assert beat2 == beat  # nothing changed: no status post within 5 minutes
+    else:
+        assert beat2 > beat  # the report period passed: posted though unchanged

@@ -47,20 +47,12 @@ class Collected:
 def _known_key(host: Host) -> tuple[PublicKey | None, str]:
     """The ed25519 key the transport's policy already trusts for this host, and where it
     comes from (the inventory's host_key first, then the known_hosts file)."""
-    import paramiko
-
     own = hostkeys.inventory_key(host)  # malformed: Unreachable naming the host
     if own is not None and own[0] == "ssh-ed25519":
         return PublicKey(own[0], own[1]), "inventory host_key"
-    path = hostkeys.known_hosts_file(host)
-    try:
-        known = paramiko.HostKeys(str(path))
-    except (OSError, paramiko.SSHException):
-        return None, ""
-    entry = known.lookup(target.endpoint(host).known_hosts_name)
-    if entry is not None and "ssh-ed25519" in entry:
-        blob: bytes = entry["ssh-ed25519"].asbytes()
-        return PublicKey("ssh-ed25519", blob), str(path)
+    found = hostkeys.known_hosts_key(host, target.endpoint(host).known_hosts_name, "ssh-ed25519")
+    if found is not None:
+        return PublicKey("ssh-ed25519", found[0]), str(found[1])
     return None, ""
 
 

@@ -42,6 +42,23 @@ def inventory_key(host: Host) -> tuple[str, bytes] | None:
     return fields[0], blob
 
 
+def known_hosts_key(host: Host, name: str, kind: str) -> tuple[bytes, Path] | None:
+    """The KIND key the host's known_hosts file holds for NAME (a known_hosts host
+    pattern), and that file; None when the file is missing, unreadable or has none."""
+    import paramiko
+
+    path = known_hosts_file(host)
+    try:
+        known = paramiko.HostKeys(str(path))
+    except (OSError, paramiko.SSHException):
+        return None
+    entry = known.lookup(name)
+    if entry is None or kind not in entry:
+        return None
+    blob: bytes = entry[kind].asbytes()
+    return blob, path
+
+
 def trusted(host: Host, target: Endpoint, jump: Endpoint | None) -> paramiko.HostKeys:
     """The keys a connection to `host` (and its jump host) may accept."""
     import paramiko

@@ -98,10 +98,11 @@ def test_network_fault_locks_out_until_the_host_activates_a_good_closure(
 ) -> None:
     bad = install(lab, "w2", "network")
     good = healthy["w2"]
-    # What a deployer's watchdog does without systemd-run: a detached process on the host.
-    watchdog = (f"setsid nohup sh -c 'sleep 4; exec {good}/bin/switch-to-configuration switch' "
-                ">/tmp/watchdog.log 2>&1 < /dev/null &")  # fmt: skip
-    assert ssh(lab, "w2", watchdog).returncode == 0
+    # What a deployer's watchdog does: a transient unit of the host's systemd.
+    watchdog = (f"systemd-run --quiet --collect --unit=lab-watchdog --on-active=4 "
+                f"{good}/bin/switch-to-configuration switch")  # fmt: skip
+    armed = ssh(lab, "w2", watchdog)
+    assert armed.returncode == 0, armed.stderr
     lab.run("w2", [f"{bad}/bin/switch-to-configuration", "switch"])
     assert ssh(lab, "w2", "true", timeout=15).returncode == 255  # unreachable
     assert (
@@ -191,12 +192,16 @@ def test_slow_host_gets_a_qdisc_each_way_and_still_answers(lab: Lab, healthy) ->
 
 def test_boot_and_dry_activate_change_nothing_running(lab: Lab, healthy) -> None:
     before = current(lab, "w1")
-    new = install(lab, "w1", None)
+    same = install(lab, "w1", None)
+    dry = ssh(lab, "w1", f"{same}/bin/switch-to-configuration dry-activate")
+    # Same k3s settings, same k3s.service: nothing to restart (as NixOS compares units).
+    assert dry.returncode == 0 and "no units would change" in dry.stdout, dry.stdout
+    new = install(lab, "w1", "labels")
     dry = ssh(lab, "w1", f"{new}/bin/switch-to-configuration dry-activate")
     assert (
         dry.returncode == 0
         and "would restart the following units: k3s.service" in dry.stdout
-    )
+    ), dry.stdout
     assert current(lab, "w1") == before
     boot = ssh(lab, "w1", f"{new}/bin/switch-to-configuration boot")
     assert boot.returncode == 0

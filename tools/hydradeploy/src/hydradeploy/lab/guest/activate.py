@@ -72,7 +72,8 @@ def plan(closure: Path) -> tuple[list[str], list[str], list[str], bool]:
     """(stop, restart, start, ssh_config_changed) for switching to CLOSURE."""
     new, old = new_units(closure), installed_units()
     stop = [u for u in old if u not in new]
-    restart, start = [], []
+    restart: list[str] = []
+    start: list[str] = []
     for name, path in new.items():
         current = units.parse_file(RUNTIME_UNITS / name) if name in old else None
         state = active_state(name)

@@ -89,12 +89,33 @@ def _print_hosts(the_lab: Any) -> None:
 @DIR_OPTION
 @click.argument("host")
 @click.option("--fault", type=click.Choice(FAULTS), help="Build a closure that fails on purpose.")
-def closure(lab_dir: Path, host: str, fault: str | None) -> None:
+@click.option(
+    "--restart-sshd", is_flag=True,
+    help="A changed (valid) sshd_config: activating the closure restarts ssh.service.",
+)  # fmt: skip
+def closure(lab_dir: Path, host: str, fault: str | None, restart_sshd: bool) -> None:
     """Build a closure for HOST; prints its store path last.
 
     Its k3s settings come from the lab inventory; --fault makes it fail on purpose.
     """
-    click.echo(_lab(lab_dir).closure(host, fault=fault))
+    click.echo(_lab(lab_dir).closure(host, fault=fault, restart_sshd=restart_sshd))
+
+
+@lab.command()
+@DIR_OPTION
+@click.argument("host")
+def reboot(lab_dir: Path, host: str) -> None:
+    """Reboot HOST (`systemctl reboot` inside; it boots again with a new PID 1) and wait
+    until its systemd has finished booting."""
+    the_lab = _lab(lab_dir)
+    before = the_lab.boots(host)
+    the_lab.reboot(host)
+    deadline = time.monotonic() + 60
+    while the_lab.boots(host) == before or the_lab.leader_pid(host) is None:
+        if time.monotonic() > deadline:
+            raise UserError(f"lab reboot: {host} did not boot again within 60s")
+        time.sleep(0.1)
+    _say(f"lab: {host} rebooted: {the_lab.wait_booted(host)}")
 
 
 @lab.command()
@@ -174,7 +195,7 @@ def free_disk(lab_dir: Path, host: str) -> None:
 @DIR_OPTION
 @click.option("--output", type=click.Choice(["table", "json"]), default="table")
 def status(lab_dir: Path, output: str) -> None:
-    """Hosts of the lab: address, link, sshd, k3s, node Ready."""
+    """Hosts of the lab: address, link, system state, sshd, k3s, node Ready."""
     rows = _lab(lab_dir).status()
     if output == "json":
         click.echo(json.dumps(rows, indent=2, sort_keys=True))
@@ -182,11 +203,13 @@ def status(lab_dir: Path, output: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("host", "role", "address", "link", "sshd", "k3s", "node", "generation")
+    table = Table(
+        "host", "role", "address", "link", "system", "sshd", "k3s", "node", "generation", "boots"
+    )
     for r in rows:
         table.add_row(
-            r["host"], r["role"], r["address"], r["link"], r["sshd"], r["k3s"],
-            r["node"], str(r["generation"]),
+            r["host"], r["role"], r["address"], r["link"], r["system"], r["sshd"], r["k3s"],
+            r["node"], str(r["generation"]), str(r["boots"]),
         )  # fmt: skip
     Console(width=200 if not sys.stdout.isatty() else None).print(table)
 

@@ -4,9 +4,9 @@
 #   -> nvidia-container-toolkit writes a CDI spec at boot
 #      (/var/run/cdi/nvidia-container-toolkit.json, devices named by GPU UUID, plus `all`)
 #   -> k3s's OWN containerd (a system containerd would be ignored by k3s) gets a runtime
-#      handler `nvidia` from services.k3s.containerdConfigTemplate, whose binary is
-#      nvidia-container-runtime.cdi: it turns NVIDIA_VISIBLE_DEVICES into CDI devices of
-#      that spec and hands the container to runc
+#      handler `nvidia` from our config-v3.toml.tmpl (modules/lib/containerd-template.nix),
+#      whose binary is nvidia-container-runtime.cdi: it turns NVIDIA_VISIBLE_DEVICES into
+#      CDI devices of that spec and hands the container to runc
 #   -> the NVIDIA device plugin (k8s/platform/gpu-nvidia, deviceListStrategy envvar,
 #      deviceIDStrategy uuid) allocates `nvidia.com/gpu` and sets NVIDIA_VISIBLE_DEVICES
 #      to the chosen UUIDs; pods run with `runtimeClassName: nvidia`
@@ -24,6 +24,10 @@ let
   inherit (lib) mkOption types;
   cfg = config.hydra.nvidia;
   host = config.hydra.host;
+  template = import ./lib/containerd-template.nix {
+    inherit (cfg) runtimeHandler;
+    binaryName = "${pkgs.nvidia-container-toolkit.tools}/bin/nvidia-container-runtime.cdi";
+  };
 in
 {
   imports = [ ./options.nix ];
@@ -88,19 +92,22 @@ in
         "nvidia-persistenced"
       ];
 
-    # Added to k3s's own containerd config (version 3, containerd 2.x); the base template
-    # keeps everything k3s generates. k3s's own nvidia detection looks in FHS paths that
-    # do not exist on NixOS, so it does not add a second `nvidia` table.
-    services.k3s.containerdConfigTemplate = ''
-      {{ template "base" . }}
+    # k3s's own containerd reads the `nvidia` handler from config-v3.toml.tmpl, rendered
+    # with k3s's version-3 base (modules/lib/containerd-template.nix says why not
+    # services.k3s.containerdConfigTemplate, which writes the version-2 file). k3s's own
+    # nvidia detection looks only in /usr/local/nvidia/toolkit and /usr/bin (k3s
+    # pkg/agent/containerd/runtimes.go, findNvidiaContainerRuntimes), which NixOS does not
+    # fill, so it adds no second `nvidia` table.
+    systemd.tmpfiles.settings."10-hydra-containerd".${template.path}."L+".argument =
+      "${pkgs.writeText template.fileName template.text}";
 
-      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.'${cfg.runtimeHandler}']
-        runtime_type = "io.containerd.runc.v2"
-
-      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.'${cfg.runtimeHandler}'.options]
-        BinaryName = "${pkgs.nvidia-container-toolkit.tools}/bin/nvidia-container-runtime.cdi"
-        SystemdCgroup = {{ .SystemdCgroup }}
-    '';
+    assertions = [
+      {
+        # k3s reads config-v3.toml.tmpl first and ignores config.toml.tmpl when both exist.
+        assertion = (config.services.k3s.containerdConfigTemplate or null) == null;
+        message = "hydra.nvidia: services.k3s.containerdConfigTemplate writes config.toml.tmpl, which k3s ignores next to our config-v3.toml.tmpl; extend modules/lib/containerd-template.nix instead.";
+      }
+    ];
 
     # The CDI spec must exist before k3s (and so the device plugin) starts.
     systemd.services.k3s = {

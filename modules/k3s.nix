@@ -65,7 +65,12 @@ in
       type = types.listOf types.str;
       default = [ ];
       example = [ "--kube-apiserver-arg=audit-log-maxage=30" ];
-      description = "More k3s flags, after the ones derived from the inventory.";
+      description = ''
+        More k3s arguments, after the ones derived from the inventory. Each item is one
+        argument (`"--flag=value with spaces"` stays whole): unlike
+        `services.k3s.extraFlags`, whose items nixpkgs pastes into ExecStart unquoted,
+        these are quoted for systemd.
+      '';
     };
 
     computed = mkOption {
@@ -94,7 +99,8 @@ in
         disable
         ;
       tokenFile = config.hydra.secrets.k3sTokenFile;
-      extraFlags = k3s.extraFlags ++ cfg.extraFlags;
+      # quoted for ExecStart= (modules/lib/systemd-arg.nix): one list item, one argument
+      extraFlags = k3s.extraFlags ++ map (import ./lib/systemd-arg.nix) cfg.extraFlags;
       gracefulNodeShutdown.enable = true;
       manifests = lib.mkIf deploysManifests manifests.k3sManifests;
     };

@@ -123,6 +123,8 @@ let
       "br_netfilter"
       "overlay"
     ];
+    # The NFS client for pods' NFS volumes (modules/lib/microvms.nix, nfsClient).
+    boot.supportedFilesystems = lib.mkIf g.nfsClient [ "nfs" ];
 
     services.openssh = {
       enable = true;

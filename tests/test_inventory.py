@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 from hydradeploy.errors import UserError
-from hydradeploy.inventory import load_inventory, node_labels, validate
+from hydradeploy.inventory import check_file, load_inventory, node_labels, validate
+from hydradeploy.inventory_schema import RESERVED_LABELS, RESERVED_TAINTS, ReservedLabel
 from hydradeploy.kube_names import is_dns1123_label, node_label_error, parse_taint
 
 REPO = Path(__file__).resolve().parent.parent
@@ -175,7 +176,7 @@ def test_base_is_valid() -> None:
             lambda d: d["hosts"]["a1"].update(
                 labels={"node-role.kubernetes.io/gpu": "true"}
             ),
-            {("bad-label", "hosts.a1.labels.node-role.kubernetes.io/gpu")},
+            {("reserved-label", "hosts.a1.labels.node-role.kubernetes.io/gpu")},
         ),
         (
             lambda d: d["hosts"]["a1"].update(rocm_gfx_version="gfx1103"),
@@ -315,3 +316,131 @@ def test_loader_rejects_unparseable_toml(tmp_path: Path) -> None:
 def test_example_files_are_valid() -> None:
     for path in (EXAMPLE, HA):
         assert validate(tomllib.loads(path.read_text())) == []
+
+
+# ----------------------------------------------------------------------------- issue 10/17
+
+
+@pytest.mark.parametrize(
+    "entry", RESERVED_LABELS, ids=lambda r: r.key or r.prefix or ""
+)
+def test_labels_k3s_or_the_kubelet_own_are_refused(entry: ReservedLabel) -> None:
+    key = entry.key or f"{entry.prefix}x"
+    got = issues_of(lambda d: d["hosts"]["a1"].update(labels={key: "v"}))
+    assert got == {("reserved-label", f"hosts.a1.labels.{key}")}
+
+
+@pytest.mark.parametrize("entry", RESERVED_TAINTS, ids=lambda r: r.prefix or "")
+def test_taints_controllers_own_are_refused(entry: ReservedLabel) -> None:
+    key = f"{entry.prefix}x"
+    got = issues_of(
+        lambda d: d["hosts"]["a1"].update(
+            taints=[f"{key}:NoSchedule", "gpu=yes:NoSchedule"]
+        )
+    )
+    assert got == {("reserved-taint", "hosts.a1.taints.0")}
+
+
+def test_reserved_label_error_is_one_line_naming_file_line_host_and_key(
+    tmp_path: Path,
+) -> None:
+    text = EXAMPLE.read_text().replace(
+        '"hydra.io/cpu" = "ryzen-9-9900x"',
+        '"node.kubernetes.io/instance-type" = "ryzen"',
+    )
+    assert text != EXAMPLE.read_text()
+    bad = tmp_path / "inventory.toml"
+    bad.write_text(text)
+    line = next(
+        n
+        for n, t in enumerate(text.splitlines(), 1)
+        if "node.kubernetes.io/instance-type" in t
+    )
+    with pytest.raises(UserError) as err:
+        load_inventory(bad)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith(
+        f"{bad}:{line}: hosts.hydra-compute.labels.node.kubernetes.io/instance-type:"
+    )
+    assert "'k3s'" in msg  # says who overwrites it
+
+
+def test_issues_point_at_their_line(tmp_path: Path) -> None:
+    bad = tmp_path / "inventory.toml"
+    bad.write_text(
+        "[cluster]\n"  # 1
+        'name = "c"\n'  # 2
+        "[hosts.s1]\n"  # 3
+        'address = "10.0.0.1"\n'  # 4
+        'role = "server"\n'  # 5
+        "cluster_init = true\n"  # 6
+        'target_host = "bad host"\n'  # 7
+        "[hosts.a1]\n"  # 8
+        'address = "10.0.0.2"\n'  # 9
+        "gpus = [\n"  # 10
+        '  { vendor = "intel", model = "x", count = 1 },\n'  # 11
+        "]\n"  # 12
+        "[[hosts.a1.nfs]]\n"  # 13
+        'server = "nas"\n'  # 14
+        'export = "/x"\n'  # 15
+        'mountpoint = "/m"\n'  # 16
+        "[hosts.a1.labels]\n"  # 17
+        '"k3s.io/x" = "y"\n'  # 18
+    )
+    _, issues = check_file(bad)
+    lines = {i.path: i.line for i in issues}
+    assert lines == {
+        "hosts.s1.target_host": 7,
+        "hosts.a1.role": 8,  # missing: the host's header
+        "hosts.a1.gpus.0.vendor": 10,  # inside a multi-line array: the key's line
+        "hosts.a1.nfs.0.server": 14,
+        "hosts.a1.labels.k3s.io/x": 18,
+    }
+
+
+def test_target_host_is_typed_and_optional(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace(
+        'address = "192.168.1.203"',
+        'address = "192.168.1.203"\ntarget_host = "compute.lab"',
+    )
+    f = tmp_path / "inventory.toml"
+    f.write_text(text)
+    inv = load_inventory(f)
+    assert inv.host("hydra-compute").target_host == "compute.lab"
+    assert inv.host("hydra-compute").address == "192.168.1.203"  # k3s's node IP stays
+    assert inv.host("hydra-ai").target_host is None
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("node1", True),
+        ("node1.lab.example.com", True),
+        ("node1.lab.", True),
+        ("192.168.1.5", True),
+        ("fd00::5", True),
+        ("node 1", False),
+        ("n1;reboot", False),
+        ("$(id)", False),
+        ("-oProxyCommand=x", False),
+        ("user@n1", False),
+        ("n1\n", False),
+        ("", False),
+        ("a" * 64 + ".example", False),
+    ],
+)
+def test_target_host_values(value: str, ok: bool) -> None:
+    got = issues_of(lambda d: d["hosts"]["a1"].update(target_host=value))
+    assert (got == set()) is ok, got
+
+
+def test_schema_file_is_the_vocabulary() -> None:
+    schema = tomllib.loads(
+        (REPO / "tools/hydradeploy/src/hydradeploy/inventory_schema.toml").read_text()
+    )
+    # a key the schema does not allow is refused, one it allows is not unknown
+    for key in schema["tables"]["host"]["allowed"]:
+        got = issues_of(lambda d, k=key: d["hosts"]["a1"].update({k: None}))
+        assert ("unknown-key", f"hosts.a1.{key}") not in got
+    assert "target_host" in schema["tables"]["host"]["allowed"]

@@ -26,143 +26,15 @@ let
     concatStringsSep
     ;
 
-  roles = [
-    "server"
-    "agent"
-  ];
-  gpuVendors = [
-    "nvidia"
-    "amd"
-  ];
-  gpuResource = {
-    nvidia = "nvidia.com/gpu";
-    amd = "amd.com/gpu";
-  };
-  flannelBackends = [
-    "vxlan"
-    "host-gw"
-    "wireguard-native"
-    "none"
-  ];
-  disableable = [
-    "traefik"
-    "servicelb"
-    "local-storage"
-    "metrics-server"
-    "coredns"
-  ];
-
-  keys = {
-    top = {
-      allowed = [
-        "cluster"
-        "ssh"
-        "storage"
-        "hosts"
-      ];
-      required = [
-        "cluster"
-        "hosts"
-      ];
-    };
-    cluster = {
-      allowed = [
-        "name"
-        "api_endpoint"
-        "cluster_cidr"
-        "service_cidr"
-        "flannel_backend"
-        "disable"
-        "etcd_snapshot_schedule"
-        "etcd_snapshot_retention"
-        "admin_user"
-        "admin_keys"
-      ];
-      required = [ "name" ];
-    };
-    ssh = {
-      allowed = [
-        "user"
-        "port"
-        "key"
-        "jump"
-        "sudo"
-        "known_hosts"
-        "host_key"
-      ];
-      required = [ ];
-    };
-    storage = {
-      allowed = [
-        "address"
-        "exports"
-      ];
-      required = [
-        "address"
-        "exports"
-      ];
-    };
-    host = {
-      allowed = [
-        "address"
-        "role"
-        "cluster_init"
-        "system"
-        "tags"
-        "labels"
-        "taints"
-        "gpus"
-        "ssh"
-        "nfs"
-        "microvms"
-        "rocm_gfx_version"
-      ];
-      required = [
-        "address"
-        "role"
-      ];
-    };
-    gpu = {
-      allowed = [
-        "vendor"
-        "model"
-        "vram_gb"
-        "count"
-      ];
-      required = [
-        "vendor"
-        "model"
-        "count"
-      ];
-    };
-    nfs = {
-      allowed = [
-        "server"
-        "export"
-        "mountpoint"
-        "read_only"
-      ];
-      required = [
-        "server"
-        "export"
-        "mountpoint"
-      ];
-    };
-    microvm = {
-      allowed = [
-        "name"
-        "address"
-        "vcpu"
-        "memory_mb"
-        "labels"
-        "taints"
-      ];
-      required = [
-        "name"
-        "address"
-      ];
-    };
-  };
+  # Keys, required keys, enums and reserved labels: written once, in the data file that
+  # hydradeploy reads too.
+  schema = builtins.fromTOML (builtins.readFile ../../tools/hydradeploy/src/hydradeploy/inventory_schema.toml);
+  keys = schema.tables;
+  roles = schema.enums.role;
+  gpuVendors = schema.enums.gpu_vendor;
+  flannelBackends = schema.enums.flannel_backend;
+  disableable = schema.enums.disable;
+  gpuResource = schema.gpu_resource;
 
   issue = code: path: message: { inherit code path message; };
   j = u.join;
@@ -217,6 +89,14 @@ let
     );
   validAddress = t: if typedOk t "address" "str" && net.isIP t.address then t.address else null;
 
+  # The schema entry that reserves a label key for k3s or the kubelet, or null.
+  reservedLabel =
+    key:
+    let
+      hits = filter (r: (r ? key && r.key == key) || (r ? prefix && u.hasPrefix r.prefix key)) schema.reserved_labels;
+    in
+    if hits == [ ] then null else builtins.head hits;
+
   labelIssues =
     t: path:
     typeIssues t "labels" path "table" "a table of strings"
@@ -226,31 +106,65 @@ let
         let
           value = t.labels.${key};
           err = kube.nodeLabelError key value;
+          reserved = reservedLabel key;
         in
         if !isString value then
           [ (issue "wrong-type" (j [ path "labels" key ]) "label values must be strings") ]
+        else if reserved != null then
+          [
+            (issue "reserved-label" (j [ path "labels" key ]) "label '${key}' is not the inventory's to set: ${reserved.owner}")
+          ]
         else
           u.optional (err != null) (issue "bad-label" (j [ path "labels" key ]) err)
       ) (attrNames t.labels)
     );
+
+  # A name or address to reach the host over SSH: a DNS name or an IP address, nothing
+  # a shell or ssh would read as more than one word or an option.
+  targetHostIssues =
+    t: path:
+    typeIssues t "target_host" path "str" "a host name or IP address"
+    ++ u.optional (typedOk t "target_host" "str" && !isTargetHost t.target_host) (
+      issue "bad-value" (j [ path "target_host" ]) "'${t.target_host}' is not a DNS name or IP address"
+    );
+  isTargetHost =
+    s:
+    net.isIP s
+    || (
+      builtins.stringLength s <= 253
+      && u.matches "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?([.][A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*[.]?" s
+    );
+
+  # The schema entry that reserves a taint key for a Kubernetes or k3s controller, or null.
+  reservedTaint =
+    key:
+    let
+      hits = filter (r: u.hasPrefix r.prefix key) schema.reserved_taints;
+    in
+    if hits == [ ] then null else builtins.head hits;
 
   taintIssues =
     t: path:
     let
       strings = filter (x: isString x.value) (if typedOk t "taints" "list" then indexed t.taints else [ ]);
       parsed = map (x: x // { taint = kube.parseTaint x.value; }) strings;
-      valid = filter (x: x.taint.error == null) parsed;
+      valid = filter (x: x.taint.error == null && reservedTaint x.taint.key == null) parsed;
       # the API server refuses a node with two taints of the same key and effect
       firstOf = x: builtins.head (filter (y: y.taint.key == x.taint.key && y.taint.effect == x.taint.effect) valid);
+      at = x: j [ path "taints" (toString x.index) ];
     in
     stringListIssues t "taints" path
     ++ u.concatMap (
       x:
       if x.taint.error != null then
-        [ (issue "bad-taint" (j [ path "taints" (toString x.index) ]) x.taint.error) ]
+        [ (issue "bad-taint" (at x) x.taint.error) ]
+      else if reservedTaint x.taint.key != null then
+        [
+          (issue "reserved-taint" (at x) "taint key '${x.taint.key}' is not the inventory's to set: ${(reservedTaint x.taint.key).owner}")
+        ]
       else
         u.optional ((firstOf x).index != x.index) (
-          issue "bad-taint" (j [ path "taints" (toString x.index) ]) "taint '${x.value}' repeats key '${x.taint.key}' with effect ${x.taint.effect} (taints.${toString (firstOf x).index})"
+          issue "bad-taint" (at x) "taint '${x.value}' repeats key '${x.taint.key}' with effect ${x.taint.effect} (taints.${toString (firstOf x).index})"
         )
     ) parsed;
 
@@ -400,6 +314,7 @@ let
         issue "bad-name" p "host name '${name}' is not a DNS-1123 label (it becomes the node name)"
       )
       ++ addressIssues h p
+      ++ targetHostIssues h p
       ++ typeIssues h "role" p "str" "a string"
       ++ u.optional (typedOk h "role" "str" && !elem h.role roles) (
         issue "bad-value" (j [ p "role" ]) "role '${h.role}' must be server or agent"
@@ -626,6 +541,8 @@ let
             tags
             ;
           address = h.address;
+          # SSH reaches the host here; k3s still uses `address` (the node IP).
+          target_host = h.target_host or null;
           cluster_init = clusterInit;
           is_server = role == "server";
           system = h.system or "x86_64-linux";
@@ -731,6 +648,7 @@ in
     build
     gpuResource
     flannelBackends
+    schema
     ;
 
   # { ok; issues; inventory (null when not ok); } for parsed data.

@@ -1,6 +1,8 @@
 # What k3s is told on one node, derived from the validated inventory (inventory.nix
 # `build`). Returns both the values for the nixpkgs `services.k3s.*` options and the
-# full command line they amount to (`flags`, for review and tests).
+# full command line they amount to (`flags`, the arguments k3s receives, for review and
+# tests). `extraFlags` is `extraArgs` quoted for systemd (systemd-arg.nix): the upstream
+# module pastes extraFlags into ExecStart= as they are.
 #
 #   (import ./k3s-flags.nix) { inventory; host; tokenFile ? null; }
 # `host` is a host name or a microVM guest name.
@@ -11,6 +13,7 @@
 }:
 let
   u = import ./util.nix;
+  systemdArg = import ./systemd-arg.nix;
   inherit (inventory) cluster;
   node = inventory.nodes.${host} or (throw "hydra: '${host}' is not a host or microVM guest of the inventory");
   isServer = node.role == "server";
@@ -28,7 +31,7 @@ let
     nodeTaint = node.taints;
     # --disable is a server flag; agents inherit the choice.
     disable = if isServer then cluster.disable else [ ];
-    extraFlags =
+    extraArgs =
       u.optionals isServer (
         [
           "--flannel-backend=${cluster.flannel_backend}"
@@ -51,6 +54,7 @@ let
 in
 settings
 // {
+  extraFlags = map systemdArg settings.extraArgs;
   flags =
     [ node.role ]
     ++ u.optional settings.clusterInit "--cluster-init"
@@ -63,5 +67,5 @@ settings
     ++ map (l: "--node-label=${l}") settings.nodeLabel
     ++ map (t: "--node-taint=${t}") settings.nodeTaint
     ++ map (d: "--disable=${d}") settings.disable
-    ++ settings.extraFlags;
+    ++ settings.extraArgs;
 }

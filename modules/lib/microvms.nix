@@ -51,5 +51,11 @@ map (
     guestTokenFile = "${guestTokenMount}/k3s-token";
     inherit guestTokenMount;
     inherit k3s;
+    # Pods scheduled on the guest mount the inventory's NFS exports (k8s/platform/storage),
+    # and the mount happens in the guest's kernel. So the guest gets NixOS's NFS client,
+    # what nixpkgs' nixos/modules/tasks/filesystems/nfs.nix enables for
+    # boot.supportedFilesystems = [ "nfs" ] (nfs-utils' mount.nfs, rpcbind, rpc-statd,
+    # nfs-client.target), as hosts with NFS mounts already have (common.nix).
+    nfsClient = inventory.storage != { };
   }
 ) h.microvms

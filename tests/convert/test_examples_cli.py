@@ -177,7 +177,7 @@ def test_default_out_is_k8s_converted_of_the_repository(
         "t0ps3cret"
         not in (root / "k8s" / "converted" / "default" / "web.yaml").read_text()
     )
-    (deployment,) = yaml.safe_load_all(
+    _service, deployment = yaml.safe_load_all(
         (root / "k8s" / "converted" / "default" / "web.yaml").read_text()
     )
     assert deployment["metadata"]["annotations"]["hydra.io/source"] == "c.json#web"

@@ -12,6 +12,7 @@ import pytest
 from hydradeploy.inventory import Inventory, load_inventory
 from hydradeploy.versions import KUBERNETES_VERSION
 from manifest_checks import Doc, Tree, load_documents
+from upstream_data import UPSTREAM, chart_defaults
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"
@@ -29,9 +30,15 @@ def k8s_docs_fixture() -> list[Doc]:
     return [d for d in load_documents(K8S) if CONVERTED not in d.path.parents]
 
 
+def defaults() -> dict:
+    """The charts' upstream default values when ../shared/upstream is there (the checks
+    then see the values Helm renders); without it, only the values we set."""
+    return chart_defaults() if UPSTREAM.is_dir() else {}
+
+
 @pytest.fixture(name="tree", scope="session")
 def tree_fixture(k8s_docs: list[Doc], inventory: Inventory) -> Tree:
-    return Tree(k8s_docs, inventory, KUBERNETES_VERSION)
+    return Tree(k8s_docs, inventory, KUBERNETES_VERSION, defaults())
 
 
 Mutator = Callable[[list[Doc]], list[Doc]]
@@ -48,6 +55,6 @@ def broken_fixture(k8s_docs: list[Doc], inventory: Inventory) -> Callable[..., T
         # mutators edit in place; those that drop documents return the new list
         if isinstance(result, list) and result and isinstance(result[0], Doc):
             docs = result
-        return Tree(docs, inv or inventory, KUBERNETES_VERSION)
+        return Tree(docs, inv or inventory, KUBERNETES_VERSION, defaults())
 
     return make

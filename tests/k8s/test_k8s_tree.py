@@ -19,12 +19,12 @@ from manifest_checks import (
     CHECKS,
     Doc,
     Tree,
-    chart_values,
     load_documents,
     referenced_secrets,
     run_all,
     schema_validator,
 )
+from upstream_data import MISSING
 
 
 def _fmt(problems: list) -> str:
@@ -119,11 +119,19 @@ def _chart(tree: Tree, name: str) -> Doc:
 def test_device_plugins_run_exactly_on_their_vendors_nodes(
     tree: Tree, chart: str, vendor: str, selector_path: tuple[str, ...]
 ) -> None:
-    values = chart_values(_chart(tree, chart))
+    # the values Helm renders: ours coalesced with the chart's defaults (a default key we
+    # do not null stays: the AMD chart's pci-0300_1002 label, issue 13 defect 3)
+    if not tree.chart_defaults:
+        pytest.skip(MISSING)
+    values = tree.values(_chart(tree, chart))
     sel = values
     for key in selector_path:
         sel = sel[key]
-    on = {n.name for n in tree.candidate_nodes({"nodeSelector": sel})}
+    tolerations = values.get("tolerations") or []
+    on = {
+        n.name
+        for n in tree.candidate_nodes({"nodeSelector": sel, "tolerations": tolerations})
+    }
     resource = f"{vendor}.com/gpu"
     assert on == {n.name for n in tree.nodes if n.gpus.get(resource)}
 

@@ -89,6 +89,8 @@ let
 
   label = name: "<pkgs.${name}>";
   pkgs = {
+    # a labelled stand-in for the store path of the file
+    writeText = name: _text: "<pkgs.writeText ${name}>";
     nvidia-container-toolkit = {
       tools = "/nix/store/00000000000000000000000000000000-nvidia-container-toolkit-tools";
     };

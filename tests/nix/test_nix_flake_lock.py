@@ -78,3 +78,15 @@ def test_kubernetes_version_seen_by_nix_is_versions_py() -> None:
         f"import {nix_str(LIB / 'kubernetes-version.nix')} {nix_str(versions_py)}"
     )
     assert minor == ".".join(KUBERNETES_VERSION.split(".")[:2])
+
+
+def test_kubernetes_version_is_in_the_supported_k3s_range() -> None:
+    from hydradeploy.versions import K3S_SUPPORTED
+
+    def key(v: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in v.split("."))
+
+    first, end = K3S_SUPPORTED
+    assert key(first) <= key(KUBERNETES_VERSION) < key(end)
+    # one minor: a release branch keeps its k3s minor (versions.py says where from)
+    assert key(end)[:2] == (key(first)[0], key(first)[1] + 1)

@@ -165,3 +165,34 @@ def test_loading_a_bad_inventory_stops_evaluation_with_every_issue() -> None:
 
 def test_repo_example_is_the_default_inventory() -> None:
     assert EXAMPLE == REPO / "hosts" / "inventory.toml"
+
+
+def test_nix_reads_the_same_schema_file_as_python() -> None:
+    import tomllib
+
+    schema_file = REPO / "tools/hydradeploy/src/hydradeploy/inventory_schema.toml"
+    assert nix_eval(
+        f"(import {nix_str(LIB / 'inventory.nix')}).schema"
+    ) == tomllib.loads(schema_file.read_text())
+
+
+def test_nix_refuses_a_reserved_label_naming_host_and_key(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace(
+        '"hydra.io/cpu" = "ryzen-9-9900x"',
+        '"node.kubernetes.io/instance-type" = "ryzen"',
+    )
+    bad = tmp_path / "inventory.toml"
+    bad.write_text(text)
+    err = nix_eval_error(f"({load_expr(bad)}).cluster.name")
+    line = next(t for t in err.splitlines() if "instance-type" in t)
+    assert "hosts.hydra-compute.labels.node.kubernetes.io/instance-type" in line
+    assert "[reserved-label]" in line and "'k3s'" in line
+
+
+def test_target_host_reaches_the_nix_view() -> None:
+    hosts = nix_eval(
+        f"({load_expr(REPO / 'tests/nix/inventories/good-ha.toml')}).hosts"
+    )
+    assert hosts["v6"]["target_host"] == "v6.lab.example.com"
+    assert hosts["v6"]["address"] == "fd00::22"
+    assert all(h["target_host"] is None for n, h in hosts.items() if n != "v6")

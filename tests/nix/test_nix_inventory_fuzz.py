@@ -28,8 +28,12 @@ ADDRESSES = [
 ]
 NAMES = ["a", "b", "srv-1", "Bad_Name", "-x", "a" * 64, "vm"]
 LABEL_KEYS = [
+    "node.kubernetes.io/exclude-from-external-load-balancers",
     "hydra.io/x",
     "node.kubernetes.io/instance-type",
+    "node-role.kubernetes.io/gpu",
+    "k3s.io/hostname",
+    "kubernetes.io/hostname",
     "kubernetes.io/role",
     "x.k8s.io/y",
     "UP/x",
@@ -40,6 +44,8 @@ LABEL_KEYS = [
 LABEL_VALUES = ["v", "", "-bad", "a" * 64, 3, "with space"]
 TAINTS = [
     "k=v:NoSchedule",
+    "node.kubernetes.io/unschedulable:NoSchedule",
+    "node.cloudprovider.kubernetes.io/uninitialized=true:NoSchedule",
     "k:NoExecute",
     "k=v",
     "k=v:Never",

@@ -60,3 +60,16 @@ def test_hosts_without_guests_have_none() -> None:
         )
         == []
     )
+
+
+def test_guests_get_an_nfs_client_when_the_cluster_has_nfs_storage(
+    guests: list[dict[str, Any]],
+) -> None:
+    # issue 13, defect 6: pods on the guests mount the inventory's NFS exports
+    assert all(g["nfsClient"] is True for g in guests)
+    without_storage = nix_eval(
+        f"""let inv = {load_expr(EXAMPLE)}; in
+        map (g: g.nfsClient) (import {nix_str(LIB / "microvms.nix")} {{
+          inventory = inv // {{ storage = {{ }}; }}; host = "hydra-amd"; }})"""
+    )
+    assert without_storage == [False, False]

@@ -84,6 +84,8 @@ def test_cluster_init_server(secrets_with_token: Path) -> None:
             "ssh": "services.openssh",
             "mounts": "fileSystems",
             "warnings": "warnings",
+            "tmpfiles": "systemd.tmpfiles.settings",
+            "assertions": "assertions",
         },
         secrets=secrets_with_token,
     )
@@ -104,11 +106,18 @@ def test_cluster_init_server(secrets_with_token: Path) -> None:
     )
     assert len(k3s["manifests"]) == expected
     assert all(set(m) == {"source", "target"} for m in k3s["manifests"].values())
-    # the nvidia handler of k3s's own containerd, CDI mode
-    template = k3s["containerdConfigTemplate"]
-    assert template.startswith('{{ template "base" . }}')
-    assert "runtimes.'nvidia']" in template
-    assert "nvidia-container-runtime.cdi" in template
+    # the nvidia handler of k3s's own containerd, CDI mode: linked as
+    # config-v3.toml.tmpl (the file k3s renders with its version-3 base), never through
+    # services.k3s.containerdConfigTemplate (config.toml.tmpl, version 2); the template's
+    # text is checked in test_nix_containerd_template.py
+    assert "containerdConfigTemplate" not in k3s
+    links = got["tmpfiles"]["10-hydra-containerd"]
+    assert links == {
+        "/var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml.tmpl": {
+            "L+": {"argument": "<pkgs.writeText config-v3.toml.tmpl>"}
+        }
+    }
+    assert all(a["assertion"] for a in got["assertions"])
     assert got["cdi"] == {"enable": True, "device-name-strategy": "uuid"}
     assert got["nvidia"] is True and got["drivers"] == ["nvidia"]
     assert "nvidia-container-toolkit-cdi-generator.service" in got["after"]
@@ -208,6 +217,8 @@ def test_amd_host_with_microvm_agents(secrets_with_token: Path) -> None:
     assert vm["autostart"] is True
     guest = vm["config"]
     assert guest["services"]["k3s"]["nodeIP"] == "192.168.1.211"
+    # pods on the guest mount NFS: the guest enables NixOS's NFS client (issue 13, 6)
+    assert guest["boot"]["supportedFilesystems"] == ["nfs"]
     assert guest["services"]["k3s"]["tokenFile"] == "/run/hydra-secrets/k3s-token"
     shares = {s["tag"]: s for s in guest["microvm"]["shares"]}
     assert (
@@ -274,3 +285,17 @@ def test_microvm_host_without_nic_fails_with_a_reason(secrets_with_token: Path) 
     )
     assert len(got) == 1 and "hydra.network.interface" in got[0]
     assert json.dumps(got)
+
+
+def test_a_v2_template_beside_ours_is_refused(secrets_with_token: Path) -> None:
+    # k3s would ignore config.toml.tmpl next to config-v3.toml.tmpl (config.go reads the
+    # v3 file first): setting services.k3s.containerdConfigTemplate on a GPU host is an
+    # evaluation error with the reason, not a template that silently does nothing
+    extra = (
+        '[ { services.k3s.containerdConfigTemplate = "{{ template \\"base\\" . }}"; } ]'
+    )
+    got = nix_eval(
+        f"map (a: a.message) (builtins.filter (a: !a.assertion) "
+        f"({config_expr(EXAMPLE, 'hydra-ai', secrets=secrets_with_token, extra=extra)}).assertions)"
+    )
+    assert len(got) == 1 and "config-v3.toml.tmpl" in got[0]

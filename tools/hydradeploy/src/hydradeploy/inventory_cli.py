@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from hydradeploy.errors import OperationFailed
-from hydradeploy.inventory import load_inventory, parse_toml, validate
+from hydradeploy.inventory import check_file, load_inventory, where
 
 
 def _path(ctx: click.Context) -> Path:
@@ -28,16 +28,20 @@ def inventory() -> None:
 def check(ctx: click.Context, output: str) -> None:
     """List every problem of the inventory; exit 1 when there is one."""
     path = _path(ctx)
-    issues = validate(parse_toml(path))
+    _, issues = check_file(path)
     if output == "json":
         click.echo(
             json.dumps(
-                [{"code": i.code, "path": i.path, "message": i.message} for i in issues], indent=2
+                [
+                    {"code": i.code, "path": i.path, "line": i.line, "message": i.message}
+                    for i in issues
+                ],
+                indent=2,
             )
         )
     else:
         for issue in issues:
-            click.echo(f"{path}: {issue} [{issue.code}]")
+            click.echo(f"{where(path, issue)}: {issue} [{issue.code}]")
         if not issues:
             click.echo(f"{path}: ok")
     if issues:

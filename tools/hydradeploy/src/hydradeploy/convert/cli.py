@@ -166,6 +166,13 @@ def podman_to_k8s(
     help="Enable services of this compose profile (repeatable).",
 )
 @click.option(
+    "--home",
+    "home",
+    default=None,
+    metavar="DIR",
+    help="What ~ in host paths stands for on the node (default: your $HOME, as compose does).",
+)
+@click.option(
     "--env-file",
     "env_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -182,6 +189,7 @@ def compose_to_k8s(
     project_dir: str | None,
     profiles: tuple[str, ...],
     env_file: Path | None,
+    home: str | None,
     **common: Any,
 ) -> None:
     """Convert docker-compose files to k3s manifests.
@@ -196,6 +204,8 @@ def compose_to_k8s(
 
     from hydradeploy.convert import compose
 
+    if home is not None and not home.startswith("/"):
+        raise UserError(f"--home {home!r}: must be an absolute path on the node")
     source = compose.load_compose(
         list(files),
         environ=dict(os.environ),
@@ -204,6 +214,7 @@ def compose_to_k8s(
         host=host,
         display=_display_path,
         project_dir=project_dir,
+        home=home,
     )
     if project_dir is not None and not project_dir.startswith("/"):
         raise UserError(f"--project-dir {project_dir!r}: must be an absolute path on the host")

@@ -144,7 +144,10 @@ def load_compose(
     host: str | None = None,
     display: Callable[[Path], str] = str,
     project_dir: str | None = None,
+    home: str | None = None,
 ) -> Source:
+    """`home`: what `~` in host paths stands for (the node user's home; default $HOME of
+    the invoking user, as compose itself does)."""
     if not files:
         raise UserError("compose-to-k8s: give at least one compose file")
     compose_dir = files[0].resolve().parent
@@ -206,6 +209,11 @@ def load_compose(
         for name, spec in resolved.items():
             services[name] = _merge(services.get(name, {}), spec)
             origin.setdefault(name, display(path))
+    # project name precedence as compose-go v2 cli/options.go withNamePrecedenceLoad
+    # (e70e961): COMPOSE_PROJECT_NAME (shell over .env, cli.WithDotEnv merges without
+    # overriding), then `name:` of the files, then the folder name
+    if env.get("COMPOSE_PROJECT_NAME"):
+        project = env["COMPOSE_PROJECT_NAME"]
     project = project or compose_dir.name
     source = Source(
         "compose", [display(p) for p in files], [], host=host, project=sanitize(project)
@@ -220,6 +228,7 @@ def load_compose(
             )
         )
     host_dir = project_dir or str(compose_dir)
+    home_dir = home or environ.get("HOME") or str(Path.home())
     if project_dir is None and any(
         (isinstance(v, str) and v.startswith("."))
         or (isinstance(v, dict) and str(v.get("source", "")).startswith("."))
@@ -233,11 +242,20 @@ def load_compose(
                 f"relative bind mounts resolved against {host_dir}; pass --project-dir DIR when the stack ran from another folder on the host",
             )
         )
-    active = profiles or set()
+    # --profile wins; without it COMPOSE_PROFILES (shell or .env, comma-separated) as
+    # compose-go v2 cli/options.go WithDefaultProfiles (e70e961); docker/compose
+    # pkg/e2e/profiles_test.go TestDotEnvProfileUsage shows .env enabling a profile
+    active = set(profiles or ())
+    if not active and env.get("COMPOSE_PROFILES"):
+        active = {p.strip() for p in env["COMPOSE_PROFILES"].split(",") if p.strip()}
+        source.notes.append(
+            Note("converted", "profiles", f"profiles {sorted(active)} from COMPOSE_PROFILES")
+        )
     for name in sorted(services):
         spec = services[name]
         svc_profiles = spec.get("profiles") or []
-        if svc_profiles and not (set(map(str, svc_profiles)) & active):
+        # "*" enables every profile: compose-go v2 types/project.go HasProfile (e70e961)
+        if svc_profiles and not (set(map(str, svc_profiles)) & active) and "*" not in active:
             source.notes.append(
                 Note(
                     "lost",
@@ -248,11 +266,21 @@ def load_compose(
             continue
         try:
             source.containers.append(
-                _service(name, spec, origin[name], host_dir, top, source.project or "default")
+                _service(
+                    name,
+                    spec,
+                    origin[name],
+                    host_dir,
+                    top,
+                    source.project or "default",
+                    home_dir,
+                    env,
+                )
             )
         except _Err as exc:
             raise UserError(f"{origin[name]}: service {name!r}: {exc}") from None
     present = {c.source_name for c in source.containers}
+    _links(source, services)
     for c in source.containers:
         for dep in c.depends_on:
             if dep not in services:
@@ -261,6 +289,28 @@ def load_compose(
                 )
         c.depends_on = [d for d in c.depends_on if d in present]
     return source
+
+
+def _links(source: Source, services: dict[str, dict[str, Any]]) -> None:
+    """`links: [SERVICE:ALIAS]` makes SERVICE reachable as ALIAS (spec 05-services.md
+    "links", compose-spec 170098ba): the alias becomes one of SERVICE's names. A link is
+    also a start-order dependency like depends_on (same section)."""
+    by_name = {c.source_name: c for c in source.containers}
+    for c in source.containers:
+        try:
+            links = _str_list(services[c.source_name].get("links"), "links")
+        except _Err as exc:
+            raise UserError(f"{c.source_file}: service {c.source_name!r}: {exc}") from None
+        for link in links:
+            target, _colon, alias = link.partition(":")
+            if target not in services:
+                raise UserError(
+                    f"{c.source_file}: service {c.source_name!r}: key 'links': unknown service {target!r}"
+                )
+            if target in by_name and alias:
+                by_name[target].aliases.append((alias, f"link alias (from {c.source_name})"))
+            if target not in c.depends_on:
+                c.depends_on.append(target)
 
 
 def _resolve_extends(
@@ -350,7 +400,7 @@ _HANDLED = {
     "privileged", "devices", "depends_on", "secrets", "configs", "profiles", "extra_hosts",
     "dns", "sysctls", "ulimits", "shm_size", "read_only", "stop_grace_period", "init",
     "runtime", "mem_limit", "mem_reservation", "cpus", "gpus", "pull_policy", "logging",
-    "stdin_open", "tty", "platform", "scale", "group_add",
+    "stdin_open", "tty", "platform", "scale", "group_add", "links",
 }  # fmt: skip
 
 
@@ -361,6 +411,8 @@ def _service(
     project_dir: str,
     top: dict[str, dict[str, Any]],
     project: str,
+    home: str = "/root",
+    env: dict[str, str] | None = None,
 ) -> Container:
     c = Container(source_name=name, source_file=source_file)
     for key in sorted(spec):
@@ -382,21 +434,19 @@ def _service(
         c.note("lost", "build", "build section ignored: the cluster pulls the image")
     c.image = image
     if spec.get("container_name"):
-        c.note(
-            "changed",
-            "container_name",
-            f"container_name {spec['container_name']!r}: the Service is named after the service instead",
-        )
+        c.aliases.append((_scalar(spec["container_name"]), "container_name"))
     c.entrypoint = _command(spec.get("entrypoint"), "entrypoint")
     c.cmd = _command(spec.get("command"), "command")
-    _environment(c, spec, project_dir)
+    _environment(c, spec, project_dir, home, env or {})
     _ports(c, spec)
-    _volumes(c, spec, project_dir, top)
+    _volumes(c, spec, project_dir, top, home)
     _resources(c, spec)
     _health(c, spec.get("healthcheck"))
     for key, attr in (("user", "user"), ("working_dir", "workdir"), ("hostname", "hostname")):
         if spec.get(key) is not None:
             setattr(c, attr, _scalar(spec[key]))
+    if c.hostname:
+        c.aliases.append((c.hostname.split(".")[0], "hostname"))
     c.labels = {
         k: _scalar(v)
         for k, v in _normalise_mapping(spec.get("labels"), "labels").items()
@@ -481,14 +531,34 @@ def _int(value: Any, key: str) -> int:
     return int(value)
 
 
-def _environment(c: Container, spec: dict[str, Any], project_dir: str) -> None:
+def _expand_user(c: Container, key: str, path: str, home: str) -> str:
+    """`~` as compose expands it: compose-go v2 paths/home.go ExpandUser (commit e70e961,
+    2026-07) joins the home directory with everything after the `~`, for volume
+    sources (paths/unix.go) and env_file paths (paths/resolve.go absPath)."""
+    if not path.startswith("~"):
+        return path
+    expanded = posixpath.normpath(posixpath.join(home, "./" + path[1:]))
+    c.note("changed", key, f"{path} → {expanded} (~ is {home}; --home DIR to change it)")
+    return expanded
+
+
+def _environment(
+    c: Container, spec: dict[str, Any], project_dir: str, home: str, env: dict[str, str]
+) -> None:
     for key, value in sorted(_normalise_mapping(spec.get("environment"), "environment").items()):
         if value is None:
-            c.note(
-                "lost",
-                "environment",
-                f"{key}: no value (compose passes the shell's); set it explicitly",
-            )
+            # `- NAME` takes NAME from the project environment (shell over .env):
+            # compose-go v2 loader/environment.go resolveServicesEnvironment (e70e961);
+            # unresolved, the variable is removed (spec 05-services.md "environment")
+            if key in env:
+                c.environment[key] = env[key]
+                c.note("converted", "environment", f"{key}: value from the shell or .env")
+            else:
+                c.note(
+                    "lost",
+                    "environment",
+                    f"{key}: no value in the shell or .env, so compose leaves it unset too",
+                )
             continue
         if isinstance(value, dict | list):
             raise _Err(f"key 'environment': {key} must be a string")
@@ -499,7 +569,8 @@ def _environment(c: Container, spec: dict[str, Any], project_dir: str) -> None:
         path = item.get("path") if isinstance(item, dict) else item
         if not isinstance(path, str):
             raise _Err("key 'env_file': want a path or {path, required}")
-        # shown in the kubectl hint, so say where the file is on the host
+        path = _expand_user(c, "env_file", path, home)
+        # shown in the hint, so say where the file is on the host
         c.environment_files.append(posixpath.normpath(posixpath.join(project_dir, path)))
 
 
@@ -545,7 +616,11 @@ def _ports(c: Container, spec: dict[str, Any]) -> None:
 
 
 def _volumes(
-    c: Container, spec: dict[str, Any], project_dir: str, top: dict[str, dict[str, Any]]
+    c: Container,
+    spec: dict[str, Any],
+    project_dir: str,
+    top: dict[str, dict[str, Any]],
+    home: str,
 ) -> None:
     volumes = spec.get("volumes") or []
     if not isinstance(volumes, list):
@@ -553,10 +628,15 @@ def _volumes(
     for i, item in enumerate(volumes):
         try:
             if isinstance(item, str):
+                if item.startswith("~"):
+                    src, colon, rest = item.partition(":")
+                    item = _expand_user(c, "volumes", src, home) + colon + rest
                 mount, notes = parse_volume(item, base_dir=project_dir)
                 for n in notes:
                     c.note("lost", "volumes", n)
             elif isinstance(item, dict):
+                if isinstance(item.get("source"), str) and item["source"].startswith("~"):
+                    item = {**item, "source": _expand_user(c, "volumes", item["source"], home)}
                 mount = _long_volume(item, project_dir)
             else:
                 raise ValueError(f"{item!r} is not a volume spec")
@@ -765,15 +845,18 @@ def _network(c: Container, spec: dict[str, Any]) -> None:
     networks = spec.get("networks")
     if isinstance(networks, dict):
         names = sorted(map(str, networks))
-        if any(
-            isinstance(v, dict) and (v.get("aliases") or v.get("ipv4_address"))
-            for v in networks.values()
-        ):
-            c.note(
-                "lost",
-                "networks",
-                "network aliases and fixed addresses: reach the container by its Service name",
-            )
+        for net in names:
+            v = networks[net]
+            if not isinstance(v, dict):
+                continue
+            for alias in _str_list(v.get("aliases"), f"networks.{net}.aliases"):
+                c.aliases.append((alias, f"network alias ({net})"))
+            if v.get("ipv4_address") or v.get("ipv6_address"):
+                c.note(
+                    "lost",
+                    "networks",
+                    f"fixed address on network {net}: pod addresses come from the cluster CIDR; reach it by Service name",
+                )
     elif isinstance(networks, list):
         names = sorted(map(str, networks))
     elif networks is None:

@@ -7,6 +7,7 @@ same thing to the user per container.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -149,6 +150,7 @@ def convert(source: Source, opts: EmitOptions, on_file: FileSink | None = None) 
         if m.kind == "volume"
     }
     by_source = {c.source_name: c for c in source.containers}
+    aliases = _assign_aliases(source, names, top_notes)
     files: dict[str, list[dict[str, Any]]] = {}
     paths: list[str] = []
 
@@ -212,6 +214,7 @@ def convert(source: Source, opts: EmitOptions, on_file: FileSink | None = None) 
         )
     for c in source.containers:
         builder = _Builder(c, names[c.source_name], source, opts, shared, names, by_source)
+        builder.aliases = aliases.get(c.source_name, [])
         docs, secret_docs = builder.build()
         for p in builder.lb_ports:
             lb_ports[p] += 1
@@ -240,6 +243,53 @@ def convert(source: Source, opts: EmitOptions, on_file: FileSink | None = None) 
                 )
             )
     return Conversion(ns, files, secrets, results, top_notes, sorted(paths))
+
+
+def _is_dns1035(name: str) -> bool:
+    """Service names are DNS-1035 labels: a DNS-1123 label that starts with a letter
+    (Kubernetes apimachinery validation.IsDNS1035Label)."""
+    return _dns_label(name) and name[0].isalpha()
+
+
+def _assign_aliases(
+    source: Source, names: dict[str, str], top_notes: list[Note]
+) -> dict[str, list[tuple[str, str]]]:
+    """source name -> [(Service name, the alias it stands for)]: one extra Service per
+    other name a container answered to, so `http://<alias>:port` keeps resolving.
+
+    Names already taken (workloads and their -lb/-nodeport Services) and aliases claimed
+    twice are reported and skipped: one DNS name can point at one pod set only."""
+    taken = set(names.values())
+    taken |= {f"{n}-{suffix}" for n in names.values() for suffix in ("lb", "nodeport")}
+    out: dict[str, list[tuple[str, str]]] = {}
+    for c in source.containers:
+        own = names[c.source_name]
+        for alias, origin in c.aliases:
+            # DNS names are case-insensitive (RFC 4343): `MyDB` is looked up as `mydb`
+            wanted = alias.lower()
+            service = wanted if _is_dns1035(wanted) else sanitize(alias)
+            if service == own or (service, alias) in out.get(c.source_name, []):
+                continue
+            if service in taken:
+                top_notes.append(
+                    Note(
+                        "warning",
+                        "aliases",
+                        f"{c.source_name}: {origin} {alias!r} is already the name of another Service; no alias Service for it",
+                    )
+                )
+                continue
+            taken.add(service)
+            out.setdefault(c.source_name, []).append((service, alias))
+            if service != wanted:
+                top_notes.append(
+                    Note(
+                        "changed",
+                        "aliases",
+                        f"{c.source_name}: {origin} {alias!r} is no DNS-1035 label: its Service is {service!r}; clients must use that name",
+                    )
+                )
+    return out
 
 
 def _in_namespace(note: Note, ns: str) -> Note:
@@ -284,6 +334,7 @@ class _Builder:
         self.pin_reasons: list[str] = []
         self.recreate_reasons: list[str] = []
         self.lb_ports: list[tuple[str, int, str]] = []  # (Service type, port, protocol)
+        self.aliases: list[tuple[str, str]] = []  # (Service name, alias), see _assign_aliases
         own_volumes = [m for m in c.mounts if m.kind == "volume" and m.source not in shared]
         self.workload = "StatefulSet" if own_volumes else "Deployment"
         self.labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": MANAGED_BY}
@@ -461,30 +512,47 @@ class _Builder:
         ports = self._all_ports()
         docs: list[dict[str, Any]] = []
         stateful = self.workload == "StatefulSet"
-        if ports or stateful:
-            spec: dict[str, Any] = {}
-            if stateful:
-                spec["clusterIP"] = "None"
-            else:
-                spec["type"] = "ClusterIP"
-            spec["selector"] = dict(self.selector)
-            if ports:
-                spec["ports"] = [
-                    {
-                        "name": _port_name(p.protocol, p.container_port),
-                        "port": p.container_port,
-                        "targetPort": p.container_port,
-                        "protocol": p.protocol,
-                    }
-                    for p in ports
-                ]
+        # Every workload gets a Service named after it: on a compose or podman network
+        # every container is reachable by name on any port. Without a known port the
+        # Service is headless (clusterIP None, no ports): DNS then answers with the pod
+        # IPs, so every port works as before (headless Services without ports get
+        # endpoints and DNS records since kubernetes/kubernetes#67622, v1.12;
+        # website content/en/docs/concepts/services-networking/service.md
+        # "Headless Services / With selectors").
+        spec: dict[str, Any] = {}
+        if stateful or not ports:
+            spec["clusterIP"] = "None"
+        else:
+            spec["type"] = "ClusterIP"
+        spec["selector"] = dict(self.selector)
+        if ports:
+            spec["ports"] = [
+                {
+                    "name": _port_name(p.protocol, p.container_port),
+                    "port": p.container_port,
+                    "targetPort": p.container_port,
+                    "protocol": p.protocol,
+                }
+                for p in ports
+            ]
+        else:
+            self.note(
+                "converted",
+                "service",
+                f"no port known: headless Service {self.name} (DNS answers with the pod IPs, every port reachable)",
+            )
+        for service_name in [self.name, *(s for s, _ in self.aliases)]:
             docs.append(
                 {
                     "apiVersion": "v1",
                     "kind": "Service",
-                    "metadata": _meta(self.name, self.ns, self.labels, self.annotations),
-                    "spec": spec,
+                    "metadata": _meta(service_name, self.ns, self.labels, self.annotations),
+                    "spec": copy.deepcopy(spec),
                 }
+            )
+        for service_name, alias in self.aliases:
+            self.note(
+                "converted", "aliases", f"also reachable as {alias!r}: Service {service_name}"
             )
         node_ports: list[dict[str, Any]] = []
         lb_ports: list[dict[str, Any]] = []

@@ -100,6 +100,9 @@ class Container:
     workdir: str | None = None
     user: str | None = None
     hostname: str | None = None
+    # other names the container answered to on its network (name, where it came from):
+    # compose container_name / network aliases / hostname / links, podman --network-alias
+    aliases: list[tuple[str, str]] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     pull: str | None = None  # always / missing / never / newer (oci-containers terms)
     image_preloaded: bool = False  # imageFile / imageStream: never pulled

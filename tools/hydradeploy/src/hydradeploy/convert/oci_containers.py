@@ -135,11 +135,16 @@ def load_podman(data: Any, source_file: str, host: str | None) -> Source:
         containers.append(_container(name, spec, source_file, where))
     names = set(data)
     for c in containers:
-        for dep in c.depends_on:
-            if dep not in names:
-                raise UserError(
-                    f"{source_file}: container {c.source_name!r}: key 'dependsOn': unknown container {dep!r}"
-                )
+        # dependsOn names systemd units of other containers; one outside this set (a
+        # network-creating container, another host's) orders nothing in the cluster
+        outside = [d for d in c.depends_on if d not in names]
+        if outside:
+            c.note(
+                "lost",
+                "dependsOn",
+                f"{outside}: not among the converted containers; start order on them not kept",
+            )
+            c.depends_on = [d for d in c.depends_on if d in names]
     return Source("podman", [source_file], containers, host=host)
 
 
@@ -204,6 +209,8 @@ def _apply(c: Container, spec: dict[str, Any]) -> None:
     c.user = spec.get("user")
     c.workdir = spec.get("workdir")
     c.hostname = spec.get("hostname")
+    if c.hostname:
+        c.aliases.append((c.hostname.split(".")[0], "hostname"))
     c.labels = dict(spec.get("labels") or {})
     c.depends_on = list(spec.get("dependsOn") or [])
     c.privileged = bool(spec.get("privileged", False))

@@ -102,6 +102,11 @@ def _network(c: Container, value: str) -> None:
         )
 
 
+def _hostname(c: Container, value: str) -> None:
+    c.hostname = value
+    c.aliases.append((value.split(".")[0], "--hostname"))
+
+
 def _restart(c: Container, value: str) -> None:
     c.restart = value
 
@@ -257,8 +262,8 @@ VALUE_FLAGS: dict[str, Callable[[Container, str], None]] = {
     "-u": _set("user"),
     "--workdir": _set("workdir"),
     "-w": _set("workdir"),
-    "--hostname": _set("hostname"),
-    "-h": _set("hostname"),
+    "--hostname": _hostname,
+    "-h": _hostname,
     "--entrypoint": lambda c, v: setattr(c, "entrypoint", tuple(shlex.split(v))),
     "--pull": _set("pull"),
     "--stop-timeout": _stop_timeout,
@@ -270,7 +275,7 @@ VALUE_FLAGS: dict[str, Callable[[Container, str], None]] = {
     "--cgroups": _ignored,
     "--sdnotify": _ignored,
     "--pod": _lost("--pod {value}: containers of a podman pod become separate workloads"),
-    "--network-alias": _lost("--network-alias {value}: reach the container by its Service name"),
+    "--network-alias": lambda c, v: c.aliases.append((v, "--network-alias")),
     "--security-opt": _lost(
         "--security-opt {value}: set seccompProfile/appArmorProfile by hand if needed"
     ),

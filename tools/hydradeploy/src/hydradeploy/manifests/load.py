@@ -1,0 +1,69 @@
+"""Manifest documents: every YAML document under a directory, with where it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Doc:
+    path: Path
+    index: int  # position of the document in its file, from 0
+    obj: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.obj.get("kind", ""))
+
+    @property
+    def api_version(self) -> str:
+        return str(self.obj.get("apiVersion", ""))
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def name(self) -> str:
+        return str((self.obj.get("metadata") or {}).get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        return str((self.obj.get("metadata") or {}).get("namespace", ""))
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        spec = self.obj.get("spec")
+        return spec if isinstance(spec, dict) else {}
+
+    def labels(self) -> dict[str, str]:
+        return dict((self.obj.get("metadata") or {}).get("labels") or {})
+
+    def __str__(self) -> str:
+        ns = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.path}#{self.index} {self.kind} {ns}{self.name}"
+
+
+class ManifestError(Exception):
+    """A file that is not a list of YAML mappings."""
+
+
+def load_documents(root: Path) -> list[Doc]:
+    """Every document of every *.yaml / *.yml under root, in path order."""
+    docs: list[Doc] = []
+    for path in sorted([*root.rglob("*.yaml"), *root.rglob("*.yml")]):
+        try:
+            loaded = list(yaml.safe_load_all(path.read_text()))
+        except yaml.YAMLError as exc:
+            raise ManifestError(f"{path}: not valid YAML: {exc}") from None
+        for i, obj in enumerate(loaded):
+            if obj is None:
+                continue
+            if not isinstance(obj, dict):
+                raise ManifestError(f"{path}#{i}: a document must be a mapping")
+            docs.append(Doc(path, i, obj))
+    return docs

@@ -1,0 +1,122 @@
+"""A set of manifest documents in the context of the inventory's cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from hydradeploy.inventory import Inventory
+from hydradeploy.manifests.chart_defaults import ChartDefaults
+from hydradeploy.manifests.cluster import Node, cluster_nodes
+from hydradeploy.manifests.discovered import discover, may_carry
+from hydradeploy.manifests.helm_values import chart_values as coalesced_values
+from hydradeploy.manifests.load import Doc
+from hydradeploy.manifests.pods import PodTemplate, chart_values, dig, pod_templates
+from hydradeploy.manifests.selectors import expr_matches, tolerates
+
+
+@dataclass
+class Tree:
+    docs: list[Doc]
+    inventory: Inventory
+    kubernetes_version: str
+    # (chart, version) -> the chart's default values (hydradeploy.manifests.chart_defaults);
+    # without them the checks see only the values we set, not what Helm renders.
+    chart_defaults: Mapping[tuple[str, str], ChartDefaults] = field(default_factory=dict)
+    nodes: list[Node] = field(init=False)
+    pods: list[PodTemplate] = field(init=False)
+
+    def __post_init__(self) -> None:
+        static = cluster_nodes(self.inventory)
+        found = discover(static, self.of_kind("HelmChart"), self.values)
+        self.nodes = [
+            replace(
+                n,
+                labels={**n.labels, **found.exact.get(n.name, {})},
+                discovered_prefixes=found.prefixes.get(n.name, ()),
+            )
+            for n in static
+        ]
+        self.pods = pod_templates(self.docs, self.values)
+
+    def defaults_of(self, d: Doc) -> ChartDefaults | None:
+        """The upstream defaults of a HelmChart's chart at its pinned version, if known."""
+        return self.chart_defaults.get(
+            (str(d.spec.get("chart", "")), str(d.spec.get("version", "")))
+        )
+
+    def values(self, d: Doc) -> dict[str, Any]:
+        """A HelmChart's values as its templates see them: ours coalesced with the chart's
+        defaults (helm_values), or only ours when the defaults are not known."""
+        chart = self.defaults_of(d)
+        return coalesced_values(chart_values(d), chart) if chart else chart_values(d)
+
+    def of_kind(self, kind: str, group: str | None = None) -> list[Doc]:
+        return [d for d in self.docs if d.kind == kind and (group is None or d.group == group)]
+
+    def names(self, kind: str, namespace: str | None = None) -> set[str]:
+        return {d.name for d in self.of_kind(kind) if namespace is None or d.namespace == namespace}
+
+    def known_label_keys(self) -> set[str]:
+        return {k for n in self.nodes for k in n.labels}
+
+    def label_may_exist(self, key: str) -> bool:
+        """Some node carries the label, or discovery may put it on one."""
+        return key in self.known_label_keys() or any(
+            may_carry(n.discovered_prefixes, key) for n in self.nodes
+        )
+
+    def runtime_class_selector(self, name: str) -> dict[str, str]:
+        for d in self.of_kind("RuntimeClass"):
+            if d.name == name:
+                return dict((d.obj.get("scheduling") or {}).get("nodeSelector") or {})
+        return {}
+
+    def candidate_nodes(self, pod: Mapping[str, Any]) -> list[Node]:
+        """Inventory nodes the scheduler could put this pod on (labels, required node
+        affinity, RuntimeClass scheduling, taints). Labels discovery may add but whose
+        values are not modelled (Node.discovered_prefixes) are taken as satisfiable."""
+        # a null value is a key Helm's coalescing deletes (helm_values)
+        selector = {k: v for k, v in (pod.get("nodeSelector") or {}).items() if v is not None}
+        if pod.get("runtimeClassName"):
+            selector.update(self.runtime_class_selector(str(pod["runtimeClassName"])))
+        terms = (
+            dig(
+                pod,
+                (
+                    "affinity",
+                    "nodeAffinity",
+                    "requiredDuringSchedulingIgnoredDuringExecution",
+                    "nodeSelectorTerms",
+                ),
+            )
+            or []
+        )
+        tolerations = list(pod.get("tolerations") or [])
+        out = []
+        for node in self.nodes:
+
+            def unknown(key: str, node: Node = node) -> bool:
+                return key not in node.labels and may_carry(node.discovered_prefixes, key)
+
+            if any(not unknown(k) and node.labels.get(k) != str(v) for k, v in selector.items()):
+                continue
+            if terms and not any(
+                all(
+                    unknown(str(e.get("key", ""))) or expr_matches(e, node.labels)
+                    for e in t.get("matchExpressions") or []
+                )
+                for t in terms
+            ):
+                continue
+            if node.name != pod.get("nodeName", node.name):
+                continue
+            if not all(
+                tolerates(tolerations, taint)
+                for taint in node.taints
+                if taint[2] != "PreferNoSchedule"
+            ):
+                continue
+            out.append(node)
+        return out

@@ -43,7 +43,9 @@ def pss_mib_per_host(lab: Lab) -> float:
         for pid in network.netns_pids(host.netns):
             try:
                 with open(f"/proc/{pid}/smaps_rollup") as f:
-                    total_kib += sum(int(ln.split()[1]) for ln in f if ln.startswith("Pss:"))
+                    total_kib += sum(
+                        int(ln.split()[1]) for ln in f if ln.startswith("Pss:")
+                    )
             except OSError:
                 continue
     return total_kib / 1024 / len(lab.hosts)

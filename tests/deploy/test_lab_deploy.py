@@ -450,7 +450,14 @@ def test_ctrl_c_during_a_wave_leaves_consistent_generations(lab, state_home):
     for line in proc.stderr:
         seen.append(line)
         if "w1: activate" in line:
-            time.sleep(0.5)
+            # Interrupt once the activation has cut w1 off (the guard, a systemd unit,
+            # takes a moment to get there).
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                state = lab.run("w1", ["cat", "/sys/class/net/eth0/operstate"]).stdout
+                if state.strip() == "down":
+                    break
+                time.sleep(0.1)
             proc.send_signal(signal.SIGINT)
             break
     out, rest = proc.communicate(timeout=60)

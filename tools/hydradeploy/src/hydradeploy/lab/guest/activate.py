@@ -175,6 +175,9 @@ def activate(closure: Path, action: str) -> int:
         install_sshd_config(closure)
         restart.append("ssh.service")
     install_units(closure)
+    # switch-to-configuration-ng (main.rs, commit 00401fd7e581): "Forget about previously
+    # failed services" (reset_failed), then make systemd reload its units.
+    systemctl("reset-failed")
     systemctl("daemon-reload")
     print("setting up network interfaces...", flush=True)
     common.set_link(settings["interface"], up=True)

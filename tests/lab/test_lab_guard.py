@@ -170,3 +170,29 @@ def test_a_closure_whose_sshd_config_breaks_sshd_is_rolled_back_by_the_host(
         unit_facts(lab, "w1", "ssh.service", "ActiveState")["ActiveState"] == "active"
     )
     assert lab.run("w1", ["systemctl", "is-system-running"]).stdout.strip() == "running"
+
+
+def test_deploy_mode_boot_then_a_reboot_runs_the_new_generation(lab: Lab, env) -> None:
+    """The kernel/driver update path: `deploy --mode boot` changes nothing running; the
+    reboot boots the new generation (here `lab reboot`; `hydradeploy reboot` is not built)."""
+    link, running = state(lab, "w1")
+    new = lab.closure("w1")
+    res = subprocess.run(
+        deploy_argv(lab, "w1", f"--closure=w1={new}", "--mode", "boot", *FAST),
+        capture_output=True, text=True, timeout=180, env=env, check=False,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    after_link, after_running = state(lab, "w1")
+    assert after_running == running and after_link != link  # profile moved, system not
+    boots = lab.boots("w1")
+    lab.reboot("w1")
+    eventually(lambda: lab.boots("w1") == boots + 1, 30, "w1 boots again")
+    assert lab.wait_booted("w1") == "running"
+    assert state(lab, "w1") == (after_link, new)
+    assert lab.run("w1", ["readlink", "-f", "/run/booted-system"]).stdout.strip() == new
+    check = subprocess.run(
+        [sys.executable, "-m", "hydradeploy", "--inventory", str(lab.inventory_path), "check",
+         "w1", "--check-timeout", "30"],
+        capture_output=True, text=True, timeout=90, env=env, check=False,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -98,12 +98,15 @@ def test_network_fault_locks_out_until_the_host_activates_a_good_closure(
 ) -> None:
     bad = install(lab, "w2", "network")
     good = healthy["w2"]
-    # What a deployer's watchdog does: a transient unit of the host's systemd.
-    watchdog = (f"systemd-run --quiet --collect --unit=lab-watchdog --on-active=4 "
-                f"{good}/bin/switch-to-configuration switch")  # fmt: skip
-    armed = ssh(lab, "w2", watchdog)
-    assert armed.returncode == 0, armed.stderr
     lab.run("w2", [f"{bad}/bin/switch-to-configuration", "switch"])
+    # What a deployer's watchdog does: a transient unit of the host's systemd (armed from
+    # inside, as the host is cut off now).
+    # systemd.timer(5) (Debian systemd 252.39): "AccuracySec= defaults to 1 minute" — a
+    # 6 s timer may otherwise fire up to a minute late.
+    armed = lab.run("w2", ["systemd-run", "--quiet", "--collect", "--unit=lab-watchdog",
+                           "--on-active=6", "--timer-property=AccuracySec=100ms",
+                           f"{good}/bin/switch-to-configuration", "switch"])  # fmt: skip
+    assert armed.returncode == 0, armed.stderr
     assert ssh(lab, "w2", "true", timeout=15).returncode == 255  # unreachable
     assert (
         lab.run("w2", ["cat", "/sys/class/net/eth0/operstate"]).stdout.strip() == "down"

@@ -11,7 +11,8 @@ import re
 import socket
 import time
 
-from hydradeploy.deploy.remote import Remote, script
+from hydradeploy.transport import Connection as Remote
+from hydradeploy.transport import script
 
 STATE_DIR = "/var/lib/hydradeploy"
 LOCK_DIR = f"{STATE_DIR}/lock"

@@ -21,7 +21,7 @@ from typing import Any
 
 from hydradeploy.deploy.lock import STATE_DIR
 from hydradeploy.deploy.models import HostReport
-from hydradeploy.deploy.remote import Remote, RemoteError, script
+from hydradeploy.transport import Connection, RemoteError, script
 
 REMOTE_RECORD = f"{STATE_DIR}/deploys.jsonl"
 
@@ -51,9 +51,14 @@ def entry(
     reports: list[HostReport],
     outcome: str,
     args: list[str],
+    *,
+    inventory: str | None = None,
+    cluster: str | None = None,
 ) -> dict[str, Any]:
     return {
         "id": run_id,
+        "inventory": inventory,
+        "cluster": cluster,
         "command": command,
         "args": args,
         "user": getpass.getuser(),
@@ -78,7 +83,7 @@ def append_local(record: dict[str, Any], path: Path | None = None) -> Path:
     return path
 
 
-def append_remote(remote: Remote, record: dict[str, Any], report: HostReport) -> None:
+def append_remote(remote: Connection, record: dict[str, Any], report: HostReport) -> None:
     own = {**{k: v for k, v in record.items() if k != "hosts"}, "host": report.as_json()}
     # best effort: the local record has it all; the host's copy is a convenience
     with contextlib.suppress(RemoteError):

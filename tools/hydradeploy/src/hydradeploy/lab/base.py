@@ -24,10 +24,11 @@ CACHE = Path(os.environ.get("HYDRA_LAB_CACHE", "/var/cache/hydra-lab"))
 # libdbi-perl: nix-bin needs libdbd-sqlite3-perl, which depends on the virtual package
 # perl-dbdabi-94 that libdbi-perl provides; debootstrap does not resolve virtual packages
 # (its dpkg run fails with "Package perl-dbdabi-94 is not installed" without it).
+# python3-yaml: the simulated k3s deploy controller parses manifests with PyYAML.
 # age: what agenix decrypts with on a host (`hydradeploy secrets check --on-hosts`
 # runs `age -d` there with the host's SSH key).
 PACKAGES = ("systemd", "dbus", "openssh-server", "nix-bin", "libdbi-perl", "iproute2",
-            "python3", "procps", "age")  # fmt: skip
+            "python3", "python3-yaml", "procps", "age")  # fmt: skip
 GUEST_PYTHON = "/usr/bin/python3"  # what closure scripts run with, inside the host
 DEBOOTSTRAP_TIMEOUT = 1800
 

@@ -412,12 +412,12 @@ class Lab:
 
     def closure(
         self, name: str, fault: str | None = None, revision: str | None = None,
-        *, restart_sshd: bool = False,
+        manifests: Path | None = None, *, restart_sshd: bool = False,
     ) -> str:  # fmt: skip
         """Build a system closure for host NAME in the runner's store (k3s settings from
-        the lab inventory; optionally a fault). Each call is a new build (revision).
-        restart_sshd: a changed (still valid) sshd_config, so activating it restarts
-        ssh.service."""
+        the lab inventory; optionally a fault; MANIFESTS: a k8s/ directory it deploys).
+        Each call is a new build (revision). restart_sshd: a changed (still valid)
+        sshd_config, so activating it restarts ssh.service."""
         from hydradeploy.inventory import load_inventory
 
         if fault is not None and fault not in FAULTS:
@@ -433,7 +433,7 @@ class Lab:
         )  # fmt: skip
         if restart_sshd:
             settings["sshd_revision"] = revision
-        return closures.build(settings)
+        return closures.build(settings, manifests)
 
     def _next_build(self) -> int:
         """A build number no other process using this lab has handed out (the CLI and a

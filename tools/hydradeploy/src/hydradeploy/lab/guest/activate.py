@@ -25,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import common, units
+from . import common, k3s_deploy, units
 
 USAGE = "Usage: switch-to-configuration [switch|boot|test|dry-activate]"
 RUNTIME_UNITS = Path("/run/systemd/system")
@@ -181,6 +181,7 @@ def activate(closure: Path, action: str) -> int:
     systemctl("daemon-reload")
     print("setting up network interfaces...", flush=True)
     common.set_link(settings["interface"], up=True)
+    k3s_deploy.link_manifests(closure)  # systemd-tmpfiles --create for the k3s manifests
     failed = []
     for verb, names in (("stop", stop), ("restart", restart), ("start", start)):
         if not names:

@@ -128,6 +128,11 @@ def _print_nodes(items: list[dict[str, Any]], output: str | None) -> None:
 
 
 def kubectl(argv: list[str]) -> int:
+    from . import k3s_objects_cli  # objects other than nodes (docs/prune.md)
+
+    handled = k3s_objects_cli.kubectl(argv)
+    if handled is not None:
+        return handled
     output: str | None = None
     raw: str | None = None
     words: list[str] = []

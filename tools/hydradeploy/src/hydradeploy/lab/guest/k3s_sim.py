@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from . import common
+from . import common, k3s_deploy
 
 DEFAULT_ADDONS = (
     "aggregated-metrics-reader", "auth-delegator", "auth-reader", "ccm", "coredns",
@@ -282,6 +282,9 @@ def serve(settings: dict[str, Any], token: str) -> None:
     SERVER_DIR = common.SERVER_STATE.parent
     SERVER_DIR.mkdir(parents=True, exist_ok=True)
     registry = Registry(float(settings["grace_seconds"]), common.SERVER_STATE)
+    # The deploy controller and the objects it manages (k3s_deploy.py, docs/prune.md).
+    packaged = [a["metadata"]["name"] for a in addons(settings)["items"]]
+    objects = None if upstream else k3s_deploy.start(packaged, SERVER_DIR)
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
@@ -318,8 +321,13 @@ def serve(settings: dict[str, Any], token: str) -> None:
                     },
                 )
 
+        def _objects(self, method: str, body: bytes | None = None) -> bool:
+            return k3s_deploy.serve_objects(self, objects, upstream, method, body)
+
         def do_GET(self) -> None:
             path = self.path.split("?")[0]
+            if self._objects("GET"):
+                return
             if path in ("/readyz", "/healthz", "/livez"):
                 self._send(200, "ok")
             elif path == "/apis/k3s.cattle.io/v1/addons":
@@ -345,6 +353,8 @@ def serve(settings: dict[str, Any], token: str) -> None:
 
         def do_DELETE(self) -> None:
             path = self.path.split("?")[0]
+            if self._objects("DELETE"):
+                return
             if upstream is not None:
                 self._proxy("DELETE")
             elif path.startswith("/api/v1/nodes/"):
@@ -356,9 +366,16 @@ def serve(settings: dict[str, Any], token: str) -> None:
             else:
                 self._send(404, {"kind": "Status", "code": 404})
 
+        def do_PUT(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if not self._objects("PUT", body):
+                self._send(404, {"kind": "Status", "code": 404})
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
+            if self.path != "/lab/v1/heartbeat" and self._objects("POST", body):
+                return
             if self.path != "/lab/v1/heartbeat":
                 self._send(404, {"kind": "Status", "code": 404})
             elif self.headers.get("Authorization") != f"Bearer {token}":

@@ -161,6 +161,14 @@ def exists(lab, kind: str, namespace: str, name: str) -> bool:
     return res.returncode == 0
 
 
+def wait_api(lab, timeout: float = 30) -> None:
+    """Until the restarted k3s answers again (its API is down while it starts)."""
+    deadline = time.monotonic() + timeout
+    while kubectl(lab, "get", "namespace", "kube-system").returncode != 0:
+        assert time.monotonic() < deadline, "k3s API not back after a restart"
+        time.sleep(0.3)
+
+
 def wait_applied(lab, tree: Path, timeout: float = 45) -> None:
     """Until k3s has an Addon with each file's checksum: it applies at start, and changed
     files at its next pass (every 15 s) when the activation did not restart it."""
@@ -276,6 +284,7 @@ def test_prune_deletes_them_and_nothing_else(lab, hd) -> None:
         assert exists(lab, kind, ns, name), (kind, ns, name)
     # k3s restarted: the file is gone for good, so nothing comes back
     assert lab.run("srv", ["systemctl", "restart", "k3s"]).returncode == 0
+    wait_api(lab)
     assert not exists(lab, "namespace", "", "web")
     code, data, _out, err = hd("prune", "--dry-run", "--output", "json")
     assert (code, data) == (0, []), err

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "check": ("hydradeploy.deploy.cli", "check", "Run the join and health checks only."),
     "history": ("hydradeploy.deploy.cli", "history", "Show the record of past deploys."),
     "prune": ("hydradeploy.deploy.prune_cli", "prune", "Delete objects of removed manifests."),
+    "nodes": ("hydradeploy.deploy.nodes_cli", "nodes", "Sync node labels and taints."),
     "secrets": ("hydradeploy.secrets.cli", "secrets", "Manage age-encrypted secrets."),
     "lab": ("hydradeploy.lab.cli", "lab", "Local lab of test hosts for rehearsing deploys."),
 }

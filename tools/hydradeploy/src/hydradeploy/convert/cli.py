@@ -305,13 +305,28 @@ def _host_gpus(ctx: click.Context, host: str, warnings: list[str]) -> dict[str, 
     return inv.hosts[host].gpu_resources()
 
 
+def _usable_inventory(ctx: click.Context) -> tuple[Path, Any] | None:
+    """The inventory in use (--inventory, else the repository's) and its contents; None
+    when there is none or it does not load (the GPU lookup already warned, when it
+    mattered)."""
+    from hydradeploy.inventory import load_inventory
+
+    path: Path = (ctx.obj or {}).get("inventory_path") or (
+        _repo_root() / "hosts" / "inventory.toml"
+    )
+    if not path.is_file():
+        return None
+    try:
+        return path, load_inventory(path)
+    except UserError:
+        return None
+
+
 def _inventory_problems(ctx: click.Context, source: Any, conv: Any) -> list[str]:
     """What the cluster described by the inventory (if there is one) could not run:
     pods pinned to a name that is no k3s node (hosts and microVM guests) stay Pending,
     LoadBalancer Services stay Pending when the inventory disables k3s's ServiceLB, and
     a ROCm container needs the host's HSA_OVERRIDE_GFX_VERSION (seed mistake 7)."""
-    from hydradeploy.inventory import load_inventory
-
     host: str | None = source.host
     pinned = host is not None and any(
         n.key == "nodeSelector" and n.kind == "converted" for r in conv.containers for n in r.notes
@@ -320,15 +335,10 @@ def _inventory_problems(ctx: click.Context, source: Any, conv: Any) -> list[str]
     rocm = [c for c in source.containers if any(g.vendor == "amd" for g in c.gpus)]
     if not (pinned or balanced or (rocm and host)):
         return []
-    path: Path = (ctx.obj or {}).get("inventory_path") or (
-        _repo_root() / "hosts" / "inventory.toml"
-    )
-    if not path.is_file():
+    found = _usable_inventory(ctx)
+    if found is None:
         return []
-    try:
-        inv = load_inventory(path)
-    except UserError:
-        return []
+    path, inv = found
     problems = []
     if pinned and host not in inv.expected_nodes():
         problems.append(
@@ -376,17 +386,11 @@ def _cluster_fit(
     """k8s-check's cluster-fit checks over the output, with the repository's k8s/ tree
     as context when the output lands inside it (cluster_fit.py)."""
     from hydradeploy.convert import cluster_fit
-    from hydradeploy.inventory import load_inventory
 
-    path: Path = (ctx.obj or {}).get("inventory_path") or (
-        _repo_root() / "hosts" / "inventory.toml"
-    )
-    if not path.is_file():
+    found = _usable_inventory(ctx)
+    if found is None:
         return []
-    try:
-        inv = load_inventory(path)
-    except UserError:
-        return []  # already warned about by the GPU lookup, when it mattered
+    _path, inv = found
     repo = _repository()
     k8s = repo / "k8s" if repo is not None else None
     # output inside k8s/: the whole tree is its context; elsewhere (a trial run) the

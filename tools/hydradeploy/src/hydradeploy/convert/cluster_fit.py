@@ -23,27 +23,6 @@ from hydradeploy.inventory import Inventory
 NOT_FOR_GENERATED = frozenset({"workloads", "services"})
 
 
-def _load_documents(root: Path, doc: Any, error: Any) -> list[Any]:
-    """hydradeploy.manifests.load_documents with libyaml's loader when present: the
-    pure-Python one took ~0.3 s for k8s/ on every conversion."""
-    import yaml
-
-    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    docs = []
-    for path in sorted([*root.rglob("*.yaml"), *root.rglob("*.yml")]):
-        try:
-            loaded = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise error(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-        for i, obj in enumerate(loaded):
-            if obj is None:
-                continue
-            if not isinstance(obj, dict):
-                raise error(f"{path}#{i}: a document must be a mapping")
-            docs.append(doc(path, i, obj))
-    return docs
-
-
 def _indexed_tree(base: Any) -> Any:
     """The checks ask `of_kind` once per pod (RuntimeClasses, GPU nodes): at 1,000
     containers a scan of every document each time; and every check parses each
@@ -75,7 +54,7 @@ def problems(
     skip: Path | None = None,
 ) -> list[str]:
     """One line per problem of the generated objects (path relative to --out)."""
-    from hydradeploy.manifests import CHECKS, Doc, ManifestError, Tree
+    from hydradeploy.manifests import CHECKS, Doc, ManifestError, Tree, load_documents
     from hydradeploy.versions import KUBERNETES_VERSION
 
     ours = [
@@ -87,7 +66,7 @@ def problems(
         try:
             context = [
                 d
-                for d in _load_documents(k8s_root, Doc, ManifestError)
+                for d in load_documents(k8s_root)
                 if os.path.abspath(d.path) not in mine
                 and ownership.owner(d.path) != owner
                 # the conversion's own staging folder (write.StagedTree) is not k8s/

@@ -17,7 +17,18 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from hydradeploy.deploy import activate, checks, closure, lock, nix, order, probe, record, watchdog
+from hydradeploy.deploy import (
+    activate,
+    checks,
+    closure,
+    lock,
+    nix,
+    node_sync,
+    order,
+    probe,
+    record,
+    watchdog,
+)
 from hydradeploy.deploy.models import (
     SYSTEM_PROFILE,
     CheckResult,
@@ -649,14 +660,19 @@ class HostDeploy:
         self.progress.step(host.name, "re-check", f"generation {st.generation}")
         now = probe.probe(own)
         rep.generation_after, rep.closure_after = now.generation, now.current
+        source = self.e.kube_for(host, own)
         results = checks.wait_healthy(
             host,
             self.e.inv,
             own,
-            self.e.kube_for(host, own),
+            source,
             timeout=self.opts.check_timeout,
             cancelled=self.e.cancel.is_set,
             fresh_since=_ended_at(result),
+            # the old generation's k3s re-merged its --node-label values: the inventory's again
+            before_checks=lambda facts: node_sync.during_deploy(
+                host, self.e.inv, source, facts, rep, lambda t: self.progress.line(host.name, t)
+            ),
         )
         bad = checks.failures(results)
         rep.healthy_after_rollback = not bad and now.current == st.current
@@ -677,15 +693,20 @@ class HostDeploy:
             bad = checks.failures(results)
             self.progress.line(host.name, "; ".join(map(str, bad)) if bad else "all checks pass")
 
+        source = self.e.kube_for(host, own)
         results = checks.wait_healthy(
             host,
             self.e.inv,
             own,
-            self.e.kube_for(host, own),
+            source,
             timeout=self.opts.check_timeout,
             cancelled=self.e.cancel.is_set,
             on_poll=show,
             fresh_since=fresh_since,
+            # after the node rejoined, before the checks: labels/taints from the inventory
+            before_checks=lambda facts: node_sync.during_deploy(
+                host, self.e.inv, source, facts, rep, lambda t: self.progress.line(host.name, t)
+            ),
         )
         bad = checks.failures(results)
         rep.steps.append(

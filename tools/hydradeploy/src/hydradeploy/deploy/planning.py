@@ -77,10 +77,19 @@ def make_plan(
                 lambda h: host_plan(h, closures.get(h.name), build_on=build_on, flake=flake), hosts
             )
         )
+    for entry, extra in zip(per_host, _node_preview(inv, hosts), strict=True):
+        entry.update(extra)  # the label/taint changes (deploy/node_sync.py)
     return {
         "waves": [{"wave": w.index, "kind": w.kind, "hosts": w.names} for w in plan],
         "hosts": per_host,
     }
+
+
+def _node_preview(inv: Inventory, hosts: Sequence[Host]) -> list[dict[str, Any]]:
+    from hydradeploy.deploy import node_sync
+
+    found = node_sync.preview(inv, hosts)
+    return [found[h.name] for h in hosts]
 
 
 def _short(path: str) -> str:
@@ -111,3 +120,7 @@ def render_plan(result: dict[str, Any]) -> None:
             click.echo(f"{h['host']}: would run {h['build_command']}")
         for line in h.get("changes", [])[:40]:
             click.echo(f"{h['host']}:   {line}")
+        for line in h.get("node_changes", []):
+            click.echo(f"{h['host']}: node {line}")
+        if h.get("node_changes_error"):
+            click.echo(f"{h['host']}: node labels/taints: {h['node_changes_error']}")

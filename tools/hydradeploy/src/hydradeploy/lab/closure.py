@@ -56,7 +56,7 @@ def interpreter() -> str:
 
 def k3s_settings(
     inv: Inventory, host: str, *, fault: str | None, revision: str,
-    grace_seconds: float, heartbeat_seconds: float,
+    grace_seconds: float, heartbeat_seconds: float, status_report_seconds: float = 300.0,
 ) -> dict[str, Any]:  # fmt: skip
     """What a NixOS closure's k3s unit would carry, derived from the lab inventory."""
     h = inv.host(host)
@@ -90,6 +90,7 @@ def k3s_settings(
         "interface": INTERFACE,
         "heartbeat_seconds": heartbeat_seconds,
         "grace_seconds": grace_seconds,
+        "status_report_seconds": status_report_seconds,
         "fault": fault,
         "revision": revision,
     }

@@ -62,6 +62,7 @@ class Lab:
         *,
         grace_seconds: float = 4.0,
         heartbeat_seconds: float = 1.0,
+        status_report_seconds: float = 300.0,
         store_mb: int = 1024,
         ephemeral: bool = False,
         progress: Callable[[str], None] | None = None,
@@ -76,6 +77,9 @@ class Lab:
         self.ephemeral = ephemeral
         self.grace_seconds = grace_seconds
         self.heartbeat_seconds = heartbeat_seconds
+        # the kubelet's nodeStatusReportFrequency (upstream default 5 min): node status is
+        # re-posted unchanged this often (guest/k3s_sim.py)
+        self.status_report_seconds = status_report_seconds
         self._lock = threading.Lock()
         self._state = LabState.load(self.dir) if (self.dir / STATE_FILE).exists() else None
 
@@ -163,7 +167,7 @@ class Lab:
         state = LabState(
             dir=str(self.dir), index=index, bridge=f"hl{index}br", gateway=gateway,
             grace_seconds=self.grace_seconds, heartbeat_seconds=self.heartbeat_seconds,
-            store_mb=self.store_mb, created_dir=created, owner_pid=os.getpid() if self.ephemeral else None,
+            status_report_seconds=self.status_report_seconds, store_mb=self.store_mb, created_dir=created, owner_pid=os.getpid() if self.ephemeral else None,
         )  # fmt: skip
         for i, name in enumerate(source["hosts"]):
             state.hosts[name] = HostState(
@@ -378,7 +382,9 @@ class Lab:
                 except OSError:
                     pass
             try:
-                ready = {n["metadata"]["name"] for n in self.nodes() if _is_ready(n)}
+                ready = {
+                    n["metadata"]["name"] for n in self.nodes() if _is_ready(n) and _settled(n)
+                }
             except OSError:
                 ready = set()
             if not pending_ssh and expected <= ready:
@@ -430,6 +436,7 @@ class Lab:
         settings = closures.k3s_settings(
             inv, name, fault=fault, revision=revision,
             grace_seconds=state.grace_seconds, heartbeat_seconds=state.heartbeat_seconds,
+            status_report_seconds=state.status_report_seconds,
         )  # fmt: skip
         if restart_sshd:
             settings["sshd_revision"] = revision
@@ -558,6 +565,16 @@ class Lab:
         cleans up after a crash (from lab.json, or the subnet registry without it)."""
         teardown.down(self.dir)
         self._state = None
+
+
+def _settled(node: dict[str, Any]) -> bool:
+    """Initialised by the cloud controller, and no device plugin still to register
+    (guest/k3s_nodes.py: both take a moment after a k3s start)."""
+    taints = node.get("spec", {}).get("taints", []) or []
+    alloc = node.get("status", {}).get("allocatable", {}) or {}
+    return not any(
+        t.get("key") == "node.cloudprovider.kubernetes.io/uninitialized" for t in taints
+    ) and (all(v != "0" for k, v in alloc.items() if "/" in k))
 
 
 def _is_ready(node: dict[str, Any]) -> bool:

@@ -119,6 +119,7 @@ def _parse(argv: list[str]) -> tuple[list[str], dict[str, Any]]:
 
 
 NODES = ("node", "nodes", "no")
+LEASES = ("lease", "leases", "lease.coordination.k8s.io", "leases.coordination.k8s.io")
 
 
 def kubectl(argv: list[str]) -> int | None:
@@ -128,7 +129,7 @@ def kubectl(argv: list[str]) -> int | None:
         return None
     if any(a == "--raw" or a.startswith("--raw=") for a in argv):
         return None
-    if words[1:2] and words[1].split(",")[0] in NODES:  # nodes stay with k3s_cli
+    if words[1:2] and words[1].split(",")[0] in NODES + LEASES:  # these stay with k3s_cli
         return None
     if words[0] == "get":
         return _get(words[1:], opts)

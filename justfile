@@ -77,7 +77,7 @@ nix-check:
 fmt:
     nix fmt
 
-# Tests of the lab of network-namespace hosts (root)
+# Tests of the lab of systemd-nspawn hosts (root)
 test-lab:
     pytest -c tests/pytest.ini tests/lab
 

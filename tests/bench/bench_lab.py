@@ -2,8 +2,10 @@
 
     .venv/bin/python tests/bench/bench_lab.py [--sizes 1,4,8] [--repeat 3]
 
-Per lab size: `up` (until every sshd answers and every node is Ready), a closure build,
-its `nix copy` to one host over SSH, its activation over SSH, and `down`.
+Per lab size: `up` (until every sshd answers and every node is Ready), the memory of a
+host (the proportional set size, PSS, of every process in its network namespace after
+`up`, averaged over the hosts; its /nix tmpfs is not counted), a closure build, its
+`nix copy` to one host over SSH, its activation over SSH, and `down`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,22 @@ def ssh_opts(lab: Lab) -> list[str]:
             "-o", f"UserKnownHostsFile={lab.known_hosts_path}", "-o", "BatchMode=yes"]  # fmt: skip
 
 
+def pss_mib_per_host(lab: Lab) -> float:
+    from hydradeploy.lab import network
+
+    total_kib = 0
+    for host in lab.hosts.values():
+        for pid in network.netns_pids(host.netns):
+            try:
+                with open(f"/proc/{pid}/smaps_rollup") as f:
+                    total_kib += sum(
+                        int(ln.split()[1]) for ln in f if ln.startswith("Pss:")
+                    )
+            except OSError:
+                continue
+    return total_kib / 1024 / len(lab.hosts)
+
+
 def timed(fn) -> float:  # type: ignore[no-untyped-def]
     start = time.perf_counter()
     fn()
@@ -44,6 +62,7 @@ def one_round(n: int) -> dict[str, float]:
         lab = Lab(Path(tmp) / "lab")
         figures = {"up": timed(lambda: lab.up(specs(n)))}
         try:
+            figures["MiB/host"] = pss_mib_per_host(lab)
             host = list(lab.hosts)[-1]
             addr = lab.address(host)
             path = ""
@@ -75,14 +94,14 @@ def one_round(n: int) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="1,4,8")
+    parser.add_argument("--sizes", default="3,8")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     reason = missing()
     if reason:
         print(f"bench_lab: {reason}", file=sys.stderr)
         return 2
-    columns = ["up", "closure", "nix copy", "ssh true", "switch", "down"]
+    columns = ["up", "MiB/host", "closure", "nix copy", "ssh true", "switch", "down"]
     print(
         f"{'hosts':>5}  " + "  ".join(f"{c:>9}" for c in columns) + "   (median of "
         f"{args.repeat}, seconds; {os.cpu_count()} cores)"

@@ -467,7 +467,14 @@ def test_ctrl_c_during_a_wave_leaves_consistent_generations(lab, state_home):
     for line in proc.stderr:
         seen.append(line)
         if "w1: activate" in line:
-            time.sleep(0.5)
+            # Interrupt once the activation has cut w1 off (the guard, a systemd unit,
+            # takes a moment to get there).
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                state = lab.run("w1", ["cat", "/sys/class/net/eth0/operstate"]).stdout
+                if state.strip() == "down":
+                    break
+                time.sleep(0.1)
             proc.send_signal(signal.SIGINT)
             break
     out, rest = proc.communicate(timeout=60)
@@ -492,7 +499,10 @@ def test_ctrl_c_during_a_wave_leaves_consistent_generations(lab, state_home):
         capture_output=True, text=True, timeout=120, env=env, check=False,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
-    assert "took over a stale lock" in res.stderr
+    # Either the interrupted run's lock is taken over, or that run released it itself:
+    # its release (15 s timeout) gets through once the host's watchdog has rolled back
+    # and brought the link up again, which on a loaded machine may happen in time.
+    assert "took over a stale lock" in res.stderr or "held" not in res.stderr
     assert_healthy_cli(lab, state_home)
 
 

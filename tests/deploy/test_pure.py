@@ -196,7 +196,7 @@ def test_remote_commands_are_quoted_and_sudo_only_for_non_root():
 
 def test_probe_parse():
     st = probe.parse(
-        "kind=lab\ncurrent=/nix/store/a-sys\ncurrent_time=100\nprofile_link=system-4-link\n"
+        "kind=nixos\ncurrent=/nix/store/a-sys\ncurrent_time=100\nprofile_link=system-4-link\n"
         "profile_path=/nix/store/a-sys\nstore_free_kb=2048000\nk3s=active\nsystem=running\nnow=3700\n"
     )
     assert (
@@ -205,7 +205,7 @@ def test_probe_parse():
         st.store_free_kb,
         st.closure_age_s,
         st.consistent,
-    ) == ("lab", 4, 2048000, 3600, True)
+    ) == ("nixos", 4, 2048000, 3600, True)
     assert probe.human_age(st.closure_age_s) == "1h"
     other = probe.parse("kind=other\ncurrent=\nprofile_link=\n")
     assert not other.is_nixos_like and other.generation is None and not other.consistent

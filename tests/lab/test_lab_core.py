@@ -204,12 +204,39 @@ def test_kubectl_answers_like_kubectl(lab: Lab) -> None:
     assert agent.returncode == 1 and "k3s.yaml" in agent.stderr
 
 
-def test_systemctl_shim_and_no_systemd_run(lab: Lab) -> None:
-    active = lab.run("w1", ["systemctl", "is-active", "k3s"])
-    assert (active.returncode, active.stdout.strip()) == (0, "active")
-    running = lab.run("w1", ["systemctl", "is-system-running"])
-    assert (running.returncode, running.stdout.strip()) == (0, "running")
-    assert lab.run("w1", ["sh", "-c", "command -v systemd-run"]).returncode != 0
+def test_pid1_is_systemd_the_system_runs_and_k3s_and_ssh_are_real_units(
+    lab: Lab,
+) -> None:
+    for name in lab.hosts:
+        comm = lab.run(name, ["cat", "/proc/1/comm"]).stdout.strip()
+        assert comm == "systemd", name
+        running = lab.run(name, ["systemctl", "is-system-running"])
+        assert (running.returncode, running.stdout.strip()) == (0, "running"), name
+        for unit in ("k3s.service", "ssh.service"):
+            show = lab.run(
+                name,
+                ["systemctl", "show", "-p", "ActiveState,MainPID,FragmentPath", unit],
+            ).stdout
+            facts = dict(line.split("=", 1) for line in show.splitlines())
+            assert facts["ActiveState"] == "active", (name, unit, facts)
+            assert int(facts["MainPID"]) > 1, (name, unit, facts)
+    # k3s.service comes from the closure (installed by its switch-to-configuration), a
+    # server's as Type=notify and an agent's as Type=exec, as nixpkgs' k3s module has it.
+    closure = lab.run("w1", ["readlink", "/run/current-system"]).stdout.strip()
+    fragment = lab.run(
+        "w1", ["readlink", "-f", "/run/systemd/system/k3s.service"]
+    ).stdout
+    assert fragment.strip() == f"{closure}/etc/systemd/system/k3s.service"
+    kinds = {n: lab.run(n, ["systemctl", "show", "-p", "Type", "--value", "k3s"]).stdout.strip()
+             for n in ("srv", "w1")}  # fmt: skip
+    assert kinds == {"srv": "notify", "w1": "exec"}
+    # The deploy's guard runs as a transient unit: systemd-run is real here.
+    unit = lab.run("w1", ["systemd-run", "--wait", "--quiet", "--collect", "/bin/true"])
+    assert unit.returncode == 0, unit.stderr
+    assert (
+        lab.run("w1", ["sh", "-c", "command -v systemctl"]).stdout.strip()
+        == "/usr/bin/systemctl"
+    )
     version = lab.run("w1", ["nixos-version"])
     assert (version.returncode, version.stdout) == (0, "hydra-lab.1\n")
 

@@ -98,11 +98,15 @@ def test_network_fault_locks_out_until_the_host_activates_a_good_closure(
 ) -> None:
     bad = install(lab, "w2", "network")
     good = healthy["w2"]
-    # What a deployer's watchdog does without systemd-run: a detached process on the host.
-    watchdog = (f"setsid nohup sh -c 'sleep 4; exec {good}/bin/switch-to-configuration switch' "
-                ">/tmp/watchdog.log 2>&1 < /dev/null &")  # fmt: skip
-    assert ssh(lab, "w2", watchdog).returncode == 0
     lab.run("w2", [f"{bad}/bin/switch-to-configuration", "switch"])
+    # What a deployer's watchdog does: a transient unit of the host's systemd (armed from
+    # inside, as the host is cut off now).
+    # systemd.timer(5) (Debian systemd 252.39): "AccuracySec= defaults to 1 minute" — a
+    # 6 s timer may otherwise fire up to a minute late.
+    armed = lab.run("w2", ["systemd-run", "--quiet", "--collect", "--unit=lab-watchdog",
+                           "--on-active=6", "--timer-property=AccuracySec=100ms",
+                           f"{good}/bin/switch-to-configuration", "switch"])  # fmt: skip
+    assert armed.returncode == 0, armed.stderr
     assert ssh(lab, "w2", "true", timeout=15).returncode == 255  # unreachable
     assert (
         lab.run("w2", ["cat", "/sys/class/net/eth0/operstate"]).stdout.strip() == "down"
@@ -196,12 +200,16 @@ def test_slow_host_gets_a_qdisc_each_way_and_still_answers(lab: Lab, healthy) ->
 
 def test_boot_and_dry_activate_change_nothing_running(lab: Lab, healthy) -> None:
     before = current(lab, "w1")
-    new = install(lab, "w1", None)
+    same = install(lab, "w1", None)
+    dry = ssh(lab, "w1", f"{same}/bin/switch-to-configuration dry-activate")
+    # Same k3s settings, same k3s.service: nothing to restart (as NixOS compares units).
+    assert dry.returncode == 0 and "no units would change" in dry.stdout, dry.stdout
+    new = install(lab, "w1", "labels")
     dry = ssh(lab, "w1", f"{new}/bin/switch-to-configuration dry-activate")
     assert (
         dry.returncode == 0
         and "would restart the following units: k3s.service" in dry.stdout
-    )
+    ), dry.stdout
     assert current(lab, "w1") == before
     boot = ssh(lab, "w1", f"{new}/bin/switch-to-configuration boot")
     assert boot.returncode == 0

@@ -161,3 +161,17 @@ def test_addons_leave_out_disabled_components() -> None:
     assert "traefik" not in names and "metrics-server" not in names
     assert "auth-reader" not in names  # part of metrics-server
     assert {"coredns", "local-storage"} <= names
+
+
+def test_lab_state_of_another_tool_version_loads(tmp_path: Path) -> None:
+    # Labs of other versions share the machine's registry; reap_orphans reads them all.
+    from hydradeploy.lab.state import LabState
+
+    (tmp_path / "lab.json").write_text(json.dumps({
+        "dir": str(tmp_path), "index": 3, "bridge": "hl3br", "gateway": "198.18.3.1",
+        "grace_seconds": 4.0, "heartbeat_seconds": 1.0, "status_report_seconds": 10,
+        "hosts": {"a": {"name": "a", "index": 0, "role": "server", "address": "198.18.3.10",
+                        "netns": "hydralab3-a", "veth": "hl3h0", "future": True}},
+    }))  # fmt: skip
+    state = LabState.load(tmp_path)
+    assert state is not None and state.index == 3 and state.hosts["a"].role == "server"

@@ -10,7 +10,7 @@ from hydradeploy.deploy.remote import Remote, script
 
 _PROBE = r"""
 profile=$1
-if [ -e /etc/NIXOS ]; then echo kind=nixos; elif [ -e /etc/hydra-lab ]; then echo kind=lab; else echo kind=other; fi
+if [ -e /etc/NIXOS ]; then echo kind=nixos; else echo kind=other; fi
 echo "current=$(readlink -f /run/current-system 2>/dev/null)"
 echo "current_time=$(stat -c %Y /run/current-system 2>/dev/null)"
 echo "profile_link=$(readlink "$profile" 2>/dev/null)"
@@ -23,7 +23,7 @@ echo "now=$(date +%s)"
 
 @dataclass(frozen=True)
 class HostState:
-    kind: str  # nixos | lab | other
+    kind: str  # nixos | other
     current: str  # /run/current-system target
     generation: int | None  # profile generation number
     profile_path: str
@@ -34,7 +34,7 @@ class HostState:
 
     @property
     def is_nixos_like(self) -> bool:
-        return self.kind in ("nixos", "lab")
+        return self.kind == "nixos"
 
     @property
     def consistent(self) -> bool:

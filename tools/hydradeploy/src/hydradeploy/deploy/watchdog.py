@@ -12,18 +12,21 @@ A decision is the symlink `$state/decision`, created atomically by whoever decid
 first, so a late confirm and the watchdog can never both win. Rolling back = point
 the system profile at the old generation and activate the old closure.
 
-On NixOS the guard is a transient systemd unit (`systemd-run`): it survives sshd being
-restarted by the activation and the SSH session ending. Without systemd (the lab, or a
-host not booted with systemd) it is a detached `setsid` process with output in a file.
+The guard is a transient systemd unit (`systemd-run`) on every host, the lab's too: it
+lives outside the SSH session's processes, so it survives sshd being restarted by the
+activation, the SSH session ending and the deployer being killed (tests/lab/
+test_lab_guard.py shows each). A host without systemd is refused at `arm`, with the
+reason. Everything the guard leaves in its state directory is read by one script
+(STATUS) and parsed by one function (parse_status).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hydradeploy.deploy.lock import RUNS_DIR
 from hydradeploy.deploy.models import SYSTEM_PROFILE
-from hydradeploy.deploy.remote import Remote, script
+from hydradeploy.deploy.remote import Remote, RemoteError, script
 
 DEAD = -1  # wait_activated: the guard process is gone without having activated
 
@@ -77,34 +80,40 @@ while :; do
 done
 """
 
+UNIT_PREFIX = "hydradeploy-guard-"  # + the state directory's name
+
 # The guard's arguments ($1 is its state dir); the guard script arrives on stdin.
+# KillMode=process: stopping the unit must not kill the activation's children (the
+# units it starts belong to systemd anyway). systemd-run(1): --collect unloads the unit
+# once it ended, even when it failed.
 LAUNCH = r"""
 state=$1
 mkdir -p "$state" || exit 3
 cat > "$state/guard.sh" || exit 3
-if command -v systemd-run >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-  unit="hydradeploy-guard-${state##*/}"
-  systemd-run --quiet --collect --no-ask-password --unit="$unit" \
-    --property=KillMode=process --setenv=PATH="$PATH" \
-    /bin/sh "$state/guard.sh" "$@" || exit 4
-  echo "systemd $unit"
-else
-  setsid nohup /bin/sh "$state/guard.sh" "$@" > "$state/guard.out" 2>&1 < /dev/null &
-  echo "setsid $!"
+if ! command -v systemd-run >/dev/null 2>&1 || [ ! -d /run/systemd/system ]; then
+  echo "systemd-run is missing or the host was not booted with systemd" >&2
+  exit 4
 fi
+unit="hydradeploy-guard-${state##*/}"
+systemd-run --quiet --collect --no-ask-password --unit="$unit" \
+  --property=KillMode=process --setenv=PATH="$PATH" \
+  /bin/sh "$state/guard.sh" "$@" || exit 4
+echo "$unit"
 """
 
-# Wait up to $2 seconds for the activation to end; print "rc" or "running", then the
-# last line of the activation output.
-WAIT_ACTIVATED = r"""
-state=$1 n=$(( $2 * 5 ))
-while [ ! -e "$state/activated" ] && [ "$n" -gt 0 ]; do sleep 0.2; n=$((n - 1)); done
-if [ -e "$state/activated" ]; then cat "$state/activated"
-elif [ -e "$state/done" ]; then echo dead
-elif [ -e "$state/pid" ] && ! kill -0 "$(cat "$state/pid")" 2>/dev/null; then echo dead
-elif [ ! -e "$state/pid" ] && [ "$2" -gt 0 ]; then echo dead
-else echo running; fi
-tail -n 1 "$state/activation.log" 2>/dev/null || tail -n 1 "$state/guard.out" 2>/dev/null
+# Everything known about a guard, as key=value lines; waits up to $3 s for the file $2
+# (activated | rolledback) first.
+STATUS = r"""
+state=$1 want=$2 n=$(( $3 * 5 ))
+while [ ! -e "$state/$want" ] && [ "$n" -gt 0 ]; do sleep 0.2; n=$((n - 1)); done
+for f in activated rolledback; do
+  [ -e "$state/$f" ] && echo "$f=$(cat "$state/$f")"
+done
+[ -L "$state/decision" ] && echo "decision=$(readlink "$state/decision")"
+[ -e "$state/done" ] && echo "done=yes"
+echo "unit=$(systemctl is-active "hydradeploy-guard-${state##*/}" 2>/dev/null)"
+echo "activation_last=$(tail -n 1 "$state/activation.log" 2>/dev/null)"
+echo "rollback_last=$(tail -n 1 "$state/rollback.log" 2>/dev/null)"
 exit 0
 """
 
@@ -115,14 +124,57 @@ ln -s "$want" "$state/decision" 2>/dev/null
 readlink "$state/decision"
 """
 
-# Wait up to $2 s for a rollback to finish; print "rc who" or "running", then its last line.
-WAIT_ROLLEDBACK = r"""
-state=$1 n=$(( $2 * 5 ))
-while [ ! -e "$state/rolledback" ] && [ "$n" -gt 0 ]; do sleep 0.2; n=$((n - 1)); done
-if [ -e "$state/rolledback" ]; then cat "$state/rolledback"; else echo running; fi
-tail -n 1 "$state/rollback.log" 2>/dev/null
-exit 0
-"""
+
+@dataclass(frozen=True)
+class GuardStatus:
+    """What a guard's state directory and its unit say, at one moment."""
+
+    activated: tuple[int, float | None] | None = None  # exit status, when (host clock)
+    rolledback: str | None = None  # "rc who epoch"
+    decision: str | None = None  # confirmed | rollback | watchdog
+    done: bool = False
+    unit: str = ""  # systemctl is-active of the guard's unit
+    last: dict[str, str] = field(default_factory=dict)  # activation / rollback: last line
+
+    @property
+    def alive(self) -> bool:
+        return not self.done and self.unit in ("active", "activating", "deactivating", "reloading")
+
+
+def parse_status(text: str) -> GuardStatus:
+    kv: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            kv[key] = value.strip()
+    activated = None
+    if "activated" in kv:
+        rc, _, when = kv["activated"].partition(" ")
+        try:
+            activated = (int(rc), float(when) if when.strip().isdigit() else None)
+        except ValueError:
+            activated = None
+    return GuardStatus(
+        activated=activated,
+        rolledback=kv.get("rolledback") or None,
+        decision=kv.get("decision") or None,
+        done=kv.get("done") == "yes",
+        unit=kv.get("unit", ""),
+        last={
+            "activation": kv.get("activation_last", ""),
+            "rollback": kv.get("rollback_last", ""),
+        },
+    )
+
+
+def status(remote: Remote, state_dir: str, wait_for: str, seconds: int) -> GuardStatus:
+    res = remote.run(
+        script(STATUS, state_dir, wait_for, str(seconds)),
+        timeout=seconds + 5,  # no answer this soon: the activation probably cut us off
+        check=True,
+        what=f"read the guard ({wait_for})",
+    )
+    return parse_status(res.stdout)
 
 
 @dataclass(frozen=True)
@@ -157,36 +209,29 @@ class GuardArgs:
 
 
 def arm(remote: Remote, args: GuardArgs) -> str:
-    """Start the guard (which activates). Returns how it runs: "systemd UNIT" or "setsid PID"."""
-    res = remote.run(
-        script(LAUNCH, *args.argv()),
-        stdin=GUARD.encode(),
-        timeout=30,
-        check=True,
-        what="arm the rollback watchdog",
-    )
-    return res.stdout.strip().splitlines()[-1] if res.stdout.strip() else "?"
+    """Start the guard (which activates) as a transient systemd unit; returns how it runs,
+    for the progress line: "systemd-run unit hydradeploy-guard-…"."""
+    what = "arm the rollback watchdog (systemd-run)"
+    res = remote.run(script(LAUNCH, *args.argv()), stdin=GUARD.encode(), timeout=30, what=what)
+    if res.rc != 0:
+        reason = (res.stderr.strip().splitlines() or [f"exit status {res.rc}"])[-1]
+        raise RemoteError(f"{remote.name}: {what}: {reason}")
+    unit = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else "?"
+    return f"systemd-run unit {unit}"
 
 
 def wait_activated(
     remote: Remote, state_dir: str, seconds: int
 ) -> tuple[int | None, float | None, str]:
-    """(exit status: None while running, DEAD if the guard vanished; when it ended, in the
-    host's clock; last output line)."""
-    res = remote.run(
-        script(WAIT_ACTIVATED, state_dir, str(seconds)),
-        timeout=seconds + 3,  # no answer this soon: the activation probably cut us off
-        check=True,
-        what="wait for activation",
-    )
-    lines = res.stdout.splitlines() or ["running"]
-    last = lines[1] if len(lines) > 1 else ""
-    if lines[0] == "running":
-        return None, None, last
-    if lines[0] == "dead":
+    """(exit status: None while running, DEAD if the guard is gone without having
+    activated; when it ended, in the host's clock; last output line)."""
+    st = status(remote, state_dir, "activated", seconds)
+    last = st.last["activation"]
+    if st.activated is not None:
+        return st.activated[0], st.activated[1], last
+    if not st.alive:
         return DEAD, None, last
-    rc, _, when = lines[0].partition(" ")
-    return int(rc), float(when) if when.strip().isdigit() else None, last
+    return None, None, last
 
 
 def decide(remote: Remote, state_dir: str, want: str) -> str:
@@ -199,12 +244,5 @@ def decide(remote: Remote, state_dir: str, want: str) -> str:
 
 def wait_rolled_back(remote: Remote, state_dir: str, seconds: int) -> tuple[str | None, str]:
     """("rc who epoch" once the rollback finished, else None; last line of its output)."""
-    res = remote.run(
-        script(WAIT_ROLLEDBACK, state_dir, str(seconds)),
-        timeout=seconds + 10,
-        check=True,
-        what="wait for the rollback",
-    )
-    lines = res.stdout.splitlines() or ["running"]
-    last = lines[1] if len(lines) > 1 else ""
-    return (None if lines[0] == "running" else lines[0]), last
+    st = status(remote, state_dir, "rolledback", seconds)
+    return st.rolledback, st.last["rollback"]

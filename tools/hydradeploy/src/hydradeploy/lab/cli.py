@@ -93,12 +93,37 @@ def _print_hosts(the_lab: Any) -> None:
     "--manifests", type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="A k8s/ directory whose YAML the closure puts into k3s's auto-deploy directory.",
 )  # fmt: skip
-def closure(lab_dir: Path, host: str, fault: str | None, manifests: Path | None) -> None:
+@click.option(
+    "--restart-sshd", is_flag=True,
+    help="A changed (valid) sshd_config: activating the closure restarts ssh.service.",
+)  # fmt: skip
+def closure(
+    lab_dir: Path, host: str, fault: str | None, manifests: Path | None, restart_sshd: bool
+) -> None:
     """Build a closure for HOST; prints its store path last.
 
     Its k3s settings come from the lab inventory; --fault makes it fail on purpose.
     """
-    click.echo(_lab(lab_dir).closure(host, fault=fault, manifests=manifests))
+    click.echo(
+        _lab(lab_dir).closure(host, fault=fault, manifests=manifests, restart_sshd=restart_sshd)
+    )
+
+
+@lab.command()
+@DIR_OPTION
+@click.argument("host")
+def reboot(lab_dir: Path, host: str) -> None:
+    """Reboot HOST (`systemctl reboot` inside; it boots again with a new PID 1) and wait
+    until its systemd has finished booting."""
+    the_lab = _lab(lab_dir)
+    before = the_lab.boots(host)
+    the_lab.reboot(host)
+    deadline = time.monotonic() + 60
+    while the_lab.boots(host) == before or the_lab.leader_pid(host) is None:
+        if time.monotonic() > deadline:
+            raise UserError(f"lab reboot: {host} did not boot again within 60s")
+        time.sleep(0.1)
+    _say(f"lab: {host} rebooted: {the_lab.wait_booted(host)}")
 
 
 @lab.command()
@@ -178,12 +203,13 @@ def free_disk(lab_dir: Path, host: str) -> None:
 @DIR_OPTION
 @output_option
 def status(lab_dir: Path, output: str) -> None:
-    """Hosts of the lab: address, link, sshd, k3s, node Ready."""
+    """Hosts of the lab: address, link, system state, sshd, k3s, node Ready."""
     rows = _lab(lab_dir).status()
     if output == "json":
         emit_json(rows)
         return
-    cols = ("host", "role", "address", "link", "sshd", "k3s", "node", "generation")
+    cols = ("host", "role", "address", "link", "system", "sshd", "k3s", "node", "generation",
+            "boots")  # fmt: skip
     table("lab", cols, [[str(r[c]) for c in cols] for r in rows])
 
 

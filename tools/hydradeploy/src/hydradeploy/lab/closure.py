@@ -4,29 +4,27 @@ writes) laid out like a NixOS toplevel, carrying the simulated parts they run.
     bin/switch-to-configuration   switch | boot | test | dry-activate
     nixos-version
     sw/bin/k3s, sw/bin/kubectl    the simulated k3s client
-    sw/bin/systemctl              a shim answering for k3s.service
     sw/bin/nixos-version          prints nixos-version
     etc/hydra-k3s.json            role, server URL, node name, labels, taints, GPUs,
                                   microVM guest nodes, token file, fault
+    etc/systemd/system/k3s.service   the unit switch-to-configuration installs
+    etc/ssh/sshd_config           installed as /etc/ssh/sshd_config (as NixOS's etc does)
     lib/hydra-lab/                the guest code (hydra_lab_guest) and k3s-sim
 """
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from hydradeploy.errors import UserError
 from hydradeploy.inventory import Inventory
-from hydradeploy.lab import store
-from hydradeploy.lab.spec import FAULTS
+from hydradeploy.lab import base, sshd, store
+from hydradeploy.lab.spec import FAULTS, K3S_FAULTS
 from hydradeploy.versions import KUBERNETES_VERSION
 
 GUEST_SRC = Path(__file__).parent / "guest"
@@ -47,33 +45,13 @@ sys.exit({call})
 ENTRIES = {
     "bin/switch-to-configuration": (1, "activate", "activate.main(root, sys.argv[1:])"),
     "sw/bin/k3s": (2, "k3s_cli", "k3s_cli.main(root, Path(sys.argv[0]).name, sys.argv[1:])"),
-    "sw/bin/systemctl": (2, "systemctl", "systemctl.main(sys.argv[1:])"),
-    "lib/hydra-lab/k3s-sim": (2, "k3s_sim", "k3s_sim.main(root)"),
+    "lib/hydra-lab/k3s-sim": (2, "k3s_service", "k3s_service.main(root)"),
 }
 
 
-# Directories a lab host has its own copy of: an interpreter there would be invisible.
-HOST_PRIVATE = ("/nix/", "/run/", "/etc/", "/var/", "/root/", "/tmp/")
-
-
-@functools.cache
 def interpreter() -> str:
-    """A Python >= 3.11 at a path every host sees (hosts share the runner's file system
-    apart from HOST_PRIVATE): the runner's own, else the system's python3."""
-    candidates = [os.path.realpath(sys.executable), "/usr/bin/python3", "/usr/local/bin/python3"]
-    for candidate in candidates:
-        if candidate.startswith(HOST_PRIVATE) or not os.access(candidate, os.X_OK):
-            continue
-        probe = subprocess.run(
-            [candidate, "-I", "-c", "import sys; print(sys.version_info >= (3, 11))"],
-            capture_output=True, text=True, timeout=30, check=False,
-        )  # fmt: skip
-        if probe.stdout.strip() == "True":
-            return os.path.realpath(candidate)
-    raise UserError(
-        "lab: needs a Python >= 3.11 outside /root, /tmp, /etc, /var, /run and /nix "
-        "(the hosts' private directories), e.g. Debian's python3"
-    )
+    """The Python the closure's scripts run with: the host's own (the base image's)."""
+    return base.GUEST_PYTHON
 
 
 def k3s_settings(
@@ -118,6 +96,53 @@ def k3s_settings(
     }
 
 
+def k3s_unit(settings: dict[str, Any], digest: str) -> str:
+    """The closure's k3s.service. Service settings follow nixpkgs
+    nixos/modules/services/cluster/rancher/default.nix (commit 011c1bdb102b): Type exec
+    for agents, notify for servers; KillMode=process; Restart=always; RestartSec=5s;
+    TimeoutStartSec=0; after/wants network-online.target; wanted by multi-user.target.
+
+    NixOS puts the k3s package and every flag into ExecStart, so the unit file changes
+    exactly when k3s or its settings change. A lab closure cannot reference a separate
+    k3s store path (`nix-store --add` records no references), so ExecStart runs the
+    current system's copy and the settings and code enter the unit as
+    X-Restart-Triggers — the key nixpkgs' `restartTriggers` writes for the same purpose."""
+    kind = "notify" if settings["role"] == "server" else "exec"
+    return (
+        "[Unit]\nDescription=k3s service (hydra lab simulation)\n"
+        "After=network-online.target\nWants=network-online.target\n"
+        f"X-Restart-Triggers={digest}\n\n"
+        f"[Service]\nType={kind}\nKillMode=process\nDelegate=yes\nRestart=always\n"
+        "RestartSec=5s\nTimeoutStartSec=0\n"
+        "ExecStart=/run/current-system/lib/hydra-lab/k3s-sim\n\n"
+        "[Install]\nWantedBy=multi-user.target\n"
+    )
+
+
+def k3s_digest(settings: dict[str, Any]) -> str:
+    """What k3s.service runs, in one hash: its settings (less the build number, which
+    every closure has its own) and the guest code."""
+    k3s = {k: v for k, v in settings.items() if k not in ("revision", "sshd_revision")}
+    if k3s.get("fault") not in K3S_FAULTS:
+        k3s["fault"] = None  # faults of the activation or of sshd leave k3s alone
+    h = hashlib.sha256()
+    h.update(json.dumps(k3s, sort_keys=True).encode())
+    for src in sorted(GUEST_SRC.glob("*.py")):
+        h.update(src.name.encode() + b"\0" + src.read_bytes())
+    return h.hexdigest()
+
+
+def sshd_config_text(settings: dict[str, Any]) -> str:
+    text = sshd.sshd_config()
+    if settings.get("fault") == "sshd":
+        # An option sshd does not know: `sshd -t` (Debian's ssh.service ExecStartPre)
+        # fails with "Bad configuration option", so ssh.service fails to start.
+        text += "HydraLabBrokenOption yes\n"
+    if settings.get("sshd_revision"):
+        text += f"# configuration revision {settings['sshd_revision']}\n"
+    return text
+
+
 def write_tree(root: Path, settings: dict[str, Any]) -> None:
     python = interpreter()
     for rel, (depth, module, call) in ENTRIES.items():
@@ -137,6 +162,11 @@ def write_tree(root: Path, settings: dict[str, Any]) -> None:
         shutil.copyfile(src, guest / src.name)
     (root / "etc").mkdir()
     (root / "etc" / "hydra-k3s.json").write_text(json.dumps(settings, indent=2, sort_keys=True))
+    units = root / "etc" / "systemd" / "system"
+    units.mkdir(parents=True)
+    (units / "k3s.service").write_text(k3s_unit(settings, k3s_digest(settings)))
+    (root / "etc" / "ssh").mkdir()
+    (root / "etc" / "ssh" / "sshd_config").write_text(sshd_config_text(settings))
     (root / "nixos-version").write_text(f"hydra-lab.{settings['revision']}\n")
 
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import signal
 import socket
-import stat
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -18,8 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from hydradeploy.errors import OperationFailed, UserError
+from hydradeploy.lab import (
+    base,
+    hostfs,
+    inventory_out,
+    network,
+    processes,
+    requirements,
+    sshd,
+    store,
+    teardown,
+)
 from hydradeploy.lab import closure as closures
-from hydradeploy.lab import inventory_out, network, processes, requirements, sshd, store, teardown
 from hydradeploy.lab.spec import FAULTS, HostSpec, source_from_specs
 from hydradeploy.lab.state import (
     STATE_FILE,
@@ -33,7 +42,7 @@ from hydradeploy.lab.state import (
 HOST_ENV = {"PATH": sshd.SESSION_PATH, "HOME": "/root", "LANG": "C.UTF-8", "USER": "root"}
 MAX_HOSTS = 80  # addresses .10–.89 of the lab's /24; microVMs from .100, storage from .250
 FILLER = "/nix/.hydra-lab-disk-full"  # what fill_disk writes
-HIDDEN_BINARIES = ("systemd-run",)  # no systemd in a lab host (see keeper.py)
+BOOT_TIMEOUT = 60  # seconds for a host's systemd to finish booting
 
 
 @dataclass(frozen=True)
@@ -188,12 +197,13 @@ class Lab:
         state = self._require()
         self._say("keys and lab inventory")
         client_pub = sshd.keygen(self.key_path, "hydra-lab-runner")
+        token = secrets.token_hex(32)
         with ThreadPoolExecutor(max_workers=min(8, len(state.hosts))) as pool:
             host_keys = dict(
                 zip(
                     state.hosts,
                     pool.map(
-                        lambda n: sshd.write_host_ssh(self._host_dir(n) / "ssh", n, client_pub),
+                        lambda n: hostfs.prepare(self._host_dir(n), n, token, client_pub),
                         state.hosts,
                     ),
                     strict=True,
@@ -206,13 +216,13 @@ class Lab:
         from hydradeploy.inventory import load_inventory
 
         load_inventory(self.inventory_path)
-        token = secrets.token_hex(32)
+        root = base.ensure(self._say)
         self._say("generation-1 closures")
         gen1 = {name: self.closure(name, revision="1") for name in state.hosts}
         network.create_bridge(state.bridge, state.gateway)
-        self._say(f"starting {len(state.hosts)} hosts")
+        self._say(f"booting {len(state.hosts)} hosts (systemd-nspawn)")
         with ThreadPoolExecutor(max_workers=len(state.hosts)) as pool:
-            for _ in pool.map(lambda n: self._start_host(n, token, gen1[n]), state.hosts):
+            for _ in pool.map(lambda n: self._start_host(n, root, gen1[n]), state.hosts):
                 pass
         self._say("waiting for every node to be Ready")
         self.wait_ready(timeout=60)
@@ -257,38 +267,18 @@ class Lab:
         data["hosts"] = hosts
         return data
 
-    def _prepare_host_dir(self, name: str, token: str) -> Path:
-        hdir = self._host_dir(name)
-        for sub in ("run/sshd", "root", "tmp", "etc/profile.d", "var/lib/hydra-lab",
-                    "usr-bin", ".work/etc", ".work/var", ".work/usr-bin"):  # fmt: skip
-            (hdir / sub).mkdir(parents=True, exist_ok=True)
-        (hdir / "tmp").chmod(0o1777)
-        (hdir / "run" / "sshd").chmod(0o755)
-        for hidden in HIDDEN_BINARIES:
-            whiteout = hdir / "usr-bin" / hidden
-            if not whiteout.exists():
-                os.mknod(whiteout, stat.S_IFCHR, os.makedev(0, 0))  # overlayfs whiteout
-        (hdir / "etc" / "hydra-lab").write_text(f"{name}\n")
-        (hdir / "etc" / "hostname").write_text(f"{name}\n")
-        (hdir / "etc" / "profile.d" / "hydra-lab.sh").write_text(
-            f'PATH="{sshd.SESSION_PATH}"\nexport PATH\n'
-        )
-        tok = hdir / "var" / "lib" / "hydra-lab" / "k3s-token"
-        tok.write_text(token + "\n")
-        tok.chmod(0o600)
-        return hdir
-
-    def _start_host(self, name: str, token: str, gen1: str) -> None:
+    def _start_host(self, name: str, root: Path, gen1: str) -> None:
         state = self._require()
         host = state.hosts[name]
-        hdir = self._prepare_host_dir(name, token)
+        hdir = self._host_dir(name)
         network.create_host_link(host.netns, host.veth, state.bridge, host.address)
         log = open(hdir / "keeper.log", "wb")  # noqa: SIM115 - handed to the child
         with log:
             proc = subprocess.Popen(
                 ["nsenter", f"--net=/run/netns/{host.netns}", "--",
-                 "unshare", "--mount", "--uts", "--propagation", "private", "--",
-                 closures.interpreter(), "-I", str(processes.KEEPER), str(hdir), name, str(state.store_mb)],
+                 "unshare", "--mount", "--propagation", "private", "--",
+                 sys.executable, "-I", str(processes.KEEPER), str(hdir), name,
+                 str(state.store_mb), str(root), host.netns],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 start_new_session=True, cwd="/",
             )  # fmt: skip
@@ -298,10 +288,46 @@ class Lab:
         line = proc.stdout.readline().decode().strip()
         proc.stdout.close()
         if line != "ready":
-            raise OperationFailed(f"lab: host {name}: namespaces not set up: {line or 'no answer'}")
+            raise OperationFailed(f"lab: host {name}: mounts not set up: {line or 'no answer'}")
+        self.wait_booted(name)
         self._install_system(name, gen1)
-        self.start_sshd(name)
-        self._say(f"{name}: generation 1 active, sshd up")
+        self._wait_sshd(name)
+        self._say(f"{name}: booted, generation 1 active, ssh.service up")
+
+    def leader_pid(self, name: str) -> int | None:
+        """The runner's PID of host NAME's PID 1 (systemd), None while it is not up. A
+        reboot gives a new one."""
+        return processes.machine_leader(self._host_dir(name) / "nspawn.pid")
+
+    def boots(self, name: str) -> int:
+        """How many times host NAME has booted (1 after `up`)."""
+        try:
+            return int((self._host_dir(name) / "nspawn.pid").read_text().split()[1])
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    def wait_booted(self, name: str, timeout: float = BOOT_TIMEOUT) -> str:
+        """Until host NAME's systemd has finished booting; returns its state (running,
+        degraded…), as `systemctl is-system-running --wait` does."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.leader_pid(name) is not None:
+                try:
+                    proc = self._exec(
+                        name, ["systemctl", "is-system-running", "--wait"],
+                        timeout=max(1.0, deadline - time.monotonic()),
+                    )  # fmt: skip
+                except (OperationFailed, subprocess.TimeoutExpired):
+                    proc = None
+                state = proc.stdout.decode().strip() if proc else ""
+                if state in ("running", "degraded", "maintenance"):
+                    return state
+            time.sleep(0.1)
+        raise OperationFailed(f"lab: host {name}: systemd did not finish booting in {timeout:.0f}s")
+
+    def reboot(self, name: str) -> None:
+        """`systemctl reboot` inside host NAME (its keeper boots it again)."""
+        self._exec(name, ["systemctl", "reboot"], timeout=30)
 
     def copy_closure(self, name: str, path: str) -> None:
         """Put a store path (and its references) into host NAME's store without SSH
@@ -315,6 +341,19 @@ class Lab:
         self._checked(name, ["nix-env", "-p", store.SYSTEM_PROFILE, "--set", path])
         self._checked(name, [f"{path}/bin/switch-to-configuration", "switch"], timeout=60)
         self._checked(name, ["ln", "-sfn", path, "/run/booted-system"])
+
+    def _wait_sshd(self, name: str, timeout: float = 15) -> None:
+        address = self.address(name)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not network.link_is_up(self._host(name).veth):
+                return  # cut: sshd runs, nobody can reach it
+            try:
+                with socket.create_connection((address, 22), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise OperationFailed(f"lab: host {name}: ssh.service is not listening on {address}:22")
 
     def _checked(
         self, name: str, argv: list[str], input: bytes | None = None, timeout: float = 60
@@ -379,11 +418,12 @@ class Lab:
 
     def closure(
         self, name: str, fault: str | None = None, revision: str | None = None,
-        manifests: Path | None = None,
+        manifests: Path | None = None, *, restart_sshd: bool = False,
     ) -> str:  # fmt: skip
         """Build a system closure for host NAME in the runner's store (k3s settings from
         the lab inventory; optionally a fault; MANIFESTS: a k8s/ directory it deploys).
-        Each call is a new build (revision)."""
+        Each call is a new build (revision). restart_sshd: a changed (still valid)
+        sshd_config, so activating it restarts ssh.service."""
         from hydradeploy.inventory import load_inventory
 
         if fault is not None and fault not in FAULTS:
@@ -398,6 +438,8 @@ class Lab:
             grace_seconds=state.grace_seconds, heartbeat_seconds=state.heartbeat_seconds,
             status_report_seconds=state.status_report_seconds,
         )  # fmt: skip
+        if restart_sshd:
+            settings["sshd_revision"] = revision
         return closures.build(settings, manifests)
 
     def _next_build(self) -> int:
@@ -416,11 +458,14 @@ class Lab:
     def _exec(
         self, name: str, argv: Sequence[str], input: bytes | None = None, timeout: float = 30
     ) -> subprocess.CompletedProcess[bytes]:
-        pid = self._host(name).keeper_pid
-        if pid is None or not processes.is_keeper(pid):
+        keeper = self._host(name).keeper_pid
+        if keeper is None or not processes.is_keeper(keeper):
             raise OperationFailed(f"lab: host {name} is not running (its keeper process is gone)")
+        pid = self.leader_pid(name)
+        if pid is None:
+            raise OperationFailed(f"lab: host {name} is not booted (rebooting or powered off)")
         return subprocess.run(
-            ["nsenter", "-t", str(pid), "--net", "--mount", "--uts", "--", *argv],
+            ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "--", *argv],
             input=input, capture_output=True, timeout=timeout, env=HOST_ENV, cwd="/",
             check=False,
         )  # fmt: skip
@@ -446,29 +491,12 @@ class Lab:
         network.set_link(self._host(name).veth, up=True)
 
     def kill_sshd(self, name: str) -> None:
-        pid = processes.read_pid(self._host_dir(name) / "run" / "sshd.pid")
-        if pid is not None:
-            processes.kill(pid, signal.SIGTERM)
-            processes.wait_gone(pid, 5)
+        """Stop ssh.service (Debian's unit has KillMode=process: open sessions stay)."""
+        self._checked(name, ["systemctl", "stop", "ssh.service"])
 
     def start_sshd(self, name: str) -> None:
-        pid = processes.read_pid(self._host_dir(name) / "run" / "sshd.pid")
-        if pid is not None and processes.pid_runs(pid, b"sshd"):
-            return
-        self._checked(
-            name, [requirements.SSHD, "-f", "/etc/ssh/sshd_config", "-E", "/var/log/sshd.log"]
-        )
-        address = self.address(name)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if not network.link_is_up(self._host(name).veth):
-                return  # cut: sshd runs, nobody can reach it
-            try:
-                with socket.create_connection((address, 22), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.02)
-        raise OperationFailed(f"lab: host {name}: sshd did not start listening")
+        self._checked(name, ["systemctl", "start", "ssh.service"])
+        self._wait_sshd(name)
 
     def slow(self, name: str, ms: int) -> None:
         """Add MS ms of latency each way on the host's link (0 removes it)."""
@@ -478,7 +506,8 @@ class Lab:
         network.set_delay(host.netns, host.veth, ms)
 
     def status(self) -> list[dict[str, Any]]:
-        """Per host: address, link, sshd, k3s unit, node Ready, system generation."""
+        """Per host: address, link, sshd, k3s unit and when it last started, node Ready,
+        system state, system generation, boots."""
         try:
             nodes = {n["metadata"]["name"]: _is_ready(n) for n in self.nodes()}
         except OSError:
@@ -486,26 +515,38 @@ class Lab:
         rows = []
         for name, host in self.hosts.items():
             state = self._host(name)
-            sshd_pid = processes.read_pid(self._host_dir(name) / "run" / "sshd.pid")
-            if state.keeper_pid and processes.is_keeper(state.keeper_pid):
-                k3s = self.run(name, ["systemctl", "is-active", "k3s"], timeout=10).stdout.strip()
-                profile = self.run(name, ["readlink", store.SYSTEM_PROFILE], timeout=10).stdout
-            else:
-                k3s, profile = "host down", ""
+            facts = self._unit_facts(name)
             try:
-                generation = int(profile.strip().split("-")[1])
-            except (OSError, ValueError, IndexError):
+                generation: int | None = int(facts.get("profile", "").split("-")[1])
+            except (ValueError, IndexError):
                 generation = None
             ready = nodes.get(name)
             rows.append({
                 "host": name, "role": host.role, "address": host.address,
                 "link": "up" if network.link_is_up(state.veth) else "cut",
-                "sshd": "running" if sshd_pid and processes.pid_runs(sshd_pid, b"sshd") else "stopped",
-                "k3s": k3s or "unknown",
+                "system": facts.get("system", "host down"),
+                "sshd": "running" if facts.get("ssh") == "active" else "stopped",
+                "k3s": facts.get("k3s") or "unknown",
+                "k3s_started_at": facts.get("k3s_started_at") or None,
                 "node": "Ready" if ready else ("NotReady" if ready is False else "absent"),
                 "generation": generation,
+                "boots": self.boots(name),
             })  # fmt: skip
         return rows
+
+    def _unit_facts(self, name: str) -> dict[str, str]:
+        """What systemd says about the host, in one call inside it."""
+        script = (
+            'echo "system=$(systemctl is-system-running)"; echo "k3s=$(systemctl is-active k3s)"; '
+            'echo "ssh=$(systemctl is-active ssh)"; '
+            'echo "k3s_started_at=$(systemctl show -p ActiveEnterTimestamp --value k3s)"; '
+            f'echo "profile=$(readlink {store.SYSTEM_PROFILE})"'
+        )
+        try:
+            out = self.run(name, ["sh", "-c", script], timeout=10).stdout
+        except (OperationFailed, subprocess.TimeoutExpired):
+            return {}
+        return dict(line.partition("=")[::2] for line in out.splitlines() if "=" in line)
 
     def fill_disk(self, name: str) -> None:
         """Fill host NAME's /nix file system: copies and activations then fail with

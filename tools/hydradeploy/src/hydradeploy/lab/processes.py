@@ -20,6 +20,19 @@ def read_pid(path: Path) -> int | None:
         return None
 
 
+def machine_leader(pid_file: Path) -> int | None:
+    """PID 1 of a lab machine (the child of the systemd-nspawn whose PID the keeper
+    wrote), or None while it is not up."""
+    pid = read_pid(pid_file)
+    if not pid:
+        return None
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
 def pid_runs(pid: int, needle: bytes) -> bool:
     try:
         return needle in Path(f"/proc/{pid}/cmdline").read_bytes()

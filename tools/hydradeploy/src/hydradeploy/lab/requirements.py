@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 
-TOOLS = ("ip", "nsenter", "unshare", "mount", "ssh-keygen", "nix-store", "nix-env", "tc")
-SSHD = "/usr/sbin/sshd"
+TOOLS = ("ip", "nsenter", "unshare", "mount", "ssh-keygen", "nix-store", "nix-env", "tc",
+         "systemd-nspawn", "debootstrap")  # fmt: skip
 
 
 def missing() -> str | None:
@@ -14,11 +14,9 @@ def missing() -> str | None:
     if os.geteuid() != 0:
         return "the lab needs root (it creates network and mount namespaces); run it as root"
     absent = [t for t in TOOLS if shutil.which(t) is None]
-    if not os.access(SSHD, os.X_OK):
-        absent.append(SSHD)
     if absent:
         return (
-            f"the lab needs {', '.join(absent)} (Debian: apt-get install iproute2 openssh-server "
-            "nix-bin util-linux)"
+            f"the lab needs {', '.join(absent)} (Debian: apt-get install iproute2 openssh-client "
+            "nix-bin util-linux systemd-container debootstrap)"
         )
     return None

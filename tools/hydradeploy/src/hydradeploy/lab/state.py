@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +58,15 @@ class LabState:
             data: dict[str, Any] = json.loads((lab_dir / STATE_FILE).read_text())
         except FileNotFoundError:
             return None
-        hosts = {n: HostState(**h) for n, h in data.pop("hosts", {}).items()}
-        return cls(**data, hosts=hosts)
+        # Labs made by another version of the tool share this machine's registry (and
+        # are found by reap_orphans): fields this version does not know are left out.
+        host_fields = {f.name for f in fields(HostState)}
+        lab_fields = {f.name for f in fields(cls)} - {"hosts"}
+        hosts = {
+            n: HostState(**{k: v for k, v in h.items() if k in host_fields})
+            for n, h in data.pop("hosts", {}).items()
+        }
+        return cls(**{k: v for k, v in data.items() if k in lab_fields}, hosts=hosts)
 
 
 def subnet(index: int) -> tuple[str, str]:

@@ -26,9 +26,19 @@ def down(lab_dir: Path) -> None:
         netns.update(n for n in existing if n.startswith(f"hydralab{index}-"))
     if state is not None:
         netns.update(h.netns for h in state.hosts.values() if h.netns in existing)
-        for h in state.hosts.values():
-            if h.keeper_pid and processes.is_keeper(h.keeper_pid):
-                processes.kill(h.keeper_pid, signal.SIGKILL)
+        # Power the machines off from the inside out: killing a host's PID 1 ends its
+        # PID namespace; systemd-nspawn then exits and its keeper with it, each parent
+        # collecting its child. Killing them all at once would leave nspawn's children
+        # to an init that may never collect them (zombies).
+        keepers = [h.keeper_pid for h in state.hosts.values()
+                   if h.keeper_pid and processes.is_keeper(h.keeper_pid)]  # fmt: skip
+        for name in state.hosts:
+            leader = processes.machine_leader(lab_dir / "hosts" / name / "nspawn.pid")
+            if leader is not None:
+                processes.kill(leader, signal.SIGKILL)
+        for pid in keepers:
+            processes.wait_gone(pid, 5)
+            processes.kill(pid, signal.SIGKILL)
     for ns in sorted(netns):
         processes.kill_netns(ns)
         network.delete_netns(ns)

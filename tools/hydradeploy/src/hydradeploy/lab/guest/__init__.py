@@ -2,5 +2,5 @@
 
 Standard library only, and only relative imports between these modules: in a closure
 this package is imported as `hydra_lab_guest`, in the tool as `hydradeploy.lab.guest`.
-It is the simulated part of the lab: switch-to-configuration, k3s and a systemctl shim.
+It is the simulated part of the lab: switch-to-configuration and k3s (as k3s.service).
 """

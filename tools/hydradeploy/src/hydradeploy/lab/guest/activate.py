@@ -1,21 +1,39 @@
 """bin/switch-to-configuration of a lab closure: switch | boot | test | dry-activate.
 
-Like NixOS's, it never touches the system profile (the deployer sets it with nix-env).
-The closure's etc/hydra-k3s.json may carry a fault, injected on purpose:
-activation (fails half-way), network (cuts the host's own link after activating),
-join / labels / gpus (handled by the simulated k3s).
+Like NixOS's, it never touches the system profile (the deployer sets it with nix-env),
+and it drives the host's real systemd: it installs the closure's units, reloads systemd,
+then stops removed units, restarts changed ones and starts new or stopped ones — only a
+unit whose file changed is restarted (units.py says which rule comes from where). The
+closure's etc/ssh/sshd_config is installed too; a changed one restarts ssh.service.
+
+Units are installed as runtime units (/run/systemd/system, emptied at every boot) rather
+than in /etc as on NixOS: the lab's /etc is Debian's, and at boot the profile's closure
+installs its units again (hydra-lab-activate.service, see lab/hostfs.py), the way a
+NixOS boot activates the generation the boot loader chose.
+
+The closure's etc/hydra-k3s.json may carry a fault, injected on purpose: activation
+(fails half-way), network (cuts the host's own link after activating), sshd (an sshd
+configuration sshd rejects), crash (k3s exits at start), join / labels / gpus (handled
+by the simulated k3s).
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import subprocess
 import sys
 from pathlib import Path
 
-from . import common, k3s_deploy
+from . import common, k3s_deploy, units
 
 USAGE = "Usage: switch-to-configuration [switch|boot|test|dry-activate]"
+RUNTIME_UNITS = Path("/run/systemd/system")
+WANTS = RUNTIME_UNITS / "multi-user.target.wants"
+SSHD_CONFIG = Path("/etc/ssh/sshd_config")
+SYSTEMCTL = "/usr/bin/systemctl"  # Debian's, the host's real systemd
+# switch-to-configuration.pl / -ng: "warning: the following units failed: …", exit 4.
+UNITS_FAILED = 4
 
 
 def point_current_system(closure: Path) -> None:
@@ -26,19 +44,88 @@ def point_current_system(closure: Path) -> None:
     os.replace(tmp, common.CURRENT_SYSTEM)
 
 
+def systemctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SYSTEMCTL, *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def active_state(unit: str) -> str:
+    return systemctl("is-active", unit).stdout.strip() or "unknown"
+
+
+def new_units(closure: Path) -> dict[str, Path]:
+    unit_dir = closure / "etc" / "systemd" / "system"
+    return {p.name: p for p in sorted(unit_dir.glob("*.service"))}
+
+
+def installed_units() -> dict[str, Path]:
+    """Runtime units a closure installed (symlinks into the store)."""
+    found = {}
+    for link in sorted(RUNTIME_UNITS.glob("*.service")):
+        if link.is_symlink() and os.readlink(link).startswith("/nix/store/"):
+            found[link.name] = link
+    return found
+
+
+def plan(closure: Path) -> tuple[list[str], list[str], list[str], bool]:
+    """(stop, restart, start, ssh_config_changed) for switching to CLOSURE."""
+    new, old = new_units(closure), installed_units()
+    stop = [u for u in old if u not in new]
+    restart: list[str] = []
+    start: list[str] = []
+    for name, path in new.items():
+        current = units.parse_file(RUNTIME_UNITS / name) if name in old else None
+        state = active_state(name)
+        if current is not None and not units.equal(current, units.parse(path.read_text())):
+            (restart if state in ("active", "activating", "reloading") else start).append(name)
+        elif state not in ("active", "activating", "reloading"):
+            # A new unit, or an unchanged one that is stopped or failed: NixOS's switch
+            # starts every active target again, which starts the units they want.
+            start.append(name)
+    return stop, restart, start, _sshd_config_changes(closure)
+
+
+def _sshd_config_changes(closure: Path) -> bool:
+    new = closure / "etc" / "ssh" / "sshd_config"
+    try:
+        return new.read_bytes() != SSHD_CONFIG.read_bytes()
+    except FileNotFoundError:
+        return new.exists()
+
+
+def install_units(closure: Path) -> None:
+    new = new_units(closure)
+    WANTS.mkdir(parents=True, exist_ok=True)
+    for name in installed_units():
+        if name not in new:
+            (RUNTIME_UNITS / name).unlink(missing_ok=True)
+            (WANTS / name).unlink(missing_ok=True)
+    for name, path in new.items():
+        for link, target in ((RUNTIME_UNITS / name, str(path)), (WANTS / name, f"../{name}")):
+            tmp = link.with_name(f".{name}.tmp")
+            tmp.unlink(missing_ok=True)
+            os.symlink(target, tmp)
+            os.replace(tmp, link)
+
+
+def install_sshd_config(closure: Path) -> None:
+    tmp = SSHD_CONFIG.with_name(".sshd_config.tmp")
+    tmp.write_bytes((closure / "etc" / "ssh" / "sshd_config").read_bytes())
+    os.replace(tmp, SSHD_CONFIG)
+
+
 def dry_activate(closure: Path) -> int:
     settings = common.load_settings(closure)
-    try:
-        current = common.CURRENT_SYSTEM.resolve(strict=True)
-    except OSError:
-        current = None
     print(f"would activate the configuration {closure}")
-    if current == closure:
-        print("the configuration is already active; no units would change")
-        return 0
-    running = common.read_k3s_pid()
-    if running is None or running[1] != str(closure):
-        print(f"would restart the following units: k3s.service ({settings['role']})")
+    stop, restart, start, ssh_changed = plan(closure)
+    if ssh_changed:
+        restart.append("ssh.service")
+    for verb, names in (("stop", stop), ("restart", restart), ("start", start)):
+        if names:
+            print(f"would {verb} the following units: {', '.join(names)}")
+    if not (stop or restart or start):
+        print("no units would change")
     print(f"would bring up the network interface {settings['interface']}")
     return 0
 
@@ -64,16 +151,19 @@ def main(closure: Path, argv: list[str]) -> int:
 def activate(closure: Path, action: str) -> int:
     settings = common.load_settings(closure)
     if action == "boot":
-        print("lab host: no boot loader to update; recorded the boot entry")
+        # NixOS installs the boot loader here; a lab host boots whatever the system
+        # profile points at (the deployer set it), so there is nothing to install.
+        print("lab host: the next boot starts the system profile's generation")
         common.log_activation(action, closure, "ok")
         return 0
-
+    at_boot = os.environ.get("HYDRA_LAB_BOOT") == "1"
     fault = settings.get("fault")
     print(f"activating the configuration {closure}...", flush=True)
+    stop, restart, start, ssh_changed = plan(closure)
     point_current_system(closure)
     if fault == "activation":
         # Half-way: the activation script ran, units were stopped, then a snippet failed.
-        common.stop_k3s()
+        systemctl("stop", "k3s.service")
         print(
             "error: activation script snippet 'hydra-lab-fault' failed (exit status 1); "
             "k3s.service was stopped",
@@ -81,16 +171,33 @@ def activate(closure: Path, action: str) -> int:
         )
         common.log_activation(action, closure, "failed")
         return 1
+    if ssh_changed:
+        install_sshd_config(closure)
+        restart.append("ssh.service")
+    install_units(closure)
+    # switch-to-configuration-ng (main.rs, commit 00401fd7e581): "Forget about previously
+    # failed services" (reset_failed), then make systemd reload its units.
+    systemctl("reset-failed")
+    systemctl("daemon-reload")
     print("setting up network interfaces...", flush=True)
     common.set_link(settings["interface"], up=True)
     k3s_deploy.link_manifests(closure)  # systemd-tmpfiles --create for the k3s manifests
-    running = common.read_k3s_pid()
-    if running is None or running[1] != str(closure) or not common.pid_alive(running[0]):
-        print("restarting the following units: k3s.service", flush=True)
-        common.stop_k3s()
-        common.start_k3s(closure)
+    failed = []
+    for verb, names in (("stop", stop), ("restart", restart), ("start", start)):
+        if not names:
+            continue
+        print(f"{verb}ing the following units: {', '.join(names)}", flush=True)
+        for name in names:
+            # At boot the activation runs inside the boot transaction: queue, don't wait.
+            proc = systemctl(verb, *(["--no-block"] if at_boot else []), name)
+            if proc.returncode != 0 and verb != "stop":
+                failed.append(name)
     if fault == "network":
         # The classic lock-out: a bad interface/firewall change takes the host offline.
         common.set_link(settings["interface"], up=False)
-    common.log_activation(action, closure, "ok")
+    if failed:
+        print(f"warning: the following units failed: {', '.join(sorted(failed))}", file=sys.stderr)
+        common.log_activation("boot-activation" if at_boot else action, closure, "failed")
+        return UNITS_FAILED
+    common.log_activation("boot-activation" if at_boot else action, closure, "ok")
     return 0

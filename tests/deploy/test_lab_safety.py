@@ -1,0 +1,184 @@
+"""Issue 15 in the lab: locks, signals, verified generations, the guard kept armed
+through the checks, diagnosis. One small lab (a server and an agent) for the module;
+every test leaves both hosts on a healthy generation."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from hydradeploy.deploy import lock
+from hydradeploy.lab import HostSpec
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+PROFILE = "/nix/var/nix/profiles/system"
+LOCK = "/var/lib/hydradeploy/lock"
+FAST = ["--confirm-timeout", "5", "--check-timeout", "20"]
+
+
+@pytest.fixture(scope="module")
+def lab(lab_factory):
+    return lab_factory(
+        [HostSpec("srv", "server"), HostSpec("w1", "agent", gpus={"nvidia": 1})]
+    )
+
+
+@pytest.fixture(scope="module")
+def state_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("state")
+
+
+def argv(lab, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "hydradeploy",
+        "--inventory",
+        str(lab.inventory_path),
+        *args,
+    ]
+
+
+@pytest.fixture
+def hd(lab, state_home):
+    def run(*args: str, timeout: float = 240):
+        env = {**os.environ, "XDG_STATE_HOME": str(state_home)}
+        res = subprocess.run(argv(lab, *args), capture_output=True, text=True, timeout=timeout,
+                             env=env, check=False)  # fmt: skip
+        assert "Traceback" not in res.stderr, res.stderr
+        data = (
+            json.loads(res.stdout)
+            if "--output" in args and res.stdout.strip()
+            else None
+        )
+        return res.returncode, data, res.stderr
+
+    return run
+
+
+def current(lab, host: str) -> str:
+    return lab.run(host, ["readlink", "-f", "/run/current-system"]).stdout.strip()
+
+
+def profile(lab, host: str) -> str:
+    return lab.run(host, ["readlink", "-f", PROFILE]).stdout.strip()
+
+
+def generation(lab, host: str) -> int:
+    return int(lab.run(host, ["readlink", PROFILE]).stdout.strip().split("-")[1])
+
+
+def by_host(data) -> dict:
+    return {h["host"]: h for h in data["hosts"]}
+
+
+def no_lock(lab, host: str) -> bool:
+    return lab.run(host, ["test", "-e", LOCK]).returncode == 1
+
+
+def assert_healthy(hd, *hosts: str) -> None:
+    rc, data, err = hd("check", *hosts, "--check-timeout", "20", "--output", "json")
+    assert rc == 0, (data, err)
+
+
+def dead_pid() -> int:
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def plant_lock(
+    lab, host: str, *, machine: str, pid: int, deadline: int, run: str
+) -> str:
+    """The lock another deployer leaves: same user@hostname as ours (the case the old
+    code took over), its own machine identity, pid and deadline."""
+    holder = (
+        f"root@{socket.gethostname()} pid {pid} since 2026-01-01T00:00:00Z (run {run})"
+    )
+    body = (
+        'mkdir -p "$1" && printf "%s\\n" "$2" > "$1/holder" && printf "%s\\n" "$3" > "$1/run" '
+        '&& printf "%s\\n" "$4" > "$1/machine" && printf "%s\\n" "$5" > "$1/pid" '
+        '&& printf "%s\\n" "$6" > "$1/deadline"'
+    )
+    lab.run(
+        host,
+        ["sh", "-c", body, "x", LOCK, holder, run, machine, str(pid), str(deadline)],
+    )
+    return holder
+
+
+# ------------------------------------------------------------------ locks
+
+
+def test_a_live_lock_of_another_machine_with_the_same_user_at_hostname_is_not_taken(
+    lab, hd
+):
+    gen = generation(lab, "w1")
+    holder = plant_lock(lab, "w1", machine="0" * 32, pid=dead_pid(),
+                        deadline=int(time.time()) + 3600, run="20260101T000000Z-aaaaaa")  # fmt: skip
+    try:
+        rc, data, err = hd("deploy", "w1", f"--closure=w1={lab.closure('w1')}", *FAST,
+                           "--output", "json")  # fmt: skip
+        assert rc == 1, err
+        w1 = by_host(data)["w1"]
+        assert w1["outcome"] == "locked" and w1["failed_step"] == "lock", w1
+        assert holder in w1["message"]
+        assert generation(lab, "w1") == gen
+        # still the other deployer's lock, untouched
+        assert (
+            lab.run("w1", ["cat", f"{LOCK}/run"]).stdout.strip()
+            == "20260101T000000Z-aaaaaa"
+        )
+    finally:
+        lab.run("w1", ["rm", "-rf", LOCK])
+
+
+def test_a_lock_whose_holder_is_provably_gone_is_taken_over(lab, hd):
+    # this machine's identity, a dead pid: taken over
+    plant_lock(lab, "w1", machine=lock.machine_identity(), pid=dead_pid(),
+               deadline=int(time.time()) + 3600, run="20260101T000000Z-bbbbbb")  # fmt: skip
+    rc, _data, err = hd("deploy", "w1", f"--closure=w1={lab.closure('w1')}", *FAST,
+                       "--output", "json")  # fmt: skip
+    assert rc == 0, err
+    assert "took over a stale lock" in err and "on this machine is gone" in err
+    assert no_lock(lab, "w1")
+    # another machine, its deadline passed and no guard of its run: taken over
+    plant_lock(lab, "w1", machine="1" * 32, pid=1, deadline=int(time.time()) - 10,
+               run="20260101T000000Z-cccccc")  # fmt: skip
+    rc, _data, err = hd("deploy", "w1", f"--closure=w1={lab.closure('w1')}", *FAST,
+                        "--output", "json")  # fmt: skip
+    assert rc == 0, err
+    assert "deadline passed" in err and no_lock(lab, "w1")
+
+
+def test_a_retry_is_refused_while_a_guard_of_an_earlier_run_is_rolling_back(lab, hd):
+    """A guard that already decided (`watchdog`) and is still rolling back counts as
+    active: a retry would race it for the profile."""
+    run = "20260101T000000Z-dddddd"
+    state = f"/var/lib/hydradeploy/runs/{run}-activate"
+    gen = generation(lab, "w1")
+    lab.run("w1", ["sh", "-c",
+                   ('mkdir -p "$1" && printf "sleep 60\\n" > "$1/guard.sh" && '
+                    'ln -s watchdog "$1/decision" && '
+                    '(setsid /bin/sh "$1/guard.sh" </dev/null >/dev/null 2>&1 & echo $! > "$1/pid")'),
+                   "x", state])  # fmt: skip
+    try:
+        rc, data, err = hd("deploy", "w1", f"--closure=w1={lab.closure('w1')}", *FAST,
+                           "--output", "json")  # fmt: skip
+        assert rc == 1, err
+        w1 = by_host(data)["w1"]
+        assert w1["outcome"] == "locked" and w1["failed_step"] == "lock"
+        assert f"{run}-activate" in w1["message"] and "w1" in w1["message"]
+        assert "\n" not in w1["message"]
+        assert generation(lab, "w1") == gen and no_lock(lab, "w1")
+    finally:
+        lab.run(
+            "w1", ["sh", "-c", 'kill "$(cat "$1/pid")"; touch "$1/done"', "x", state]
+        )
+    assert_healthy(hd, "w1")

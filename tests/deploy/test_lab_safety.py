@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from hydradeploy.deploy import lock
@@ -182,3 +184,99 @@ def test_a_retry_is_refused_while_a_guard_of_an_earlier_run_is_rolling_back(lab,
             "w1", ["sh", "-c", 'kill "$(cat "$1/pid")"; touch "$1/done"', "x", state]
         )
     assert_healthy(hd, "w1")
+
+
+# ------------------------------------------------------------------ signals
+
+
+def start_deploy(lab, state_home, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "XDG_STATE_HOME": str(state_home)}
+    return subprocess.Popen(
+        argv(lab, "deploy", *args, "--output", "json"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+
+
+def signal_at(proc: subprocess.Popen[str], marker: str, *signums: int) -> str:
+    """Send `signums` (0.3 s apart) as soon as stderr shows `marker`; return all stderr."""
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if marker in line:
+            for n, s in enumerate(signums):
+                if n:
+                    time.sleep(0.3)
+                proc.send_signal(s)
+            break
+    _out, rest = proc.communicate(timeout=120)
+    proc.stdout_text = _out  # type: ignore[attr-defined]
+    return "".join(seen) + rest
+
+
+def wait_guard_done(lab, host: str, run_id: str, timeout: float = 60) -> None:
+    """Until the run's guard on `host` finished (no-op when none was armed)."""
+    deadline = time.monotonic() + timeout
+    state = f"/var/lib/hydradeploy/runs/{run_id}-activate"
+    if lab.run(host, ["test", "-d", state]).returncode != 0:
+        return
+    while lab.run(host, ["test", "-e", f"{state}/done"]).returncode != 0:
+        assert time.monotonic() < deadline, f"{host}: guard of {run_id} never finished"
+        time.sleep(0.5)
+
+
+def recorded(state_home: Path, run_id: str) -> dict:
+    lines = (state_home / "hydradeploy" / "deploys.jsonl").read_text().splitlines()
+    return next(e for e in map(json.loads, lines) if e["id"] == run_id)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signal_during_activation_releases_the_lock_and_writes_the_record(
+    lab, hd, state_home, signum
+):
+    old = (generation(lab, "w1"), current(lab, "w1"))
+    proc = start_deploy(
+        lab, state_home, "w1", f"--closure=w1={lab.closure('w1')}", *FAST
+    )
+    err = signal_at(proc, "w1: activate", signum)
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err and "exit status -1" not in err
+    data = json.loads(proc.stdout_text)  # type: ignore[attr-defined]
+    assert data["outcome"] == "interrupted"
+    w1 = by_host(data)["w1"]
+    assert w1["outcome"] == "interrupted" and w1["failed_step"] in (
+        "copy",
+        "activate",
+    ), w1
+    rec = recorded(state_home, data["id"])
+    assert (
+        rec["outcome"] == "interrupted" and rec["hosts"][0]["outcome"] == "interrupted"
+    )
+    assert no_lock(lab, "w1")
+    # not confirmed: the guard puts the host back by itself
+    wait_guard_done(lab, "w1", data["id"])
+    assert (generation(lab, "w1"), current(lab, "w1")) == old
+    assert profile(lab, "w1") == current(lab, "w1")
+    assert_healthy(hd, "w1")
+
+
+def test_a_second_interrupt_never_skips_a_host_in_flight(lab, hd, state_home):
+    old = (generation(lab, "w1"), current(lab, "w1"))
+    proc = start_deploy(
+        lab, state_home, "w1", f"--closure=w1={lab.closure('w1')}", *FAST
+    )
+    err = signal_at(proc, "w1: copy", signal.SIGINT, signal.SIGINT, signal.SIGTERM)
+    assert proc.returncode == 130, err
+    assert "already stopping" in err and "Traceback" not in err
+    assert "exit status -1" not in err
+    data = json.loads(proc.stdout_text)  # type: ignore[attr-defined]
+    w1 = by_host(data)["w1"]
+    assert w1["outcome"] == "interrupted" and "not started" not in w1["message"], w1
+    assert recorded(state_home, data["id"])["hosts"][0]["outcome"] == "interrupted"
+    assert no_lock(lab, "w1")
+    wait_guard_done(lab, "w1", data["id"])
+    assert (
+        (generation(lab, "w1"), current(lab, "w1"))
+        == old
+        == (old[0], profile(lab, "w1"))
+    )

@@ -156,10 +156,11 @@ def _execute(
     output: str,
     quiet: bool,
 ) -> None:
-    from hydradeploy.deploy import record
+    from hydradeploy.deploy import record, signals
     from hydradeploy.deploy.engine import Engine
     from hydradeploy.deploy.progress import Progress
 
+    intr = signals.install()  # SIGTERM/SIGHUP like SIGINT; a second one never skips a rollback
     inv = _inventory(ctx)
     run_id = record.new_run_id()
     started = record.now_iso()
@@ -173,7 +174,7 @@ def _execute(
     reports: list[HostReport] = []
     interrupted = False
     try:
-        with progress:
+        with progress, intr.raising():
             reports = engine.run(hosts, closures)
     except KeyboardInterrupt:
         interrupted = True
@@ -194,7 +195,7 @@ def _execute(
         _report_table(reports)
         click.echo(f"record: {path} (run {run_id})", err=True)
     if interrupted:
-        raise KeyboardInterrupt
+        raise intr.exit()
     if outcome != "ok":
         raise OperationFailed("")
 

@@ -280,3 +280,46 @@ def test_a_second_interrupt_never_skips_a_host_in_flight(lab, hd, state_home):
         == old
         == (old[0], profile(lab, "w1"))
     )
+
+
+# ------------------------------------------------------------------ verified generations
+
+
+def test_rollback_goes_to_the_last_verified_generation_not_the_failed_one(
+    lab, hd, state_home
+):
+    good = lab.closure("w1")
+    rc, data, err = hd(
+        "deploy", "w1", f"--closure=w1={good}", *FAST, "--output", "json"
+    )
+    assert rc == 0, err
+    gen_good = generation(lab, "w1")
+    assert by_host(data)["w1"]["verified"] is True
+    assert recorded(state_home, data["id"])["hosts"][0]["verified"] is True
+    # a deploy that fails its checks is rolled back; its generation stays, unverified
+    rc, data, err = hd("deploy", "w1", f"--closure=w1={lab.closure('w1', fault='join')}",
+                       "--confirm-timeout", "5", "--check-timeout", "6", "--output", "json")  # fmt: skip
+    assert rc == 1 and by_host(data)["w1"]["outcome"] == "rolled back", err
+    assert generation(lab, "w1") == gen_good
+    failed_gen = max(
+        g["generation"] for g in hd("generations", "w1", "--output", "json")[1]
+    )
+    assert failed_gen > gen_good
+    newer = lab.closure("w1")
+    rc, data, err = hd(
+        "deploy", "w1", f"--closure=w1={newer}", *FAST, "--output", "json"
+    )
+    assert rc == 0, err
+    rc, gens, _ = hd("generations", "w1", "--output", "json")
+    flags = {g["generation"]: g["verified"] for g in gens}
+    assert flags[gen_good] is True and flags[failed_gen] is False
+    assert flags[generation(lab, "w1")] is True
+    # the host keeps its own record of it
+    text = lab.run("w1", ["cat", "/var/lib/hydradeploy/verified"]).stdout
+    assert f"{gen_good} {good} " in text
+    # `rollback w1` without --to: the verified one, never the failed one just before
+    rc, data, err = hd("rollback", "w1", *FAST, "--output", "json")
+    assert rc == 0, err
+    assert generation(lab, "w1") == gen_good and current(lab, "w1") == good
+    assert by_host(data)["w1"]["verified"] is True
+    assert_healthy(hd, "w1")

@@ -321,8 +321,11 @@ def rollback(
     quiet: bool,
     output: str,
 ) -> None:
-    """Switch HOST back to an earlier generation (watchdog armed), then run the checks."""
-    from hydradeploy.deploy import nix
+    """Switch HOST back to an earlier generation (watchdog armed), then run the checks.
+
+    Default: the newest earlier generation that hydradeploy verified (passed its checks).
+    """
+    from hydradeploy.deploy import nix, verified
     from hydradeploy.deploy.engine import Options
     from hydradeploy.deploy.models import Closure
     from hydradeploy.deploy.remote import Remote, RemoteError, script
@@ -337,11 +340,11 @@ def rollback(
                 ).stdout
             )
             current = next((g.number for g in gens if g.current), None)
-            if to is None:
-                older = [g.number for g in gens if current is not None and g.number < current]
-                if not older:
-                    raise UserError(f"{host}: no generation before the current one ({current})")
-                to = older[-1]
+            if to is None:  # the newest earlier generation that passed its checks
+                target = verified.rollback_target(gens, verified.read(r))
+                if isinstance(target, str):
+                    raise UserError(f"{host}: {target}")
+                to = target
             if to not in {g.number for g in gens}:
                 raise UserError(
                     f"{host}: no generation {to} (has {', '.join(str(g.number) for g in gens)})"
@@ -374,8 +377,8 @@ def rollback(
 @output_opt
 @click.pass_context
 def generations(ctx: click.Context, host: str, output: str) -> None:
-    """HOST's system generations, with dates and which one is current."""
-    from hydradeploy.deploy import nix
+    """HOST's system generations: dates, which one is current, which ones hydradeploy verified."""
+    from hydradeploy.deploy import nix, verified
     from hydradeploy.deploy.remote import Remote, RemoteError
 
     inv = _inventory(ctx)
@@ -385,19 +388,25 @@ def generations(ctx: click.Context, host: str, output: str) -> None:
             res = r.run(
                 nix.list_generations(), timeout=30, check=True, what="nix-env --list-generations"
             )
+            good = verified.read(r)
     except RemoteError as exc:
         raise OperationFailed(str(exc)) from None
     gens = nix.parse_generations(res.stdout)
     if output == "json":
-        _json([g.as_json() for g in gens])
+        _json([{**g.as_json(), "verified": g.number in good} for g in gens])
         return
     from rich.table import Table
 
     table = Table(title=f"{host}: system generations", title_justify="left")
-    for col in ("generation", "date", "current"):
+    for col in ("generation", "date", "current", "verified"):
         table.add_column(col)
     for g in gens:
-        table.add_row(str(g.number), g.date, "current" if g.current else "")
+        table.add_row(
+            str(g.number),
+            g.date,
+            "current" if g.current else "",
+            "verified" if g.number in good else "",
+        )
     _console().print(table)
 
 

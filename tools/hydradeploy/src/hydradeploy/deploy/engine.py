@@ -13,7 +13,19 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from hydradeploy.deploy import activate, checks, closure, lock, nix, order, probe, record, watchdog
+from hydradeploy.deploy import (
+    activate,
+    armed,
+    checks,
+    closure,
+    lock,
+    nix,
+    order,
+    probe,
+    record,
+    stability,
+    watchdog,
+)
 from hydradeploy.deploy.models import (
     SYSTEM_PROFILE,
     CheckResult,
@@ -47,6 +59,7 @@ class Options:
     build_on: str = "local"  # local | target, when no --closure is given
     flake: str = "."
     closures: dict[str, str] = field(default_factory=dict)
+    stability_window: float = stability.DEFAULT_WINDOW_S
 
 
 def _ended_at(result: str | None) -> float | None:
@@ -496,10 +509,11 @@ class Engine:
                 with Remote(
                     host, connect_timeout=min(5.0, max(1.0, deadline - time.monotonic()))
                 ) as fresh:
-                    decision = (
-                        watchdog.decide(fresh, guard.state_dir, "confirmed")
+                    extra = armed.extension_s(self.opts.check_timeout, self.opts.stability_window)
+                    decision = (  # the guard stays armed through the checks (issue 15)
+                        armed.reached(fresh, guard.state_dir, extra)
                         if self.opts.rollback
-                        else "confirmed"
+                        else "reached"
                     )
                 break
             except RemoteError as exc:
@@ -508,7 +522,7 @@ class Engine:
                     decision = ""
                     break
                 time.sleep(0.5)
-        if decision == "confirmed":
+        if decision == "reached":
             rep.steps.append(StepResult("confirm", True, "", time.monotonic() - t))
             own = self._pool.get(host.name)
             if own is None or not own.alive:  # the working connection died during activation
@@ -663,22 +677,35 @@ class Engine:
             fresh_since=fresh_since,
         )
         bad = checks.failures(results)
+        if not bad:  # still armed: k3s must stay up and the node Ready for a while
+            self.progress.step(host.name, "stability", f"{self.opts.stability_window:g} s")
+            bad = stability.hold(host, self.inv, own, self.kube_for(host, own), self.opts.stability_window,
+                                 on_poll=lambda text: self.progress.line(host.name, text))  # fmt: skip
         rep.steps.append(
             StepResult("checks", not bad, "; ".join(map(str, bad)), time.monotonic() - t)
         )
+        expected = rep.closure_after
         now = probe.probe(own)
         rep.generation_after, rep.closure_after = now.generation, now.current
+        if not bad and now.current != expected:  # healthy is not enough: this deploy's closure
+            bad = [CheckResult("closure", False, f"running {now.current}, deployed {expected}")]
+        guard_dir = f"{lock.RUNS_DIR}/{self.run_id}-activate"
+        if (
+            not bad
+            and self.opts.rollback
+            and (d := watchdog.decide(own, guard_dir, "confirmed")) != "confirmed"
+        ):
+            bad = [
+                CheckResult("confirm", False, f"the guard decided {d!r} before the checks ended")
+            ]
         if not bad:
             rep.outcome = Outcome.DEPLOYED
-            rep.message = f"generation {now.generation}"
-            return
-        if self.cancel.is_set():
-            raise self._fail(
-                rep,
-                "checks",
-                f"interrupted during checks; on generation {now.generation}",
-                Outcome.INTERRUPTED,
+            rep.message = (
+                f"generation {now.generation}, stable for {self.opts.stability_window:g} s"
             )
+            return
+        if self.cancel.is_set():  # not verified: roll back rather than leave it unverified
+            bad = [CheckResult(r.name, False, f"interrupted: {r.detail}") for r in bad]
         rep.failed_checks = bad
         self._fail(rep, "checks", "; ".join(map(str, bad)))
         if self.opts.rollback:
@@ -686,5 +713,5 @@ class Engine:
                 run_id=self.run_id, action="activate", new=now.current, mode=self.opts.mode,
                 old_generation=st.generation, old=st.current, confirm_timeout=0, lock_dir=lock.LOCK_DIR,
             )  # fmt: skip
-            self.rollback_via_guard(host, own, guard, st, rep, decide=False)
+            self.rollback_via_guard(host, own, guard, st, rep, decide=True)  # still armed
         raise HostFailed(rep.message)

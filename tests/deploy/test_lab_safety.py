@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -322,4 +323,87 @@ def test_rollback_goes_to_the_last_verified_generation_not_the_failed_one(
     assert rc == 0, err
     assert generation(lab, "w1") == gen_good and current(lab, "w1") == good
     assert by_host(data)["w1"]["verified"] is True
+    assert_healthy(hd, "w1")
+
+
+# ------------------------------------------------------------------ armed through the checks
+
+
+def test_ctrl_c_during_the_checks_of_a_bad_closure_rolls_back(lab, hd, state_home):
+    """Before: the guard was confirmed before the checks, so the interrupted run left
+    the host on a generation that never passed them."""
+    old = (generation(lab, "w1"), current(lab, "w1"))
+    bad = lab.closure("w1", fault="join")
+    proc = start_deploy(lab, state_home, "w1", f"--closure=w1={bad}", *FAST)
+    err = signal_at(proc, "w1: checks", signal.SIGINT)
+    assert proc.returncode == 130, err
+    data = json.loads(proc.stdout_text)  # type: ignore[attr-defined]
+    w1 = by_host(data)["w1"]
+    assert w1["failed_step"] == "checks" and w1["outcome"] == "rolled back", w1
+    assert "interrupted" in w1["message"] and w1["verified"] is False
+    assert (generation(lab, "w1"), current(lab, "w1")) == old
+    assert profile(lab, "w1") == current(lab, "w1") and no_lock(lab, "w1")
+    assert_healthy(hd, "w1")
+
+
+def test_a_deployer_killed_during_the_checks_leaves_a_host_that_rolls_back(
+    lab, hd, state_home
+):
+    old = (generation(lab, "w1"), current(lab, "w1"))
+    bad = lab.closure("w1", fault="join")
+    proc = start_deploy(lab, state_home, "w1", f"--closure=w1={bad}", "--confirm-timeout", "5",
+                        "--check-timeout", "4", "--stability-window", "1")  # fmt: skip
+    signal_at(proc, "w1: checks", signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    run_id = lab.run("w1", ["cat", f"{LOCK}/run"]).stdout.strip()
+    assert run_id, "the killed run's lock is gone?"
+    wait_guard_done(lab, "w1", run_id, timeout=60)
+    log = lab.run(
+        "w1", ["cat", f"/var/lib/hydradeploy/runs/{run_id}-activate/guard.log"]
+    ).stdout
+    assert "reached" in log and "rolling back" in log, log
+    assert (
+        (generation(lab, "w1"), current(lab, "w1"))
+        == old
+        == (old[0], profile(lab, "w1"))
+    )
+    # the killed run's lock (same machine, pid gone, guard finished) is taken over
+    rc, _data, err = hd("deploy", "w1", f"--closure=w1={lab.closure('w1')}", *FAST,
+                        "--output", "json")  # fmt: skip
+    assert rc == 0 and "took over a stale lock" in err, err
+    assert_healthy(hd, "w1")
+
+
+def test_k3s_crashing_after_passing_the_checks_is_rolled_back(lab, hd):
+    from hydradeploy.deploy.engine import Engine, Options
+    from hydradeploy.deploy.progress import Progress
+    from hydradeploy.inventory import load_inventory
+
+    class CrashK3sInTheWindow(Progress):
+        def step(self, host: str, step: str, detail: str = "") -> None:
+            super().step(host, step, detail)
+            if host == "w1" and step == "stability":  # k3s dies a moment after passing
+                crash = threading.Timer(
+                    1.5, lab.run, ("w1", ["systemctl", "restart", "k3s"])
+                )
+                crash.start()
+                crashes.append(crash)
+
+    crashes: list[threading.Timer] = []
+    inv = load_inventory(Path(lab.inventory_path))
+    old = (generation(lab, "w1"), current(lab, "w1"))
+    opts = Options(confirm_timeout=5, check_timeout=20, stability_window=5,
+                   closures={"w1": lab.closure("w1")})  # fmt: skip
+    engine = Engine(
+        inv, opts, CrashK3sInTheWindow(["w1"], quiet=True), "test-k3s-crash"
+    )
+    (rep,) = engine.run([inv.host("w1")])
+    for crash in crashes:
+        crash.join()
+    assert len(crashes) == 1
+    assert rep.outcome == "rolled back" and rep.failed_step == "checks", rep.as_json()
+    assert [c.name for c in rep.failed_checks] == ["stability"], rep.as_json()
+    assert "k3s restarted within 5 s" in rep.failed_checks[0].detail
+    assert rep.healthy_after_rollback is True
+    assert (generation(lab, "w1"), current(lab, "w1")) == old
     assert_healthy(hd, "w1")

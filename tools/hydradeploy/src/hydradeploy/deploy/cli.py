@@ -255,6 +255,13 @@ def _execute(
     help="Seconds switch-to-configuration may take.",
 )
 @click.option(
+    "--stability-window",
+    type=click.FloatRange(0, 600),
+    default=10,
+    show_default=True,
+    help="Seconds k3s must stay up, unrestarted, and the node Ready after the checks pass.",
+)
+@click.option(
     "--no-rollback", is_flag=True, help="Leave a failed host as it is (no watchdog, no rollback)."
 )
 @click.option("--keep-going", is_flag=True, help="Continue with later waves when a host fails.")
@@ -274,6 +281,7 @@ def deploy(
     confirm_timeout: int,
     check_timeout: float,
     activation_timeout: float,
+    stability_window: float,
     no_rollback: bool,
     keep_going: bool,
     quiet: bool,
@@ -294,6 +302,7 @@ def deploy(
         mode=mode, max_parallel=max_parallel, confirm_timeout=confirm_timeout, check_timeout=check_timeout,
         activation_timeout=activation_timeout, rollback=not no_rollback, keep_going=keep_going,
         build_on=build_on, flake=flake or _default_flake(), closures=closures,
+        stability_window=stability_window,
     )  # fmt: skip
     _execute(ctx, "deploy", chosen, opts, None, output, quiet)
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 
-from hydradeploy.deploy.remote import Remote, script
+from hydradeploy.deploy.models import SYSTEM_PROFILE
+from hydradeploy.deploy.remote import Remote, RemoteError, script
 
 # Slack for the round trips around the checks: a last probe, collecting facts over a
 # slow link, and the decision itself; a poll that outlasts it ends in the guard deciding
@@ -45,3 +46,29 @@ def reached(remote: Remote, state_dir: str, extra_s: int) -> str:
         what="tell the watchdog the host is reachable",
     )
     return res.stdout.strip() or "?"
+
+
+# The profile step ran but the guard never started: point the profile back at the
+# generation that runs, so the next boot does not start a closure nobody activated.
+_RESTORE = r"""
+state=$1 profile=$2 gen=$3
+if [ -e "$state/pid" ]; then echo "the guard started; it decides"; exit 0; fi
+case $gen in ''|0|*[!0-9]*) echo "no generation to go back to"; exit 0 ;; esac
+if [ "$(readlink "$profile")" = "${profile##*/}-$gen-link" ]; then echo "profile unchanged"; exit 0; fi
+nix-env -p "$profile" --switch-generation "$gen" >/dev/null 2>&1 && echo "profile set back to generation $gen"
+"""
+
+
+def restore_profile(
+    remote: Remote, state_dir: str, generation: int | None, profile: str = SYSTEM_PROFILE
+) -> str:
+    """After a guard that failed to arm: what was done about the profile, for the report."""
+    try:
+        res = remote.run(
+            script(_RESTORE, state_dir, profile, str(generation or 0)),
+            timeout=60,
+            what="set the profile back",
+        )
+    except RemoteError as exc:
+        return f"could not set the profile back to generation {generation}: {exc}"
+    return res.stdout.strip() or f"could not set the profile back to generation {generation}"

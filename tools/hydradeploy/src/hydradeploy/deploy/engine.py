@@ -21,6 +21,7 @@ from hydradeploy.deploy import (
     lock,
     nix,
     order,
+    preflight,
     probe,
     record,
     stability,
@@ -288,6 +289,8 @@ class Engine:
             rep.generation_before, rep.closure_before = st.generation, st.current
             if not st.is_nixos_like:
                 raise self._fail(rep, "preflight", "not a NixOS host (no /etc/NIXOS)")
+            if why := preflight.refusal(host.name, st):  # e.g. a full /nix: before any change
+                raise self._fail(rep, "preflight", why)
             if not st.current or st.generation is None:
                 raise self._fail(
                     rep, "preflight", f"no current system generation in {SYSTEM_PROFILE}"
@@ -430,7 +433,13 @@ class Engine:
             confirm_timeout=self.opts.confirm_timeout if self.opts.rollback else 0,
             lock_dir=lock.LOCK_DIR,
         )
-        how = self._step(rep, "arm", lambda: watchdog.arm(own, guard))
+        try:
+            how = self._step(rep, "arm", lambda: watchdog.arm(own, guard))
+        except RemoteError as exc:  # nothing activated: the profile must not stay moved
+            self._fail(
+                rep, "arm", f"{exc}; {armed.restore_profile(own, guard.state_dir, st.generation)}"
+            )
+            raise HostFailed(rep.message) from None
         self.progress.step(host.name, "activate", f"guard: {how}")
         t = time.monotonic()
         rc: int | None = None
@@ -685,7 +694,14 @@ class Engine:
             StepResult("checks", not bad, "; ".join(map(str, bad)), time.monotonic() - t)
         )
         expected = rep.closure_after
-        now = probe.probe(own)
+        try:
+            now = probe.probe(own)
+        except RemoteError as exc:  # cut during the checks: the armed guard rolls it back
+            cause = str(exc).removeprefix(f"{host.name}: ").removeprefix("preflight: ")
+            self._fail(rep, "checks", f"host unreachable during the checks: {cause}")
+            if self.opts.rollback:
+                self.await_host_rollback(host, watchdog.GuardArgs(run_id=self.run_id, action="activate", new="", mode=self.opts.mode, old_generation=st.generation, old=st.current, confirm_timeout=0, lock_dir=lock.LOCK_DIR), st, rep)  # fmt: skip
+            raise HostFailed(rep.message) from None
         rep.generation_after, rep.closure_after = now.generation, now.current
         if not bad and now.current != expected:  # healthy is not enough: this deploy's closure
             bad = [CheckResult("closure", False, f"running {now.current}, deployed {expected}")]

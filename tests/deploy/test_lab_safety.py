@@ -407,3 +407,74 @@ def test_k3s_crashing_after_passing_the_checks_is_rolled_back(lab, hd):
     assert rep.healthy_after_rollback is True
     assert (generation(lab, "w1"), current(lab, "w1")) == old
     assert_healthy(hd, "w1")
+
+
+# ------------------------------------------------------------------ diagnosis
+
+
+def test_a_full_store_is_refused_at_preflight(lab, hd):
+    gen = generation(lab, "w1")
+    new = lab.closure("w1")
+    lab.fill_disk("w1")
+    try:
+        rc, data, err = hd(
+            "deploy", "w1", f"--closure=w1={new}", *FAST, "--output", "json"
+        )
+    finally:
+        lab.free_disk("w1")
+    assert rc == 1, err
+    w1 = by_host(data)["w1"]
+    assert w1["failed_step"] == "preflight" and w1["outcome"] == "failed", w1
+    assert w1["message"].startswith("w1: /nix/store has 0 MiB free")
+    assert "SQLite" not in err and "\n" not in w1["message"]
+    assert generation(lab, "w1") == gen and no_lock(lab, "w1")
+
+
+def test_a_guard_that_fails_to_arm_leaves_the_profile_on_what_runs(lab, hd):
+    """/var/lib/hydradeploy/runs unusable (here a file): nothing is activated, and the
+    profile, set just before, goes back to the running generation."""
+    old = (generation(lab, "w1"), current(lab, "w1"))
+    runs = "/var/lib/hydradeploy/runs"
+    lab.run("w1", ["sh", "-c", 'mkdir -p "$1" && mv "$1" "$1.keep" && touch "$1"', "x", runs])
+    try:
+        rc, data, err = hd("deploy", "w1", f"--closure=w1={lab.closure('w1')}", *FAST,
+                           "--output", "json")  # fmt: skip
+    finally:
+        lab.run("w1", ["sh", "-c", 'rm -f "$1" && mv "$1.keep" "$1"', "x", runs])
+    assert rc == 1, err
+    w1 = by_host(data)["w1"]
+    assert w1["failed_step"] == "arm", w1
+    assert "profile set back to generation" in w1["message"]
+    assert (generation(lab, "w1"), current(lab, "w1")) == old
+    assert profile(lab, "w1") == current(lab, "w1") and no_lock(lab, "w1")
+
+
+def test_a_host_cut_during_its_checks_is_reported_at_checks_and_rolls_back(lab, hd):
+    old = (generation(lab, "w1"), current(lab, "w1"))
+    from hydradeploy.deploy.engine import Engine, Options
+    from hydradeploy.deploy.progress import Progress
+    from hydradeploy.inventory import load_inventory
+
+    class CutAtChecks(Progress):
+        def step(self, host: str, step: str, detail: str = "") -> None:
+            super().step(host, step, detail)
+            if host == "w1" and step == "checks":
+                lab.cut("w1")
+                threading.Timer(25, lab.restore, ("w1",)).start()
+
+    inv = load_inventory(Path(lab.inventory_path))
+    opts = Options(confirm_timeout=5, check_timeout=3, stability_window=1,
+                   closures={"w1": lab.closure("w1", fault="join")})  # fmt: skip
+    try:
+        (rep,) = Engine(
+            inv, opts, CutAtChecks(["w1"], quiet=True), "test-cut-at-checks"
+        ).run([inv.host("w1")])
+    finally:
+        time.sleep(1)
+        lab.restore("w1")
+    assert rep.failed_step == "checks", rep.as_json()
+    assert rep.message.startswith("host unreachable during the checks: "), rep.message
+    assert "preflight" not in rep.message
+    assert rep.outcome in ("rolled back", "rolled back by the host"), rep.as_json()
+    assert (generation(lab, "w1"), current(lab, "w1")) == old
+    assert_healthy(hd, "w1")

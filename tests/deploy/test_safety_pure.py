@@ -45,6 +45,20 @@ def test_a_signal_before_the_run_interrupts_it_at_its_start():
         assert isinstance(intr.exit(), KeyboardInterrupt)
 
 
+def test_sighup_points_terminal_streams_at_dev_null_and_leaves_pipes():
+    master, slave = os.openpty()
+    r, w = os.pipe()
+    try:
+        signals.detach_terminal((slave, w))
+        assert not os.isatty(slave)  # now /dev/null: writes succeed, nobody sees them
+        assert os.write(slave, b"x") == 1
+        os.write(w, b"kept")
+        assert os.read(r, 4) == b"kept"
+    finally:
+        for fd in (master, slave, r, w):
+            os.close(fd)
+
+
 def _dead_pid() -> int:
     p = subprocess.Popen(["true"])
     p.wait()

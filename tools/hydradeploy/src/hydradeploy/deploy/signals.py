@@ -12,6 +12,7 @@ already stopping (the engine's own waits are bounded).
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -24,6 +25,21 @@ HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 def exit_status(signum: int) -> int:
     """The shell's convention for a process ended by a signal: 128 + its number."""
     return 128 + signum
+
+
+def detach_terminal(fds: tuple[int, ...] = (0, 1, 2)) -> None:
+    """SIGHUP: the terminal is gone, and writing to it fails (EIO) — in the middle of a
+    host's rollback. Point whichever of our standard streams were that terminal at
+    /dev/null; pipes and files (a CI log, `--output json` read by a program) stay."""
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    if os.isatty(fd):
+                        os.dup2(null, fd)
+        finally:
+            os.close(null)
 
 
 class Interrupts:
@@ -44,6 +60,8 @@ class Interrupts:
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         self.count += 1
+        if signum == signal.SIGHUP:
+            detach_terminal()
         if self.signum is None:
             self.signum = signum
         if self._raising and not self._raised:

@@ -6,6 +6,7 @@ at step `copy`)."""
 from __future__ import annotations
 
 from hydradeploy.deploy.closure import SPACE_MARGIN
+from hydradeploy.deploy.models import CheckResult
 from hydradeploy.deploy.probe import HostState
 
 # The slack the copy step keeps above the closure's size: the Nix database, the lock
@@ -21,3 +22,17 @@ def refusal(host: str, st: HostState) -> str:
             f"{MIN_STORE_FREE_KB // 1024} MiB are needed; free space (nix-collect-garbage) first"
         )
     return ""
+
+
+def profile_check(st: HostState) -> CheckResult:
+    """`profile`: the system profile points at what runs. When it does not (a deployer
+    killed between setting the profile and arming the guard, `--no-rollback`, `--mode
+    test`), the next boot starts a closure other than the one the checks just saw."""
+    if st.consistent:
+        return CheckResult("profile", True)
+    return CheckResult(
+        "profile",
+        False,
+        f"the system profile (generation {st.generation}) is {st.profile_path or 'unset'}, "
+        f"but {st.current or 'nothing'} runs; the next boot would change the system",
+    )

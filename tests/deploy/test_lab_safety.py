@@ -435,7 +435,10 @@ def test_a_guard_that_fails_to_arm_leaves_the_profile_on_what_runs(lab, hd):
     profile, set just before, goes back to the running generation."""
     old = (generation(lab, "w1"), current(lab, "w1"))
     runs = "/var/lib/hydradeploy/runs"
-    lab.run("w1", ["sh", "-c", 'mkdir -p "$1" && mv "$1" "$1.keep" && touch "$1"', "x", runs])
+    lab.run(
+        "w1",
+        ["sh", "-c", 'mkdir -p "$1" && mv "$1" "$1.keep" && touch "$1"', "x", runs],
+    )
     try:
         rc, data, err = hd("deploy", "w1", f"--closure=w1={lab.closure('w1')}", *FAST,
                            "--output", "json")  # fmt: skip
@@ -477,4 +480,43 @@ def test_a_host_cut_during_its_checks_is_reported_at_checks_and_rolls_back(lab, 
     assert "preflight" not in rep.message
     assert rep.outcome in ("rolled back", "rolled back by the host"), rep.as_json()
     assert (generation(lab, "w1"), current(lab, "w1")) == old
+    assert_healthy(hd, "w1")
+
+
+def test_check_fails_when_the_profile_is_not_what_runs(lab, hd):
+    """What a deployer killed between the profile and the guard leaves: profile N+1,
+    running N. `check` says so (the next boot would start an unchecked closure)."""
+    old_gen = generation(lab, "w1")
+    new = lab.closure("w1")
+    lab.copy_closure("w1", new)
+    lab.run("w1", ["nix-env", "-p", PROFILE, "--set", new])
+    rc, data, err = hd("check", "w1", "--output", "json")
+    assert rc == 1, err
+    (row,) = data
+    bad = [c for c in row["checks"] if not c["ok"]]
+    assert [c["check"] for c in bad] == ["profile"], row
+    assert new in bad[0]["detail"] and "next boot" in bad[0]["detail"]
+    rc, _data, err = hd(
+        "rollback", "w1", "--to", str(old_gen), *FAST, "--output", "json"
+    )
+    assert rc == 0, err
+    assert profile(lab, "w1") == current(lab, "w1")
+    assert_healthy(hd, "w1")
+
+
+def test_ctrl_c_during_the_checks_of_a_good_closure_ends_on_a_verified_generation(
+    lab, hd, state_home
+):
+    old = (generation(lab, "w1"), current(lab, "w1"))
+    good = lab.closure("w1")
+    proc = start_deploy(lab, state_home, "w1", f"--closure=w1={good}", *FAST)
+    err = signal_at(proc, "w1: checks", signal.SIGINT)
+    assert proc.returncode == 130, err
+    w1 = by_host(json.loads(proc.stdout_text))["w1"]  # type: ignore[attr-defined]
+    assert no_lock(lab, "w1") and profile(lab, "w1") == current(lab, "w1")
+    if w1["outcome"] == "deployed":  # the checks had passed: finished, verified
+        assert current(lab, "w1") == good and w1["verified"] is True
+    else:  # not verified yet: rolled back through the armed guard
+        assert w1["outcome"] == "rolled back" and w1["failed_step"] == "checks", w1
+        assert (generation(lab, "w1"), current(lab, "w1")) == old
     assert_healthy(hd, "w1")

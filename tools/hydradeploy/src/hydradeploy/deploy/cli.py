@@ -423,7 +423,7 @@ def _gather(inv: Inventory, hosts: list[Host], check_timeout: float | None) -> l
     """Probe every host in parallel and evaluate its checks; one row per host."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from hydradeploy.deploy import checks, probe
+    from hydradeploy.deploy import checks, preflight, probe
     from hydradeploy.deploy.remote import Remote, RemoteError
 
     remotes: dict[str, Remote] = {}
@@ -461,6 +461,7 @@ def _gather(inv: Inventory, hosts: list[Host], check_timeout: float | None) -> l
                 "closure": None, "closure_age_s": None, "k3s_active": False, "node_ready": None,
                 "gpus_expected": h.gpu_resources(), "gpus_allocatable": {}, "checks": [], "error": errors.get(h.name, ""),
             }  # fmt: skip
+            st: probe.HostState | None = None
             if own is not None:
                 try:
                     st = probe.probe(own)
@@ -486,6 +487,8 @@ def _gather(inv: Inventory, hosts: list[Host], check_timeout: float | None) -> l
                 base["gpus_allocatable"] = {
                     k: int(v) for k, v in alloc.items() if k.endswith("/gpu") and str(v).isdigit()
                 }
+            if st is not None:  # profile and running system agree (issue 15)
+                results = [*results, preflight.profile_check(st)]
             base["checks"] = [{"check": r.name, "ok": r.ok, "detail": r.detail} for r in results]
             return base
 

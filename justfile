@@ -12,7 +12,7 @@ default:
 demo:
     tools/demo
 
-# Deploy one host (or @tag), servers before agents, with join checks and rollback
+# Deploy hosts (names, @tags, or --on @tag,name), servers before agents, with join checks and rollback
 deploy HOST *ARGS:
     hydradeploy deploy {{HOST}} {{ARGS}}
 
@@ -24,17 +24,21 @@ deploy-all *ARGS:
 plan *ARGS="--all":
     hydradeploy plan {{ARGS}}
 
-# Roll a host back (to its previous generation, or --to N) and re-check it
+# Roll hosts back (each to its previous generation, or one host --to N) and re-check them
 rollback HOST *ARGS:
     hydradeploy rollback {{HOST}} {{ARGS}}
 
-# Generation, k3s, node Ready and GPUs per host
+# Generation, k3s, node Ready and GPUs per host (? where a host could not tell)
 status *HOSTS:
     hydradeploy status {{HOSTS}}
 
 # Join and health checks only; exit 1 when one fails
 check *HOSTS:
     hydradeploy check {{HOSTS}}
+
+# Objects of manifests removed from k8s/ that k3s keeps (lists; add --yes to delete them)
+prune *ARGS:
+    hydradeploy prune {{ if ARGS =~ "--yes" { replace(ARGS, "--yes", "") } else { "--dry-run " + ARGS } }}
 
 # Convert the example containers (podman host, compose stack) into k8s/converted/
 convert *ARGS:

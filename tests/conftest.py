@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from cli_runner import REPO, run_cli
 
-pytest_plugins = ["hydradeploy.lab.pytest_plugin"]
+pytest_plugins = ["lab_plugin"]
 
 
 @pytest.fixture(scope="session")

@@ -67,3 +67,24 @@ def test_example_inventory_is_valid(repo: Path) -> None:
         "--inventory", str(repo / "hosts/inventory.toml"), "inventory", "check"
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_global_options_after_the_command_move_to_the_front() -> None:
+    from hydradeploy.cli import hoist_globals
+
+    assert hoist_globals(["status", "--on", "@gpu", "-v", "--inventory", "x.toml"]) == [
+        "-v", "--inventory", "x.toml", "status", "--on", "@gpu",
+    ]  # fmt: skip
+    assert hoist_globals(["--inventory", "a.toml", "check", "h", "-q"]) == [
+        "-q", "--inventory", "a.toml", "check", "h",
+    ]  # fmt: skip
+    # deploy has a --quiet of its own: it stays there (same meaning)
+    assert hoist_globals(["deploy", "h", "--quiet"]) == ["deploy", "h", "--quiet"]
+    # the command's own option of the same name stays (lab up --inventory SOURCE)
+    assert hoist_globals(["lab", "up", "--dir", "d", "--inventory", "i.toml"]) == [
+        "lab", "up", "--dir", "d", "--inventory", "i.toml",
+    ]  # fmt: skip
+    # never past `--`: the argv of `lab exec` is the host's
+    assert hoist_globals(["lab", "exec", "--dir", "d", "h", "--", "ls", "-v"]) == [
+        "lab", "exec", "--dir", "d", "h", "--", "ls", "-v",
+    ]  # fmt: skip

@@ -44,13 +44,56 @@ def deploy(
     t = time.monotonic()
     res = subprocess.run(
         [sys.executable, "-m", "hydradeploy", "--inventory", str(inv), "deploy", *hosts, *args,
-         "--max-parallel", str(parallel), "--confirm-timeout", "10", "--check-timeout", "60", "--output", "json"],
+         "--max-parallel", str(parallel), "--confirm-timeout", "10", "--check-timeout", "120", "--output", "json"],
         capture_output=True, text=True, env=env, check=False, timeout=600,
     )  # fmt: skip
     wall = time.monotonic() - t
     if res.returncode != 0:
         sys.exit(f"deploy failed ({res.returncode}):\n{res.stderr[-3000:]}")
     return wall, json.loads(res.stdout)
+
+
+VERDICT_STEPS = {"activate", "confirm", "node-sync", "checks"}
+
+
+def activate_to_deployed(report: dict) -> float:
+    """Seconds from the start of the activation to the verdict (activation, confirm,
+    node sync, checks: the steps the report times)."""
+    return sum(s["seconds"] for s in report["steps"] if s["step"] in VERDICT_STEPS)
+
+
+def verdict_bench(a: argparse.Namespace) -> None:
+    """Activate → deployed, median of --rounds: one agent and --agents agents at
+    --max-parallel N, with k3s restarted (a new closure) and not (the running closure
+    again: the lab restarts k3s only for another closure). --tool-src runs the deploy
+    from another source tree (e.g. main's, for a before/after)."""
+    agents = [f"w{i}" for i in range(1, a.agents + 1)]
+    env_extra = {"PYTHONPATH": a.tool_src} if a.tool_src else {}
+    with tempfile.TemporaryDirectory(prefix="hydra-bench-") as d:
+        lab = Lab(Path(d) / "lab", grace_seconds=a.grace, heartbeat_seconds=a.heartbeat)
+        env = {**os.environ, "XDG_STATE_HOME": str(Path(d) / "state"), **env_extra}
+        figures: dict[str, list[float]] = {}
+        try:
+            inv = lab.up([HostSpec("srv", "server"),
+                          *(HostSpec(w, "agent", gpus={"nvidia": 1}) for w in agents)])  # fmt: skip
+            for _ in range(a.rounds):
+                for group in (agents[:1], agents):
+                    label = f"{len(group)} agent(s)"
+                    fresh = {w: lab.closure(w) for w in group}
+                    _wall, data = deploy(inv, group, fresh, len(group), env)
+                    figures.setdefault(f"{label}, k3s restarted", []).extend(
+                        activate_to_deployed(r) for r in data["hosts"])  # fmt: skip
+                    _wall, data = deploy(inv, group, fresh, len(group), env)
+                    figures.setdefault(f"{label}, k3s not restarted", []).extend(
+                        activate_to_deployed(r) for r in data["hosts"])  # fmt: skip
+        finally:
+            lab.down()
+    print(f"activate -> deployed (lease renewal {a.heartbeat:g} s, grace {a.grace:g} s, "
+          f"{a.rounds} rounds, tool from {a.tool_src or 'this tree'}):")  # fmt: skip
+    for name, values in figures.items():
+        print(
+            f"  {name}: median {statistics.median(values):.1f} s, max {max(values):.1f} s"
+        )
 
 
 def overhead(report: dict) -> float:
@@ -84,9 +127,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--agents", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--verdict", action="store_true",
+                    help="Only measure activate -> deployed, k3s restarted and not.")  # fmt: skip
+    ap.add_argument("--heartbeat", type=float, default=1.0,
+                    help="Lab Lease renewal interval (upstream: 10).")  # fmt: skip
+    ap.add_argument("--grace", type=float, default=4.0,
+                    help="Lab node-monitor grace period (upstream: 40-50).")  # fmt: skip
+    ap.add_argument(
+        "--tool-src", default="", help="PYTHONPATH of the hydradeploy to run."
+    )
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench_deploy: needs root (the lab uses network namespaces)")
+    if a.verdict:
+        verdict_bench(a)
+        return
     agents = [f"w{i}" for i in range(1, a.agents + 1)]
     with tempfile.TemporaryDirectory(prefix="hydra-bench-") as d:
         lab = Lab(Path(d) / "lab")

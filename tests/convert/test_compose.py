@@ -85,7 +85,11 @@ def test_long_forms_and_list_environment(tmp_path: Path) -> None:
             healthcheck: {test: "curl -f localhost", interval: 1m, retries: 2}
         volumes: {cache: {}}
     """, project_dir="/srv/app")["app"]  # fmt: skip
-    assert c.ports == [Port(80, "TCP", 8080, "127.0.0.1"), Port(53, "UDP")]
+    # no published port: compose lets the engine pick one (a NodePort here)
+    assert c.ports == [
+        Port(80, "TCP", 8080, "127.0.0.1"),
+        Port(53, "UDP", random_host_port=True),
+    ]
     assert c.mounts == [
         Mount("bind", "/data", "/srv/app/data", read_only=True),
         Mount("volume", "/cache", "cache"),
@@ -226,7 +230,8 @@ def test_example_stack_emits_valid_objects(repo: Path) -> None:
         EmitOptions(namespace="ai-system", host="hydra-ai", gpu_count=lambda v: 2),
     )
     kinds = {d["kind"] for docs in conv.files.values() for d in docs}
-    assert kinds == {"Namespace", "Service", "Deployment", "StatefulSet"}
+    # ConfigMaps: the example's prometheus.yml and qdrant.yaml sit beside the compose file
+    assert kinds == {"Namespace", "Service", "Deployment", "StatefulSet", "ConfigMap"}
     for docs in conv.files.values():
         for doc in docs:
             validate_strict(doc)

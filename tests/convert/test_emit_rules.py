@@ -259,9 +259,12 @@ def test_environment_files_become_env_from_with_a_predictable_name() -> None:
         {"secretRef": {"name": "app-env-files"}}
     ]
     actions = messages(conv, "app", "action")
+    # rendered into secrets/plain/ and encrypted by `secrets import`, never applied as
+    # plaintext to the cluster
     assert any(
-        "kubectl -n apps create secret generic app-env-files --from-env-file=/run/agenix/app.env"
+        "kubectl -n apps create secret generic app-env-files --from-env-file=/run/agenix/app.env --dry-run=client -o yaml > secrets/plain/apps/app-env-files.yaml"
         in m
+        and "hydradeploy secrets import" in m
         for m in actions
     )
 
@@ -383,6 +386,9 @@ def test_every_object_is_labelled_and_annotated_with_its_source() -> None:
             doc["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "hydradeploy"
         )
         assert doc["metadata"]["labels"]["app.kubernetes.io/name"]
+    # the Namespace is shared by every source converting into it: no source annotation
+    assert "annotations" not in conv.files["apps/_namespace.yaml"][0]["metadata"]
+    for doc in conv.files["apps/_volumes.yaml"]:
         assert doc["metadata"]["annotations"]["hydra.io/source"].startswith("test.json")
     for doc in conv.files["apps/web.yaml"]:
         meta = doc["metadata"]

@@ -7,9 +7,13 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from convert_helpers import podman, services, validate_strict
+import pytest
+import yaml
+from convert_helpers import podman, run_cli, services, validate_strict
 from hydradeploy.convert.compose import load_compose
 from hydradeploy.convert.emit import Conversion, EmitOptions, convert
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _compose(
@@ -111,6 +115,17 @@ def test_point1_links_alias_belongs_to_the_linked_service(tmp_path: Path) -> Non
     assert svcs["memcached"]["spec"]["selector"] == {"app.kubernetes.io/name": "cache"}
     web = next(d for d in conv.files["apps/web.yaml"] if d["kind"] == "Deployment")
     assert web["metadata"]["annotations"]["hydra.io/depends-on"] == "cache,db"
+
+
+def test_point1_aliases_nobody_could_look_up_make_no_service(tmp_path: Path) -> None:
+    conv = _compose(tmp_path, """
+        services:
+          a:
+            image: x
+            hostname: "..."
+            networks: {default: {aliases: ["-"]}}
+    """)  # fmt: skip
+    assert sorted(_all_services(conv)) == ["a"]
 
 
 def test_point1_alias_clash_is_reported_not_overwritten(tmp_path: Path) -> None:
@@ -271,3 +286,406 @@ def test_point3_compose_profiles_and_project_name_from_dotenv(tmp_path: Path) ->
     assert len(every.containers) == 5
     # the shell's COMPOSE_PROJECT_NAME wins over .env
     assert load_compose([path], environ={"COMPOSE_PROJECT_NAME": "s2"}).project == "s2"
+
+
+N8N_TASKS = """
+    services:
+      n8n-import:
+        image: n8nio/n8n:1
+        command: import:workflow --input=/backup
+        volumes: [n8n-data:/home/node/.n8n]
+      n8n:
+        image: n8nio/n8n:1
+        restart: unless-stopped
+        ports: ["5678:5678"]
+        depends_on:
+          n8n-import: {condition: service_completed_successfully}
+      ollama-pull:
+        image: ollama/ollama:0.5
+        restart: on-failure:3
+        command: pull llama3.2
+      cleanup:
+        image: busybox:1.37
+        restart: "no"
+    volumes:
+      n8n-data:
+"""
+
+
+def test_point4_one_shot_services_become_jobs(tmp_path: Path) -> None:
+    conv = _compose(tmp_path, N8N_TASKS)
+    pull = next(d for d in conv.files["apps/ollama-pull.yaml"] if d["kind"] == "Job")
+    assert pull["spec"]["backoffLimit"] == 3
+    assert pull["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
+    cleanup = next(d for d in conv.files["apps/cleanup.yaml"] if d["kind"] == "Job")
+    assert cleanup["spec"]["backoffLimit"] == 0
+    assert cleanup["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    # no restart key, but n8n waits for it to complete: one-shot, with its own claim
+    assert _kinds(conv, "n8n-import") == ["PersistentVolumeClaim", "Service", "Job"]
+    assert _kinds(conv, "n8n")[-1] == "Deployment"
+
+
+GLUETUN = """
+    services:
+      gluetun:
+        image: qmcgaw/gluetun:v3
+        cap_add: [NET_ADMIN]
+        devices: [/dev/net/tun:/dev/net/tun]
+        ports: ["8080:8080", "6881:6881/udp"]
+      qbittorrent:
+        image: lscr.io/linuxserver/qbittorrent:5
+        network_mode: service:gluetun
+        depends_on: [gluetun]
+        volumes: [/srv/downloads:/downloads]
+      exporter:
+        image: example/qbit-exporter:1
+        network_mode: container:qbit
+        depends_on: [qbittorrent]
+      qbit-proxy:
+        image: example/proxy:1
+        container_name: qbit
+        network_mode: service:gluetun
+"""
+
+
+def test_point4_shared_network_namespace_is_one_pod(tmp_path: Path) -> None:
+    conv = _compose(tmp_path, GLUETUN)
+    assert sorted(conv.files) == ["apps/_namespace.yaml", "apps/gluetun.yaml"]
+    docs = conv.files["apps/gluetun.yaml"]
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["containers"]] == [
+        "gluetun", "exporter", "qbit-proxy", "qbittorrent",
+    ]  # fmt: skip
+    assert "initContainers" not in pod  # nobody waits for a port its own pod serves
+    assert pod["nodeSelector"] == {
+        "kubernetes.io/hostname": "hydra-ai"
+    }  # qbittorrent's bind
+    svcs = _all_services(conv)
+    for name in ("gluetun", "qbittorrent", "exporter", "qbit-proxy", "qbit"):
+        assert svcs[name]["spec"]["selector"] == {"app.kubernetes.io/name": "gluetun"}
+    by = {r.source_name: r for r in conv.containers}
+    assert by["qbittorrent"].workload == "in pod of gluetun"
+
+
+def test_point4_notes_device_ids_bare_port_env_file_links_startup(
+    tmp_path: Path,
+) -> None:
+    conv = _compose(tmp_path, """
+        services:
+          redis:
+            image: redis:7
+            ports: ["6379"]
+            env_file: [./redis.env, {path: ./optional.env, required: false}]
+            healthcheck:
+              test: [CMD, redis-cli, ping]
+              interval: 10s
+              retries: 3
+              start_period: 40s
+          llm:
+            image: vllm/vllm-openai:v0.6
+            deploy:
+              resources:
+                reservations:
+                  devices: [{driver: nvidia, device_ids: ["0", "1"], capabilities: [gpu]}]
+    """)  # fmt: skip
+    notes = {r.source_name: [n.message for n in r.notes] for r in conv.containers}
+    assert any("device_ids ['0', '1']" in m for m in notes["llm"])
+    assert any("'6379' has no host port" in m for m in notes["redis"])
+    assert _all_services(conv)["redis-nodeport"]["spec"]["type"] == "NodePort"
+    assert any(m.startswith("./redis.env not found") for m in notes["redis"])
+    assert not any("optional.env" in m for m in notes["redis"])
+    pod = next(d for d in conv.files["apps/redis.yaml"] if d["kind"] == "Deployment")
+    spec = pod["spec"]["template"]["spec"]
+    assert spec["enableServiceLinks"] is False
+    probe = spec["containers"][0]["startupProbe"]
+    assert (probe["periodSeconds"], probe["failureThreshold"]) == (10, 4 + 3)
+    assert "initialDelaySeconds" not in spec["containers"][0]["readinessProbe"]
+
+
+def test_point4_podman_network_container_is_one_pod() -> None:
+    conv = podman(
+        {
+            "vpn": {"image": "qmcgaw/gluetun:v3", "ports": ["8080:8080"]},
+            "torrent": {
+                "image": "lscr.io/linuxserver/qbittorrent:5",
+                "dependsOn": ["vpn"],
+                "extraOptions": ["--network=container:vpn"],
+            },
+        }
+    )
+    pod = next(d for d in conv.files["apps/vpn.yaml"] if d["kind"] == "Deployment")
+    spec = pod["spec"]["template"]["spec"]
+    assert [c["name"] for c in spec["containers"]] == ["vpn", "torrent"]
+    assert "initContainers" not in spec
+    assert "apps/torrent.yaml" not in conv.files
+
+
+def test_issue17_load_balancer_is_a_typed_result_not_a_name_suffix() -> None:
+    # the CLI's old test `o.endswith("-lb")` took this ClusterIP Service for a LoadBalancer
+    conv = podman(
+        {
+            "cache-lb": {"image": "haproxy:3", "ports": ["127.0.0.1:8404:8404"]},
+            "web": {"image": "nginx:1", "ports": ["8081:80"]},
+        }
+    )
+    by = {r.name: r.load_balancer for r in conv.containers}
+    assert by == {"cache-lb": False, "web": True}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "services:\n  web:\n    image: nginx:1\n    portz: ['80:80']\n",
+            "compose.yml: service 'web': unknown key 'portz' (did you mean 'ports'?)",
+        ),
+        (
+            "services:\n  web:\n    image: nginx:1\n    healthcheck: {test: [CMD, 'true'], intervall: 5s}\n",
+            "service 'web': healthcheck: unknown key 'intervall' (did you mean 'interval'?)",
+        ),
+        (
+            "web:\n  image: nginx:1\n",
+            "compose.yml: top-level key 'web' looks like a service of a version 1 file",
+        ),
+        (
+            "servics:\n  web: {image: nginx:1}\n",
+            "compose.yml: unknown key 'servics' (did you mean 'services'?)",
+        ),
+        (
+            "services:\n  web:\n    image: nginx:1\n    image: nginx:2\n",
+            "compose.yml: line 4 column 5: malformed YAML: duplicate key 'image'",
+        ),
+    ],
+)
+def test_point8_unknown_and_duplicate_keys_are_one_line_errors(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    (tmp_path / "compose.yml").write_text(text)
+    out = tmp_path / "out"
+    result = run_cli(
+        "convert", "compose-to-k8s", str(tmp_path / "compose.yml"),
+        "--out", str(out), "--secrets-dir", str(tmp_path / "s"),
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_point8_merge_keys_and_extensions_stay_valid(tmp_path: Path) -> None:
+    conv = _compose(tmp_path, """
+        x-common: &common {image: example/app:1, restart: unless-stopped}
+        services:
+          a:
+            <<: *common
+            image: example/app:2
+            x-note: kept
+    """)  # fmt: skip
+    pod = next(d for d in conv.files["apps/a.yaml"] if d["kind"] == "Deployment")
+    assert pod["spec"]["template"]["spec"]["containers"][0]["image"] == "example/app:2"
+
+
+def test_point6_two_sources_share_a_namespace_without_destroying_each_other(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    out, secrets = tmp_path / "out", tmp_path / "s"
+    compose = tmp_path / "stack" / "docker-compose.yml"
+    compose.parent.mkdir()
+    compose.write_text(
+        "services:\n  redis: {image: 'redis:7'}\n  web: {image: 'nginx:1'}\n"
+    )
+    host = tmp_path / "host.json"
+    host.write_text(json.dumps({"jellyfin": {"image": "jellyfin/jellyfin:10"}}))
+    common = (
+        "--namespace",
+        "media",
+        "--out",
+        str(out),
+        "--secrets-dir",
+        str(secrets),
+        "-q",
+    )
+    c1 = ("convert", "compose-to-k8s", str(compose), *common)
+    c2 = ("convert", "podman-to-k8s", "--json", str(host), *common)
+    assert run_cli(*c1).returncode == 0
+    assert run_cli(*c2).returncode == 0
+    files = sorted(p.name for p in (out / "media").iterdir())
+    assert files == ["_namespace.yaml", "jellyfin.yaml", "redis.yaml", "web.yaml"]
+    # each checks only its own files: both clean
+    assert run_cli(*c1, "--check").returncode == 0
+    assert run_cli(*c2, "--check").returncode == 0
+    # the compose stack drops web: only its own file goes
+    compose.write_text("services:\n  redis: {image: 'redis:7'}\n")
+    assert run_cli(*c1).returncode == 0
+    files = sorted(p.name for p in (out / "media").iterdir())
+    assert files == ["_namespace.yaml", "jellyfin.yaml", "redis.yaml"]
+    # a container of the same name in the other source: refused, nothing written
+    host.write_text(json.dumps({"redis": {"image": "redis:6"}}))
+    before = {p.name: p.read_bytes() for p in (out / "media").iterdir()}
+    clash = run_cli(*c2)
+    assert clash.returncode == 2
+    assert "media/redis.yaml belongs to the conversion of" in clash.stderr
+    assert {p.name: p.read_bytes() for p in (out / "media").iterdir()} == before
+
+
+def test_point7_cluster_fit_problems_are_reported_at_conversion(tmp_path: Path) -> None:
+    """The converter runs k8s-check's cluster-fit checks with the repository's k8s/ tree
+    as context: a LoadBalancer port k8s/apps already publishes (ComfyUI's 8188), an
+    amd.com/gpu on an NVIDIA-only host, a ConfigMap nobody creates."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO / "k8s" / "apps", repo / "k8s" / "apps")
+    shutil.copytree(REPO / "k8s" / "platform", repo / "k8s" / "platform")
+    (repo / "hosts").mkdir()
+    shutil.copy(REPO / "hosts" / "inventory.toml", repo / "hosts" / "inventory.toml")
+    stack = repo / "stack"
+    stack.mkdir()
+    (stack / "docker-compose.yml").write_text(textwrap.dedent("""
+        services:
+          comfy:
+            image: example/comfyui:1
+            ports: ["8188:8188"]
+          rocm:
+            image: ollama/ollama:rocm
+            devices: [/dev/kfd]
+          prom:
+            image: prom/prometheus:v3
+            configs: [missing]
+          llm-a:
+            image: example/llm:1
+            gpus: all
+          llm-b:
+            image: example/llm:1
+            gpus: all
+        configs:
+          missing: {file: ./not-here.yml}
+    """))  # fmt: skip
+    result = run_cli(
+        "convert", "compose-to-k8s", str(stack / "docker-compose.yml"), "--host", "hydra-ai",
+        cwd=repo, env={"HYDRA_ROOT": str(repo)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    err = " ".join(result.stderr.split())
+    assert (
+        "[k3s-components] stack/comfy.yaml" in err
+        and "port 8188/TCP is already published by Service ai-generation/comfyui" in err
+    )
+    assert "[gpu-fit] stack/rocm.yaml" in err
+    assert "[references] stack/prom.yaml" in err and "ConfigMap 'stack-missing'" in err
+    assert "2 containers (llm-a, llm-b) each ask for all nvidia GPUs of hydra-ai" in err
+
+
+def test_point7_configs_beside_the_compose_file_become_configmaps(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "prometheus.yml").write_text("global:\n  scrape_interval: 30s\n")
+    conv = _compose(tmp_path, """
+        name: mon
+        services:
+          prom:
+            image: prom/prometheus:v3
+            configs:
+              - {source: prom-config, target: /etc/prometheus/prometheus.yml}
+              - inline
+        configs:
+          prom-config: {file: ./prometheus.yml}
+          inline: {content: "a: 1"}
+    """)  # fmt: skip
+    (inline, cm) = sorted(
+        conv.files["apps/_configs.yaml"], key=lambda d: d["metadata"]["name"]
+    )
+    assert inline["metadata"]["name"] == "mon-inline"
+    assert cm["metadata"]["name"] == "mon-prom-config"
+    assert cm["data"] == {"prom-config": "global:\n  scrape_interval: 30s\n"}
+
+
+def test_also_volume_size_per_volume(tmp_path: Path) -> None:
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text(textwrap.dedent("""
+        services:
+          db: {image: 'postgres:16', volumes: ['pgdata:/var/lib/postgresql/data']}
+          cache: {image: 'redis:7', volumes: ['cache:/data']}
+        volumes: {pgdata: {}, cache: {}}
+    """))  # fmt: skip
+    out = tmp_path / "out"
+    args = (
+        "convert",
+        "compose-to-k8s",
+        str(compose),
+        "--out",
+        str(out),
+        "--namespace",
+        "vol",
+        "-q",
+    )
+    done = run_cli(*args, "--volume-size", "20Gi", "--volume-size", "pgdata=200Gi")
+    assert done.returncode == 0, done.stderr
+
+    def size(name: str) -> str:
+        docs = yaml.safe_load_all((out / "vol" / f"{name}.yaml").read_text())
+        sts = next(d for d in docs if d["kind"] == "StatefulSet")
+        return str(
+            sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"][
+                "storage"
+            ]
+        )
+
+    assert (size("db"), size("cache")) == ("200Gi", "20Gi")
+    bad = run_cli(*args, "--volume-size", "pgdta=1Gi")
+    assert bad.returncode == 2 and "no named volume 'pgdta'" in bad.stderr
+
+
+def test_also_summary_of_thousands_is_grouped_in_natural_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    import rich.console
+    from hydradeploy.convert import report
+
+    conv = podman(
+        {
+            f"app-{i}": {"image": "x:1", "ports": [f"127.0.0.1:{40000 + i}:80"]}
+            for i in range(200)
+        }
+    )
+    buf = io.StringIO()
+    real = rich.console.Console
+    # print_summary imports Console lazily: hand it one that writes to the buffer
+    monkeypatch.setattr(rich.console, "Console", lambda **kw: real(file=buf, width=200))
+    report.print_summary(conv, "converted", "apps")
+    text = buf.getvalue()
+    assert len(text.splitlines()) < 20
+    assert "200 container(s) (app-0, app-1, app-2, …)" in text  # app-2 before app-10
+    assert "--report FILE" in text
+
+
+def test_also_hostpath_type_file_where_the_source_is_a_known_file(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "nginx.conf").write_text("events {}\n")
+    (tmp_path / "html").mkdir()
+    conv = _compose(
+        tmp_path,
+        """
+        services:
+          web:
+            image: nginx:1
+            volumes: ["./nginx.conf:/etc/nginx/nginx.conf:ro", "./html:/usr/share/nginx/html"]
+        """,
+        project_dir="/srv/web",
+    )
+    pod = next(d for d in conv.files["apps/web.yaml"] if d["kind"] == "Deployment")
+    paths = {
+        v["hostPath"]["path"]: v["hostPath"]
+        for v in pod["spec"]["template"]["spec"]["volumes"]
+    }
+    assert paths["/srv/web/nginx.conf"] == {
+        "path": "/srv/web/nginx.conf",
+        "type": "File",
+    }
+    assert paths["/srv/web/html"] == {"path": "/srv/web/html"}  # a folder: unknown type

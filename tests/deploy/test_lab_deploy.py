@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -156,6 +157,20 @@ def test_status_generations_and_check(lab, hd):
     assert all(set(g) == {"generation", "date", "current", "verified"} for g in gens)
     rc, _table, _err = hd("status")
     assert rc == 0
+    # a host that cannot be reached: what only it could tell is unknown (null / ?),
+    # never false; the node object still comes from the server
+    lab.cut("w2")
+    try:
+        rc, rows, err = hd(
+            "status", "--on", "w2,@server", "--output", "json", timeout=120
+        )
+    finally:
+        lab.restore("w2")
+    assert rc == 0 and "Traceback" not in err and "Exception" not in err
+    w2 = {r["host"]: r for r in rows}["w2"]
+    assert w2["reachable"] is False and w2["error"].startswith("w2: cannot connect")
+    assert w2["generation"] is None and w2["k3s_active"] is None
+    assert w2["node"] in ("Ready", "NotReady")  # read from srv's API, not from w2
     assert_healthy(hd)
 
 
@@ -235,7 +250,9 @@ def test_network_cut_by_the_new_closure_is_rolled_back_by_the_host(lab, hd):
 
 @pytest.mark.parametrize(
     ("fault", "check"),
-    [("join", "node-ready"), ("labels", "labels"), ("gpus", "gpus")],
+    # (A wrong --node-label no longer fails a deploy: k3s merges it without removing
+    # the inventory's labels, and node_sync sets them through the API.)
+    [("join", "node-ready"), ("lease", "node-ready"), ("gpus", "gpus")],
 )
 def test_join_check_failures_are_named_and_rolled_back(lab, hd, fault, check):
     old = (generation(lab, "w2"), current(lab, "w2"))
@@ -262,7 +279,7 @@ def test_join_check_failures_are_named_and_rolled_back(lab, hd, fault, check):
 
 def test_server_failing_its_checks_means_no_agent_is_deployed(lab, hd):
     agents_before = {h: (generation(lab, h), activations(lab, h)) for h in ("w1", "w2")}
-    bad = lab.closure("srv", fault="labels")
+    bad = lab.closure("srv", fault="gpus")
     args = [
         f"--closure=srv={bad}",
         f"--closure=w1={lab.closure('w1')}",
@@ -565,13 +582,20 @@ def test_jump_host_from_the_inventory(lab, tmp_path):
     start = text.index("[hosts.w1]")
     end = text.index("[hosts.w2]")
 
-    def via(jump: str) -> subprocess.CompletedProcess[str]:
+    def via(
+        jump: str, known_hosts: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
         block = text[start:end].replace(
             "ssh = { host_key", f'ssh = {{ jump = "{jump}", host_key'
         )
         assert block != text[start:end]
         inv = tmp_path / "inventory.toml"
-        inv.write_text(text[:start] + block + text[end:])
+        head = text[:start]
+        if known_hosts is not None:
+            head = re.sub(
+                r'known_hosts = ".*"', f'known_hosts = "{known_hosts}"', head, count=1
+            )
+        inv.write_text(head + block + text[end:])
         return subprocess.run(
             [sys.executable, "-m", "hydradeploy", "--inventory", str(inv), "generations", "w1", "--output", "json"],
             capture_output=True, text=True, timeout=60, check=False,
@@ -588,6 +612,23 @@ def test_jump_host_from_the_inventory(lab, tmp_path):
     finally:
         lab.restore("w2")
     assert res.returncode == 1 and "w1: cannot connect" in res.stderr, res.stderr
+    # the jump host's key is checked too: with a known_hosts that lacks it, refused
+    # (w1's own key still comes from its inventory host_key)
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    res = via(f"root@{lab.address('srv')}", known_hosts=empty)
+    assert res.returncode == 1, res.stderr
+    assert f"w1: host key of {lab.address('srv')} is unknown" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    # a jump host that cannot be right is found before connecting: exit 2, one line
+    for bad, says in (("root@srv:notaport", "port 'notaport' is not a number"),
+                      ("root@srv:99999", "port 99999 is out of range"),
+                      ("@srv", "the user before '@' is empty")):  # fmt: skip
+        res = via(bad)
+        assert res.returncode == 2 and f"w1: ssh.jump {bad!r}: {says}" in res.stderr, (
+            res.stderr
+        )
+        assert len(res.stderr.strip().splitlines()) == 1
 
 
 def test_modes_boot_test_and_dry_activate(lab, hd):

@@ -232,14 +232,16 @@ def recorded(state_home: Path, run_id: str) -> dict:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
-def test_a_signal_during_activation_releases_the_lock_and_writes_the_record(
+def test_a_signal_before_confirmation_releases_the_lock_and_writes_the_record(
     lab, hd, state_home, signum
 ):
+    """SIGTERM (systemd stopping a CI job) and SIGHUP (a closed terminal) act as Ctrl-C:
+    stop at the next safe point, release the lock, write the record, exit 128+N."""
     old = (generation(lab, "w1"), current(lab, "w1"))
     proc = start_deploy(
         lab, state_home, "w1", f"--closure=w1={lab.closure('w1')}", *FAST
     )
-    err = signal_at(proc, "w1: activate", signum)
+    err = signal_at(proc, "w1: copy", signum)
     assert proc.returncode == 128 + signum, err
     assert "Traceback" not in err and "exit status -1" not in err
     data = json.loads(proc.stdout_text)  # type: ignore[attr-defined]

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 from hydradeploy.deploy import activate, checks, nix, order, probe
-from hydradeploy.deploy.models import Closure
-from hydradeploy.deploy.remote import Remote, script
+from hydradeploy.deploy.models import Closure, Goal
 from hydradeploy.inventory import Host, SSHSettings, load_inventory
+from hydradeploy.transport import script
+from hydradeploy.transport.ssh import command_line
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,12 +81,6 @@ def test_profile_commands():
         "/nix/var/nix/profiles/system",
         "--list-generations",
     ]
-    assert nix.rollback_profile() == [
-        "nix-env",
-        "-p",
-        "/nix/var/nix/profiles/system",
-        "--rollback",
-    ]
     gen = Closure("/nix/store/old", "generation 3", generation=3)
     assert activate.profile_command(gen) == nix.switch_generation(3)
     assert activate.profile_command(
@@ -95,16 +90,11 @@ def test_profile_commands():
         "/nix/store/new/bin/switch-to-configuration",
         "test",
     ]
-    assert [
-        m
-        for m in ("switch", "boot", "test", "dry-activate")
-        if activate.sets_profile(m)
-    ] == ["switch", "boot"]
-    assert [
-        m
-        for m in ("switch", "boot", "test", "dry-activate")
-        if activate.changes_running_system(m)
-    ] == ["switch", "test"]
+    # nixos-rebuild: switch and boot add a generation; switch and test change the
+    # running system; dry-activate changes nothing
+    assert [g.value for g in Goal if g.sets_profile] == ["switch", "boot"]
+    assert [g.value for g in Goal if g.changes_running_system] == ["switch", "test"]
+    assert [g.value for g in Goal if g.changes_nothing] == ["dry-activate"]
 
 
 def test_build_commands_are_the_ones_nixos_rebuild_would_run():
@@ -119,13 +109,6 @@ def test_build_commands_are_the_ones_nixos_rebuild_would_run():
     assert nix.remote_build_toplevel("/nix/store/abc-source", "h")[-1] == (
         "/nix/store/abc-source#nixosConfigurations.h.config.system.build.toplevel"
     )
-    assert nix.copy_to("/nix/store/p", "ssh://root@[fd00::1]")[-4:] == [
-        "copy",
-        "--to",
-        "ssh://root@[fd00::1]",
-        "/nix/store/p",
-    ]
-    assert nix.store_uri("root", "fd00::1") == "ssh://root@[fd00::1]"
     assert nix.export_paths(["/nix/store/a", "/nix/store/b"]) == [
         "nix-store",
         "--export",
@@ -139,21 +122,6 @@ def test_build_commands_are_the_ones_nixos_rebuild_would_run():
         "--requisites",
         "/nix/store/a",
     ]
-
-
-def test_nix_sshopts_carry_the_inventory_settings():
-    ssh = SSHSettings(
-        user="ops",
-        port=2222,
-        key=Path("/k/id"),
-        known_hosts=Path("/k/kh"),
-        jump="ops@bastion:22",
-    )
-    opts = nix.nix_sshopts(ssh)
-    assert opts == (
-        "-p 2222 -o StrictHostKeyChecking=yes -o BatchMode=yes -i /k/id -o IdentitiesOnly=yes "
-        "-o UserKnownHostsFile=/k/kh -J ops@bastion:22"
-    )
 
 
 def test_store_path_validation():
@@ -209,17 +177,18 @@ def test_closure_changes():
 
 
 def test_remote_commands_are_quoted_and_sudo_only_for_non_root():
-    root = Remote(_h("a"))
     argv = script('echo "$1"', "it's; rm -rf /")
-    line = root.command_line(argv)
+    line = command_line(_h("a"), argv)
     assert line == "sh -c 'echo \"$1\"' hydradeploy 'it'\"'\"'s; rm -rf /'"
-    ops = Remote(
-        Host("b", "198.18.0.2", "agent", ssh=SSHSettings(user="ops", sudo=True))
-    )
+    ops = Host("b", "198.18.0.2", "agent", ssh=SSHSettings(user="ops", sudo=True))
     assert (
-        ops.command_line(["nix-env", "--list-generations"])
+        command_line(ops, ["nix-env", "--list-generations"])
         == "sudo -n -- nix-env --list-generations"
     )
+    root_sudo = Host(
+        "c", "198.18.0.3", "agent", ssh=SSHSettings(user="root", sudo=True)
+    )
+    assert command_line(root_sudo, ["true"]) == "true"
 
 
 # ------------------------------------------------------------------ probe
@@ -456,7 +425,7 @@ def test_a_step_broken_by_ctrl_c_before_any_change_is_reported_as_interrupted(
     is the user's interruption, not the host's fault, and nothing on the host changed."""
     import io
 
-    from hydradeploy.deploy.engine import Engine, Options
+    from hydradeploy.deploy.engine import Engine, HostDeploy, Options
     from hydradeploy.deploy.models import HostReport, Outcome
     from hydradeploy.deploy.progress import Progress
 
@@ -466,17 +435,23 @@ def test_a_step_broken_by_ctrl_c_before_any_change_is_reported_as_interrupted(
     engine = Engine(inv, Options(), Progress(["hydra-ai"], stream=io.StringIO()), "run")
 
     plain = HostReport("hydra-ai")
-    engine._fail(plain, "copy", "nix-store --export exited 1")
+    HostDeploy(engine, inv.host("hydra-ai"), plain, None)._fail(
+        "copy", "nix-store --export exited 1"
+    )
     assert plain.outcome is Outcome.FAILED
 
     engine.cancel.set()
     copy = HostReport("hydra-ai")
-    engine._fail(copy, "copy", "nix-store --export exited 130")
+    HostDeploy(engine, inv.host("hydra-ai"), copy, None)._fail(
+        "copy", "nix-store --export exited 130"
+    )
     assert copy.outcome is Outcome.INTERRUPTED
     assert "nothing changed" in copy.message
 
     # After the host changed (activation, checks) an interrupted step stays a failure:
     # the watchdog or the rollback decides what the host ends on.
     checks_rep = HostReport("hydra-ai")
-    engine._fail(checks_rep, "checks", "node-ready: NotReady")
+    HostDeploy(engine, inv.host("hydra-ai"), checks_rep, None)._fail(
+        "checks", "node-ready: NotReady"
+    )
     assert checks_rep.outcome is Outcome.FAILED

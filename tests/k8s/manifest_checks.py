@@ -34,7 +34,8 @@ from hydradeploy.manifests import (
 )
 from hydradeploy.manifests import run_all as run_checks
 from referencing import Registry, Resource
-from upstream_data import UPSTREAM, served_crds
+from upstream_data import UPSTREAM, chart_defaults, served_crds, values_schemas
+from values_schema import values_errors
 
 __all__ = [
     "CHECKS",
@@ -163,8 +164,26 @@ def check_schema(t: Tree) -> list[Problem]:
     return out
 
 
-# The schema check first, then hydradeploy.manifests' cluster-fit checks.
-CHECKS: dict[str, Check] = {"schema": check_schema, **CLUSTER_CHECKS}
+def check_values_schema(t: Tree) -> list[Problem]:
+    """Each HelmChart's values, coalesced with the chart's defaults, against the chart's
+    upstream values schema (values_schema.py); nothing to do without the upstream data."""
+    if not UPSTREAM.is_dir():
+        return []
+    out = []
+    for d in t.of_kind("HelmChart"):
+        chart = t.defaults_of(d)
+        if chart is not None:
+            errors = values_errors(chart_values(d), chart, values_schemas())
+            out.extend(Problem(str(d), "values-schema", e) for e in errors)
+    return out
+
+
+# The schema checks first, then hydradeploy.manifests' cluster-fit checks.
+CHECKS: dict[str, Check] = {
+    "schema": check_schema,
+    "values-schema": check_values_schema,
+    **CLUSTER_CHECKS,
+}
 
 
 def run_all(t: Tree, only: Iterable[str] | None = None) -> list[Problem]:
@@ -193,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, ManifestError) as exc:
         print(f"manifest_checks: error: {exc}", file=sys.stderr)
         return 2
-    problems = run_all(Tree(docs, inv, KUBERNETES_VERSION), args.check)
+    defaults = chart_defaults() if UPSTREAM.is_dir() else {}
+    problems = run_all(Tree(docs, inv, KUBERNETES_VERSION, defaults), args.check)
     for p in problems:
         print(p)
     print(

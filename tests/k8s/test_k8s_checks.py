@@ -64,6 +64,18 @@ def set_values(docs: Docs, chart: str, edit: Callable[[dict[str, Any]], None]) -
     o["spec"]["valuesContent"] = yaml.safe_dump(values)
 
 
+def open_webui_hpa(max_replicas: int) -> str:
+    """A CPU HorizontalPodAutoscaler on Open WebUI (the tree has none: one replica)."""
+    return (
+        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\n"
+        "metadata: {name: open-webui, namespace: open-webui}\n"
+        "spec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: open-webui}\n"
+        f"  minReplicas: 1\n  maxReplicas: {max_replicas}\n  metrics:\n"
+        "    - type: Resource\n      resource:\n        name: cpu\n"
+        "        target: {type: Utilization, averageUtilization: 70}\n"
+    )
+
+
 def _tabby_gpus(docs: Docs, n: int) -> None:
     r = container(docs, "Deployment", "tabbyapi")["resources"]
     r["requests"]["nvidia.com/gpu"] = r["limits"]["nvidia.com/gpu"] = n
@@ -151,6 +163,54 @@ CASES: list[tuple[str, str, Callable[[Docs], Docs | None], str]] = [
         "ClusterIssuer with two issuer types",
         lambda d: find(d, "ClusterIssuer", "hydra-ca")["spec"].update(selfSigned={}),
         "may not specify more than one issuer type",
+    ),
+    (
+        "values-schema",
+        "a JupyterHub value the chart's schema does not allow",
+        lambda d: set_values(
+            d, "jupyterhub", lambda v: v["hub"].update(nodeSelektor={})
+        ),
+        (
+            "values hub: Additional properties are not allowed ('nodeSelektor' was unexpected) "
+            "(jupyterhub 4.4.0 values schema)"
+        ),
+    ),
+    (
+        "values-schema",
+        "a subchart value of the wrong type (NFD inside the NVIDIA chart)",
+        lambda d: set_values(
+            d,
+            "nvidia-device-plugin",
+            lambda v: v["nfd"]["worker"].update(tolerations="all"),
+        ),
+        (
+            "values nfd.worker.tolerations: 'all' is not of type 'array' "
+            "(node-feature-discovery 0.19.0 values schema)"
+        ),
+    ),
+    (
+        "chart-values",
+        "a misspelt key in a chart without a values schema",
+        lambda d: set_values(d, "dcgm-exporter", lambda v: v.update(serviceMonitr={})),
+        "values serviceMonitr: dcgm-exporter 4.8.2 has no such key",
+    ),
+    (
+        "chart-values",
+        "a chart version without upstream defaults",
+        lambda d: find(d, "HelmChart", "dcgm-exporter")["spec"].update(version="4.8.3"),
+        "no upstream default values for chart 'dcgm-exporter' version '4.8.3'",
+    ),
+    (
+        "node-labels",
+        "a chart default label nobody sets (the AMD chart's pci-0300_1002)",
+        lambda d: set_values(
+            d,
+            "amd-gpu",
+            lambda v: v["node_selector"].pop(
+                "feature.node.kubernetes.io/pci-0300_1002.present"
+            ),
+        ),
+        "values node_selector uses label 'feature.node.kubernetes.io/pci-0300_1002.present'",
     ),
     (
         "unique",
@@ -318,15 +378,18 @@ CASES: list[tuple[str, str, Callable[[Docs], Docs | None], str]] = [
     (
         "references",
         "HPA target that sets replicas",
-        lambda d: find(d, "Deployment", "open-webui")["spec"].update(replicas=2),
+        lambda d: add(d, open_webui_hpa(4)),
         "undoes the HPA",
     ),
     (
         "references",
         "PDB selecting nothing",
-        lambda d: find(d, "PodDisruptionBudget", "open-webui")["spec"][
-            "selector"
-        ].update(matchLabels={"app": "openwebui"}),
+        lambda d: add(
+            d,
+            "apiVersion: policy/v1\nkind: PodDisruptionBudget\n"
+            "metadata: {name: open-webui, namespace: open-webui}\n"
+            "spec:\n  minAvailable: 1\n  selector:\n    matchLabels: {app: openwebui}\n",
+        ),
         "matches no pod template",
     ),
     (
@@ -475,9 +538,7 @@ CASES: list[tuple[str, str, Callable[[Docs], Docs | None], str]] = [
     (
         "quota-fit",
         "HPA maximum beyond the quota",
-        lambda d: find(d, "HorizontalPodAutoscaler", "open-webui")["spec"].update(
-            maxReplicas=20
-        ),
+        lambda d: add(d, open_webui_hpa(20)),
         "limits.memory",
     ),
     (
@@ -615,11 +676,28 @@ NEEDS_UPSTREAM = {
     "'serverSide' was unexpected) (helm.cattle.io/HelmChart-v0.17.1.yaml)",
     "cluster-scoped",
     "may not specify more than one issuer type",
+    (
+        "values hub: Additional properties are not allowed ('nodeSelektor' was unexpected) "
+        "(jupyterhub 4.4.0 values schema)"
+    ),
+    (
+        "values nfd.worker.tolerations: 'all' is not of type 'array' "
+        "(node-feature-discovery 0.19.0 values schema)"
+    ),
+    "values serviceMonitr: dcgm-exporter 4.8.2 has no such key",
+    "no upstream default values for chart 'dcgm-exporter' version '4.8.3'",
+    "values node_selector uses label 'feature.node.kubernetes.io/pci-0300_1002.present'",
+}
+
+
+# checks whose failing case needs another inventory, with the test that shows it
+OTHER_CASES = {
+    "daemonsets": "test_upstream.py::test_gpu_daemonsets_tolerate_the_gpu_taints"
 }
 
 
 def test_every_check_has_a_failing_case() -> None:
-    assert {c[0] for c in CASES} == set(CHECKS)
+    assert {c[0] for c in CASES} | set(OTHER_CASES) == set(CHECKS)
 
 
 @pytest.mark.parametrize(
@@ -756,7 +834,10 @@ def test_k3s_components_the_tree_needs(
             'disable = ["traefik"]', f'disable = ["traefik", "{component}"]'
         ),
     )
-    problems = run_all(broken(lambda d: None, inv), ["k3s-components"])
+    # the tree has no HPA since Open WebUI runs one replica: add one for metrics-server
+    problems = run_all(
+        broken(lambda d: add(d, open_webui_hpa(4)), inv), ["k3s-components"]
+    )
     assert any(expect in str(p) for p in problems), "\n".join(map(str, problems))
 
 

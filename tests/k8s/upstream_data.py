@@ -2,9 +2,9 @@
 CRDs as the supported k3s range serves them, and the default values and values schemas
 of the charts we install. Tests skip with a clear reason when the data is absent.
 
-Which CRD versions a test checks comes from one table, K3S_HELM_CONTROLLER, keyed by the
-Kubernetes minor that hydradeploy.versions.KUBERNETES_VERSION names; a new minor without
-an entry fails the tests instead of silently checking the old versions.
+Which helm-controller CRDs a test checks comes from one place,
+hydradeploy.versions.HELM_CONTROLLER_VERSIONS (the releases the supported k3s range,
+K3S_SUPPORTED, bundles); every one of them must be in the upstream data.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 from hydradeploy.manifests.chart_defaults import ChartDefaults, load_chart_defaults
+from hydradeploy.versions import HELM_CONTROLLER_VERSIONS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,26 +53,12 @@ MISSING = (
     "beside the clone; or set HYDRA_UPSTREAM; see docs/k8s.md)"
 )
 
-# The helm-controller releases whose HelmChart/HelmChartConfig CRDs a k3s of each
-# Kubernetes minor may serve. From ../shared/upstream/SOURCES.md, "Which helm-controller
-# k3s bundles" (k3s go.mod at each commit, and the k3s release notes):
-#   1.35: v1.35.6+k3s1 bundles v0.17.1; v1.35.7+k3s1 is unverified (v0.17.6 or v0.17.7),
-#         so the range is checked at both ends we hold: v0.17.1 and v0.17.7.
-#   1.36: v1.36.0-v1.36.2+k3s1 bundle v0.17.1, v1.36.3+k3s1 bundles v0.17.7.
-K3S_HELM_CONTROLLER: dict[str, tuple[str, ...]] = {
-    "1.35": ("v0.17.1", "v0.17.7"),
-    "1.36": ("v0.17.1", "v0.17.7"),
-}
 
-
-def helm_controller_versions(kubernetes_version: str) -> tuple[str, ...]:
-    minor = ".".join(kubernetes_version.lstrip("v").split(".")[:2])
-    if minor not in K3S_HELM_CONTROLLER:
-        raise KeyError(
-            f"no helm-controller versions known for k3s {minor}: add them to "
-            "K3S_HELM_CONTROLLER in tests/k8s/upstream_data.py from SOURCES.md"
-        )
-    return K3S_HELM_CONTROLLER[minor]
+def helm_controller_versions() -> tuple[str, ...]:
+    """The helm-controller releases whose HelmChart/HelmChartConfig CRDs the supported
+    k3s range may serve: stated once, in hydradeploy.versions (K3S_SUPPORTED ->
+    HELM_CONTROLLER_VERSIONS, from SOURCES.md "Which helm-controller k3s bundles")."""
+    return HELM_CONTROLLER_VERSIONS
 
 
 @dataclass(frozen=True)
@@ -104,11 +91,11 @@ def _load_crd(path: Path) -> Crd:
 @cache
 def served_crds(kubernetes_version: str) -> dict[tuple[str, str], list[Crd]]:
     """(group, kind) -> every CRD release the supported k3s range may serve for it.
-    helm.cattle.io at each helm-controller version of K3S_HELM_CONTROLLER; Kueue and
+    helm.cattle.io at each of HELM_CONTROLLER_VERSIONS; Kueue and
     cert-manager at the one chart version we pin (test_pinned_charts_match_upstream_data
     ties the HelmCharts' versions to these files)."""
     crds: dict[tuple[str, str], list[Crd]] = {}
-    hc = helm_controller_versions(kubernetes_version)
+    hc = helm_controller_versions()
     for path in sorted((UPSTREAM / "crds").glob("*/*.yaml")):
         release = path.stem.rpartition("-")[2]
         if path.parent.name == "helm.cattle.io" and release not in hc:

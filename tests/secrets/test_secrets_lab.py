@@ -24,9 +24,7 @@ def lab(request: pytest.FixtureRequest) -> Any:
     try:
         factory = request.getfixturevalue("lab_factory")
     except pytest.FixtureLookupError:
-        pytest.skip(
-            "the lab pytest plugin (hydradeploy.lab.pytest_plugin) is not registered"
-        )
+        pytest.skip("the lab pytest plugin (tests/lab_plugin.py) is not registered")
     from hydradeploy.lab import HostSpec
 
     return factory(
@@ -265,6 +263,13 @@ def test_check_on_hosts_reports_a_host_that_cannot_decrypt(
         "cannot be decrypted by w1" in m for m in messages
     )  # from the header alone
     assert sorted(report["files"][0]["decrypted_by"]) == ["srv", "w2"]
+    # naming hosts decrypts on those only (the same selection as deploy's)
+    r = lab_repo.cli(
+        "secrets", "check", "--no-scan", "--on", "w1,w2", "--output", "json"
+    )
+    report = json.loads(r.stdout)
+    assert sorted(report["files"][0]["decrypted_by"]) == ["w2"]
+    assert not any("srv" in f["message"] for f in report["findings"])
     lab.cut("w2")
     try:
         r = lab_repo.cli(

@@ -112,7 +112,8 @@
 
       comfyui = {
         image = "ghcr.io/ai-dock/comfyui:v2-cuda-12.1.1-base-22.04";
-        ports = [ "8188:8188" ];
+        # 8188 is already published by k8s/apps' ComfyUI (ai-generation)
+        ports = [ "8189:8188" ];
         environment = {
           CLI_ARGS = "--listen 0.0.0.0 --port 8188";
         };
@@ -141,25 +142,6 @@
           "--health-cmd=ollama list"
           "--health-interval=30s"
           "--health-start-period=20s"
-        ];
-      };
-
-      ollama-rocm = {
-        image = "docker.io/ollama/ollama:0.5.7-rocm";
-        ports = [ "11435:11434" ];
-        environment = {
-          # Radeon 780M (gfx1103) runs with the gfx1100 kernels
-          HSA_OVERRIDE_GFX_VERSION = "11.0.0";
-          OLLAMA_HOST = "0.0.0.0";
-        };
-        volumes = [ "ollama-rocm:/root/.ollama" ];
-        devices = [
-          "/dev/kfd:/dev/kfd"
-          "/dev/dri:/dev/dri"
-        ];
-        extraOptions = [
-          "--group-add=video"
-          "--security-opt=seccomp=unconfined"
         ];
       };
     };

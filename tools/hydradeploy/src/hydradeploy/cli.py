@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("hydradeploy.deploy.cli", "status", "Generation, k3s and node state per host."),
     "check": ("hydradeploy.deploy.cli", "check", "Run the join and health checks only."),
     "history": ("hydradeploy.deploy.cli", "history", "Show the record of past deploys."),
+    "prune": ("hydradeploy.deploy.prune_cli", "prune", "Delete objects of removed manifests."),
+    "nodes": ("hydradeploy.deploy.nodes_cli", "nodes", "Sync node labels and taints."),
     "secrets": ("hydradeploy.secrets.cli", "secrets", "Manage age-encrypted secrets."),
     "lab": ("hydradeploy.lab.cli", "lab", "Local lab of test hosts for rehearsing deploys."),
 }
@@ -92,20 +94,105 @@ class LazyGroup(click.Group):
     default=None,
     help="Inventory file (default: hosts/inventory.toml of the repository).",
 )
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Details of failures (SSH handshakes, commands)."
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress or summaries on stderr.")
 @click.version_option(__version__, prog_name="hydradeploy")
 @click.pass_context
-def cli(ctx: click.Context, inventory_path: Path | None) -> None:
+def cli(ctx: click.Context, inventory_path: Path | None, verbose: bool, quiet: bool) -> None:
     """hydra: convert containers to k3s manifests and deploy NixOS generations
-    across the cluster, checking that every node rejoined k3s."""
+    across the cluster, checking that every node rejoined k3s.
+
+    Global options (--inventory, -v, -q) go before or after the command.
+    Shell completion of commands, host names and @tags (zsh, fish: docs/deploy.md):
+
+    \b
+      eval "$(_HYDRADEPLOY_COMPLETE=bash_source hydradeploy)"
+
+    \b
+    Example:
+      hydradeploy --inventory hosts/inventory.toml status --on @gpu
+    """
     ctx.ensure_object(dict)
     ctx.obj["inventory_path"] = inventory_path or default_inventory()
     ctx.obj["inventory_explicit"] = inventory_path is not None
+    ctx.obj["verbose"] = verbose
+    ctx.obj["quiet"] = quiet
+    if verbose:
+        from hydradeploy.transport.ssh import set_verbose
+
+        set_verbose(True)
+
+
+GLOBAL_FLAGS = {"-v", "--verbose", "-q", "--quiet"}
+GLOBAL_VALUED = {"--inventory"}
+
+
+def _command_params(args: list[str]) -> set[str]:
+    """Option names the (sub)command named in args accepts itself."""
+    ctx = click.Context(cli)
+    cmd: click.Command = cli
+    for word in args:
+        if word.startswith("-"):
+            continue
+        if not isinstance(cmd, click.Group):
+            break
+        sub = cmd.get_command(ctx, word)
+        if sub is None:
+            break
+        cmd = sub
+    return {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
+
+
+def hoist_globals(argv: list[str]) -> list[str]:
+    """Move global options written after the command to the front, unless that command
+    has an option of the same name (`lab up --inventory`), and never past `--`."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    head, tail = argv[:end], argv[end:]
+    first, i = None, 0
+    while i < len(head):
+        if head[i] in GLOBAL_VALUED:
+            i += 2
+            continue
+        if not head[i].startswith("-"):
+            first = i
+            break
+        i += 1
+    if first is None:
+        return argv
+    # tokens before the command are the group's own; look after it
+    own = _command_params(head[first:])
+    front: list[str] = []
+    rest: list[str] = head[:first]
+    i = first
+    while i < len(head):
+        a = head[i]
+        name = a.split("=", 1)[0]
+        if name in own:
+            rest.append(a)
+        elif a in GLOBAL_FLAGS:
+            front.append(a)
+        elif name in GLOBAL_VALUED:
+            if "=" in a:
+                front.append(a)
+            elif i + 1 < len(head):
+                front += [a, head[i + 1]]
+                i += 1
+            else:
+                rest.append(a)
+        else:
+            rest.append(a)
+        i += 1
+    return front + rest + tail
 
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: user errors become one line on stderr and exit status 2."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        return cli.main(args=argv, prog_name="hydradeploy", standalone_mode=False)
+        args = hoist_globals(args)
+        return cli.main(args=args, prog_name="hydradeploy", standalone_mode=False)
     except UserError as exc:
         click.echo(f"hydradeploy: error: {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
+from hydradeploy.cli_options import host_selection, inventory_path, load, select
 from hydradeploy.errors import OperationFailed
-from hydradeploy.inventory import check_file, load_inventory, where
+from hydradeploy.inventory import check_file, where
+from hydradeploy.output import emit_json, output_option, table
 
 
 def _path(ctx: click.Context) -> Path:
-    path: Path = ctx.obj["inventory_path"]
-    return path
+    return inventory_path(ctx)
 
 
 @click.group()
@@ -22,22 +22,18 @@ def inventory() -> None:
     """Validate and show the inventory (hosts/inventory.toml)."""
 
 
-@inventory.command("check")
-@click.option("--output", type=click.Choice(["text", "json"]), default="text")
+@inventory.command(
+    "check", epilog="Example:\n\n\b\n  hydradeploy --inventory hosts/inventory.toml inventory check"
+)
+@output_option
 @click.pass_context
 def check(ctx: click.Context, output: str) -> None:
     """List every problem of the inventory; exit 1 when there is one."""
     path = _path(ctx)
     _, issues = check_file(path)
     if output == "json":
-        click.echo(
-            json.dumps(
-                [
-                    {"code": i.code, "path": i.path, "line": i.line, "message": i.message}
-                    for i in issues
-                ],
-                indent=2,
-            )
+        emit_json(
+            [{"code": i.code, "path": i.path, "line": i.line, "message": i.message} for i in issues]
         )
     else:
         for issue in issues:
@@ -48,14 +44,22 @@ def check(ctx: click.Context, output: str) -> None:
         raise OperationFailed()
 
 
-@inventory.command("show")
-@click.option("--output", type=click.Choice(["text", "json"]), default="text")
+@inventory.command(
+    "show",
+    epilog="Examples:\n\n\b\n  hydradeploy inventory show\n  hydradeploy inventory show --on @gpu --output json",
+)
+@host_selection
+@output_option
 @click.pass_context
-def show(ctx: click.Context, output: str) -> None:
-    """The hosts and the k3s nodes the inventory declares."""
+def show(
+    ctx: click.Context, hosts: tuple[str, ...], all_hosts: bool, on: tuple[str, ...], output: str
+) -> None:
+    """The hosts (with their tags) and the k3s nodes the inventory declares; every host
+    when none is named."""
     path = _path(ctx)
-    inv = load_inventory(path)
-    nodes = inv.expected_nodes()
+    inv = load(ctx)
+    chosen = {h.name for h in select(inv, hosts, all_hosts, on, required=False)}
+    nodes = {n: v for n, v in inv.expected_nodes().items() if v["host"] in chosen}
     if output == "json":
         data: dict[str, Any] = {
             "cluster": {
@@ -67,27 +71,20 @@ def show(ctx: click.Context, output: str) -> None:
             "hosts": {
                 h.name: {"address": h.address, "role": h.role, "tags": list(h.all_tags())}
                 for h in inv.hosts.values()
+                if h.name in chosen
             },
             "nodes": nodes,
         }
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        emit_json(data)
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{inv.cluster.name} ({path})")
-    for col in ("node", "host", "role", "address", "GPUs", "labels", "taints"):
-        table.add_column(col)
+    tags = {h.name: ", ".join(f"@{t}" for t in h.all_tags()) for h in inv.hosts.values()}
+    rows = []
     for name, node in nodes.items():
-        gpus = ", ".join(f"{k}={v}" for k, v in node["gpus"].items()) or "-"
-        labels = "\n".join(f"{k}={v}" for k, v in sorted(node["labels"].items())) or "-"
-        table.add_row(
-            name,
-            node["host"],
-            node["role"],
-            node["address"],
-            gpus,
-            labels,
+        rows.append([
+            name, node["host"], node["role"], node["address"], tags.get(name, "-") or "-",
+            ", ".join(f"{k}={v}" for k, v in node["gpus"].items()) or "-",
+            "\n".join(f"{k}={v}" for k, v in sorted(node["labels"].items())) or "-",
             "\n".join(node["taints"]) or "-",
-        )
-    Console().print(table)
+        ])  # fmt: skip
+    cols = ("node", "host", "role", "address", "tags", "GPUs", "labels", "taints")
+    table(f"{inv.cluster.name} ({path})", cols, rows)

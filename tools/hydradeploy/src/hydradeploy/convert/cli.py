@@ -25,6 +25,38 @@ def _repo_root() -> Path:
     return repo_root()
 
 
+def _repository() -> Path | None:
+    """The hydra repository we are converting inside ($HYDRA_ROOT or a parent holding
+    hosts/inventory.toml), or None: then nothing may default to the working directory."""
+    root = _repo_root()
+    import os
+
+    if os.environ.get("HYDRA_ROOT") or (root / "hosts" / "inventory.toml").is_file():
+        return root
+    return None
+
+
+def _output_dirs(out: Path | None, secrets_dir: Path | None) -> tuple[Path, Path]:
+    """--out and where plaintext Secrets go: the repository's k8s/converted/ and
+    secrets/plain/ only when converting inside the repository (and into it); otherwise
+    --out is required and Secrets go beside it (`<out>-secrets/`) unless --secrets-dir."""
+    repo = _repository()
+    if out is None:
+        if repo is None:
+            raise UserError(
+                f"not inside a hydra repository (no hosts/inventory.toml above {Path.cwd()}): pass --out DIR"
+            )
+        out = repo / "k8s" / "converted"
+    if secrets_dir is None:
+        inside = repo is not None and out.resolve().is_relative_to(repo.resolve())
+        secrets_dir = (
+            repo / "secrets" / "plain"
+            if inside and repo is not None
+            else out.with_name(out.name + "-secrets")
+        )
+    return out, secrets_dir
+
+
 def _common(f: Any) -> Any:
     options = [
         click.option(
@@ -38,7 +70,7 @@ def _common(f: Any) -> Any:
             "out",
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
-            help="Output folder (default: k8s/converted/ of the repository).",
+            help="Output folder (default: k8s/converted/ of the repository; required outside one).",
         ),
         click.option(
             "--check",
@@ -57,7 +89,7 @@ def _common(f: Any) -> Any:
             "secrets_dir",
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
-            help="Where plaintext Secret manifests go (default: secrets/plain/ of the repository).",
+            help="Where plaintext Secret manifests go (default: secrets/plain/ of the repository when --out is inside it, else OUT-secrets/ beside --out).",
         ),
         click.option(
             "--storage-class",
@@ -66,9 +98,15 @@ def _common(f: Any) -> Any:
         ),
         click.option(
             "--volume-size",
-            default="10Gi",
-            show_default=True,
-            help="Size of claims for named volumes.",
+            "volume_size",
+            multiple=True,
+            metavar="[NAME=]SIZE",
+            help="Size of the claims of named volumes (default 10Gi); NAME=SIZE for one volume (repeatable).",
+        ),
+        click.option(
+            "--allow-empty",
+            is_flag=True,
+            help="Let a conversion that finds no containers remove the files its source wrote before.",
         ),
         click.option("--quiet", "-q", is_flag=True, help="No summary on stderr."),
     ]
@@ -267,32 +305,40 @@ def _host_gpus(ctx: click.Context, host: str, warnings: list[str]) -> dict[str, 
     return inv.hosts[host].gpu_resources()
 
 
+def _usable_inventory(ctx: click.Context) -> tuple[Path, Any] | None:
+    """The inventory in use (--inventory, else the repository's) and its contents; None
+    when there is none or it does not load (the GPU lookup already warned, when it
+    mattered)."""
+    from hydradeploy.inventory import load_inventory
+
+    path: Path = (ctx.obj or {}).get("inventory_path") or (
+        _repo_root() / "hosts" / "inventory.toml"
+    )
+    if not path.is_file():
+        return None
+    try:
+        return path, load_inventory(path)
+    except UserError:
+        return None
+
+
 def _inventory_problems(ctx: click.Context, source: Any, conv: Any) -> list[str]:
     """What the cluster described by the inventory (if there is one) could not run:
     pods pinned to a name that is no k3s node (hosts and microVM guests) stay Pending,
     LoadBalancer Services stay Pending when the inventory disables k3s's ServiceLB, and
     a ROCm container needs the host's HSA_OVERRIDE_GFX_VERSION (seed mistake 7)."""
-    from hydradeploy.inventory import load_inventory
-
     host: str | None = source.host
     pinned = host is not None and any(
         n.key == "nodeSelector" and n.kind == "converted" for r in conv.containers for n in r.notes
     )
-    balanced = any(
-        o.endswith("-lb") and o.startswith("Service/") for r in conv.containers for o in r.objects
-    )
+    balanced = any(r.load_balancer for r in conv.containers)
     rocm = [c for c in source.containers if any(g.vendor == "amd" for g in c.gpus)]
     if not (pinned or balanced or (rocm and host)):
         return []
-    path: Path = (ctx.obj or {}).get("inventory_path") or (
-        _repo_root() / "hosts" / "inventory.toml"
-    )
-    if not path.is_file():
+    found = _usable_inventory(ctx)
+    if found is None:
         return []
-    try:
-        inv = load_inventory(path)
-    except UserError:
-        return []
+    path, inv = found
     problems = []
     if pinned and host not in inv.expected_nodes():
         problems.append(
@@ -312,6 +358,48 @@ def _inventory_problems(ctx: click.Context, source: Any, conv: Any) -> list[str]
     return problems
 
 
+def _volume_sizes(values: tuple[str, ...], source: Any) -> tuple[str, dict[str, str]]:
+    """`--volume-size 20Gi` (every claim) and `--volume-size NAME=SIZE` (one volume)."""
+    default, sizes = "10Gi", {}
+    volumes = {m.source for c in source.containers for m in c.mounts if m.kind == "volume"}
+    for value in values:
+        name, eq, size = value.rpartition("=")
+        if not QUANTITY.match(size):
+            raise UserError(
+                f"--volume-size {value!r}: want a Kubernetes quantity such as 10Gi or 500Mi"
+            )
+        if not eq:
+            default = size
+        elif name not in volumes:
+            raise UserError(
+                f"--volume-size {value!r}: no named volume {name!r} in {', '.join(source.files)}"
+                + (f" (volumes: {', '.join(sorted(volumes))})" if volumes else "")
+            )
+        else:
+            sizes[name] = size
+    return default, sizes
+
+
+def _cluster_fit(
+    ctx: click.Context, out: Path, generated: dict[str, list[dict[str, Any]]], label: str
+) -> list[str]:
+    """k8s-check's cluster-fit checks over the output, with the repository's k8s/ tree
+    as context when the output lands inside it (cluster_fit.py)."""
+    from hydradeploy.convert import cluster_fit
+
+    found = _usable_inventory(ctx)
+    if found is None:
+        return []
+    _path, inv = found
+    repo = _repository()
+    k8s = repo / "k8s" if repo is not None else None
+    # output inside k8s/: the whole tree is its context; elsewhere (a trial run) the
+    # hand-written part (platform, apps), not the converted outputs it would not join
+    inside = k8s is not None and out.resolve().is_relative_to(k8s.resolve())
+    skip = None if inside or k8s is None else k8s / "converted"
+    return cluster_fit.problems(out, generated, label, inv, k8s, skip)
+
+
 def _run(
     ctx: click.Context,
     source: Any,
@@ -323,10 +411,11 @@ def _run(
     report: Path | None,
     secrets_dir: Path | None,
     storage_class: str | None,
-    volume_size: str,
+    volume_size: tuple[str, ...],
+    allow_empty: bool,
     quiet: bool,
 ) -> None:
-    from hydradeploy.convert import diff, write
+    from hydradeploy.convert import diff, ownership, write
     from hydradeploy.convert.emit import EmitOptions
     from hydradeploy.convert.emit import convert as emit
     from hydradeploy.convert.model import Note
@@ -337,13 +426,8 @@ def _run(
         raise UserError(
             f"--namespace {namespace!r}: must be a DNS-1123 label (lowercase letters, digits, '-')"
         )
-    if not QUANTITY.match(volume_size):
-        raise UserError(
-            f"--volume-size {volume_size!r}: want a Kubernetes quantity such as 10Gi or 500Mi"
-        )
-    root = _repo_root()
-    out = out or root / "k8s" / "converted"
-    secrets_dir = secrets_dir or root / "secrets" / "plain"
+    default_size, sizes = _volume_sizes(volume_size, source)
+    out, secrets_dir = _output_dirs(out, secrets_dir)
     # Conversion allocates many small objects and frees them only at exit; the cyclic
     # garbage collector would rescan the growing heap again and again (superlinear time).
     gc.disable()
@@ -352,22 +436,33 @@ def _run(
         namespace=namespace,
         host=source.host,
         storage_class=storage_class,
-        volume_size=volume_size,
+        volume_size=default_size,
+        volume_sizes=sizes,
         gpu_count=gpu_count,
         volume_root=volume_root,
     )
     label = ", ".join(source.files)
     # each file is written (or compared) as soon as it is built, then dropped
-    checker = diff.DriftCheck(out) if check else None
-    tree = None if check else write.StagedTree(out)
+    # only this source's files are compared, replaced or removed (ownership.py)
+    checker = diff.DriftCheck(out, owner=label) if check else None
+    tree = None if check else write.StagedTree(out, owner=label)
     if checker is not None:
         checker.own(namespace)
+    if tree is not None and not source.containers and not allow_empty:
+        mine = tree.own_files(namespace)
+        if mine:
+            raise UserError(
+                f"{label}: no containers to convert; that would remove its {len(mine)} file(s) under {out / namespace} (pass --allow-empty to do so)"
+            )
+
+    generated: dict[str, list[dict[str, Any]]] = {}
 
     def sink(rel: str, docs: list[dict[str, Any]]) -> None:
+        generated[rel] = docs
         if checker is not None:
             checker.file(rel, docs)
         elif tree is not None:
-            tree.add(rel, write.dump_documents(docs, label))
+            tree.add(rel, write.dump_documents(docs, ownership.label_for(rel, label)))
 
     try:
         if quiet or not sys.stderr.isatty():
@@ -382,6 +477,10 @@ def _run(
             tree.abort()
         raise
     conv.notes.extend(Note("warning", "inventory", w) for w in inv_warnings)
+    conv.notes.extend(
+        Note("warning", "cluster-fit", p) for p in _cluster_fit(ctx, out, generated, label)
+    )
+    generated.clear()
     conv.notes.extend(
         Note("warning", "inventory", p) for p in _inventory_problems(ctx, source, conv)
     )

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
+from hydradeploy.convert.compose_keys import unknown_key_error
 from hydradeploy.convert.gpus import extract_gpus, merge_gpu_requests
 from hydradeploy.convert.interpolation import InterpolationError, interpolate_tree, parse_env_file
 from hydradeploy.convert.model import Container, GpuRequest, Healthcheck, Note, Source
@@ -34,7 +35,27 @@ except AttributeError:
 
 
 class ComposeLoader(_BaseLoader):  # type: ignore[misc]
-    """YAML 1.2 core scalars: no sexagesimal ints (`22:22`), no yes/no/on/off booleans."""
+    """YAML 1.2 core scalars: no sexagesimal ints (`22:22`), no yes/no/on/off booleans;
+    a key twice in one mapping is an error (YAML 1.2 requires unique keys, and docker
+    compose refuses such files) instead of PyYAML's silent last-one-wins."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, _value in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
+                    key_node, yaml.ScalarNode
+                ):
+                    continue
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"duplicate key {key_node.value!r} (docker compose refuses it)",
+                        key_node.start_mark,
+                    )
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
 
 
 ComposeLoader.yaml_implicit_resolvers = {
@@ -101,6 +122,67 @@ def _read(path: Path) -> Any:
         raise UserError(
             f"{path}: malformed YAML: {str(exc).splitlines()[0] if str(exc) else 'nested too deeply'}"
         ) from None
+
+
+def _check_keys(doc: dict[str, Any], path: Path) -> None:
+    """Unknown keys are errors, as docker compose validates each file against the
+    compose-spec schema (see compose_keys.py): one line naming file, service and key."""
+
+    def check(where: str, obj: Any, label: str) -> None:
+        if not isinstance(obj, dict):
+            return
+        for key in obj:
+            err = unknown_key_error(where, key)
+            if err:
+                raise UserError(f"{path}: {label}{err}")
+
+    for key, value in doc.items():
+        if unknown_key_error("", key) and isinstance(value, dict) and "image" in value:
+            # compose file format 1: services at the top level; docker compose v2's
+            # schema has no such keys either
+            raise UserError(
+                f"{path}: top-level key {key!r} looks like a service of a version 1 file: put services under `services:`"
+            )
+    check("", doc, "")
+    for section in ("volumes", "networks", "secrets", "configs"):
+        items = doc.get(section)
+        for name, spec in items.items() if isinstance(items, dict) else ():
+            check(f"{section}.*", spec, f"{section} {name!r}: ")
+    services = doc.get("services")
+    for name, spec in services.items() if isinstance(services, dict) else ():
+        if not isinstance(spec, dict):
+            continue
+        label = f"service {name!r}: "
+        check("services.*", spec, label)
+        check("services.*.healthcheck", spec.get("healthcheck"), label + "healthcheck: ")
+        deploy = spec.get("deploy")
+        check("services.*.deploy", deploy, label + "deploy: ")
+        res = deploy.get("resources") if isinstance(deploy, dict) else None
+        check("services.*.deploy.resources", res, label + "deploy.resources: ")
+        if isinstance(res, dict):
+            check("services.*.deploy.resources.limits", res.get("limits"), label + "limits: ")
+            rsv = res.get("reservations")
+            check("services.*.deploy.resources.reservations", rsv, label + "reservations: ")
+            devices = rsv.get("devices") if isinstance(rsv, dict) else None
+            for dev in devices if isinstance(devices, list) else ():
+                check(
+                    "services.*.deploy.resources.reservations.devices[]",
+                    dev,
+                    label + "reservations.devices: ",
+                )
+        for key in ("ports", "volumes"):
+            items = spec.get(key)
+            for item in items if isinstance(items, list) else ():
+                check(f"services.*.{key}[]", item, f"{label}{key}: ")
+                if key == "volumes" and isinstance(item, dict):
+                    for sub in ("bind", "volume", "tmpfs", "image"):
+                        check(
+                            f"services.*.volumes[].{sub}", item.get(sub), f"{label}volumes.{sub}: "
+                        )
+        for key in ("depends_on", "networks"):
+            items = spec.get(key)
+            for other, sub in items.items() if isinstance(items, dict) else ():
+                check(f"services.*.{key}.*", sub, f"{label}{key} {other!r}: ")
 
 
 def _normalise_mapping(value: Any, key: str) -> dict[str, Any]:
@@ -177,6 +259,7 @@ def load_compose(
             raise UserError(
                 f"{path}: top level must be a mapping with `services`, got {type(doc).__name__}"
             )
+        _check_keys(doc, path)
         try:
             doc = interpolate_tree(doc, env, missing)
         except InterpolationError as exc:
@@ -219,6 +302,7 @@ def load_compose(
         "compose", [display(p) for p in files], [], host=host, project=sanitize(project)
     )
     source.notes.extend(dict.fromkeys(top_notes))  # once, even when several files repeat a key
+    source.config_data = _config_data(top["configs"], compose_dir)
     if missing:
         source.notes.append(
             Note(
@@ -275,12 +359,15 @@ def load_compose(
                     source.project or "default",
                     home_dir,
                     env,
+                    compose_dir,
+                    source.config_data,
                 )
             )
         except _Err as exc:
             raise UserError(f"{origin[name]}: service {name!r}: {exc}") from None
     present = {c.source_name for c in source.containers}
     _links(source, services)
+    _network_peers(source, services)
     for c in source.containers:
         for dep in c.depends_on:
             if dep not in services:
@@ -289,6 +376,49 @@ def load_compose(
                 )
         c.depends_on = [d for d in c.depends_on if d in present]
     return source
+
+
+CONFIGMAP_MAX = 1024 * 1024  # a ConfigMap holds at most 1 MiB (etcd's object limit)
+
+
+def _config_data(configs: dict[str, dict[str, Any]], compose_dir: Path) -> dict[str, str]:
+    """Text of compose configs the converter can read: inline `content`, or a `file`
+    beside the compose file (spec 08-configs.md); others stay a kubectl action."""
+    out: dict[str, str] = {}
+    for name, spec in configs.items():
+        if isinstance(spec.get("content"), str):
+            out[name] = spec["content"]
+            continue
+        file = spec.get("file")
+        if not isinstance(file, str):
+            continue
+        path = compose_dir / file
+        try:
+            if path.is_file() and path.stat().st_size <= CONFIGMAP_MAX:
+                out[name] = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+    return out
+
+
+def _network_peers(source: Source, services: dict[str, dict[str, Any]]) -> None:
+    """`network_mode: container:NAME` names a container: a service's container_name or,
+    for a project's own container, the service itself."""
+    by_container = {
+        str(spec.get("container_name")): name
+        for name, spec in services.items()
+        if isinstance(spec, dict) and spec.get("container_name")
+    }
+    for c in source.containers:
+        peer = c.network_peer
+        if peer is None or peer in services:
+            continue
+        if peer in by_container:
+            c.network_peer = by_container[peer]
+        else:
+            raise UserError(
+                f"{c.source_file}: service {c.source_name!r}: key 'network_mode': no service or container_name {peer!r} in the project"
+            )
 
 
 def _links(source: Source, services: dict[str, dict[str, Any]]) -> None:
@@ -413,6 +543,8 @@ def _service(
     project: str,
     home: str = "/root",
     env: dict[str, str] | None = None,
+    local_dir: Path | None = None,
+    config_data: dict[str, str] | None = None,
 ) -> Container:
     c = Container(source_name=name, source_file=source_file)
     for key in sorted(spec):
@@ -437,9 +569,9 @@ def _service(
         c.aliases.append((_scalar(spec["container_name"]), "container_name"))
     c.entrypoint = _command(spec.get("entrypoint"), "entrypoint")
     c.cmd = _command(spec.get("command"), "command")
-    _environment(c, spec, project_dir, home, env or {})
+    _environment(c, spec, project_dir, home, env or {}, local_dir)
     _ports(c, spec)
-    _volumes(c, spec, project_dir, top, home)
+    _volumes(c, spec, project_dir, top, home, local_dir)
     _resources(c, spec)
     _health(c, spec.get("healthcheck"))
     for key, attr in (("user", "user"), ("working_dir", "workdir"), ("hostname", "hostname")):
@@ -470,7 +602,7 @@ def _service(
         c.note("lost", "init", "init: the image's entrypoint runs as PID 1")
     _devices(c, spec)
     _depends(c, spec.get("depends_on"))
-    _files(c, spec, top, project)
+    _files(c, spec, top, project, config_data or {})
     for host, ip in sorted(_normalise_mapping(spec.get("extra_hosts"), "extra_hosts").items()):
         if ip is None:
             raise _Err(f"key 'extra_hosts': {host!r} needs host:ip")
@@ -543,7 +675,12 @@ def _expand_user(c: Container, key: str, path: str, home: str) -> str:
 
 
 def _environment(
-    c: Container, spec: dict[str, Any], project_dir: str, home: str, env: dict[str, str]
+    c: Container,
+    spec: dict[str, Any],
+    project_dir: str,
+    home: str,
+    env: dict[str, str],
+    local_dir: Path | None = None,
 ) -> None:
     for key, value in sorted(_normalise_mapping(spec.get("environment"), "environment").items()):
         if value is None:
@@ -570,6 +707,17 @@ def _environment(
         if not isinstance(path, str):
             raise _Err("key 'env_file': want a path or {path, required}")
         path = _expand_user(c, "env_file", path, home)
+        # `required` "defaults to true"; compose refuses a missing required file
+        # (spec 05-services.md "env_file"); the converter never reads it, only looks
+        required = not (isinstance(item, dict) and item.get("required") is False)
+        if local_dir is not None and not (local_dir / path).exists():
+            if not required:
+                continue
+            c.note(
+                "warning",
+                "env_file",
+                f"{path} not found beside the compose file ({local_dir}): compose would refuse to start {c.source_name}; create the Secret from the file on the host",
+            )
         # shown in the hint, so say where the file is on the host
         c.environment_files.append(posixpath.normpath(posixpath.join(project_dir, path)))
 
@@ -604,7 +752,7 @@ def _ports(c: Container, spec: dict[str, Any]) -> None:
             parsed, note = parse_port(text)
         except ValueError as exc:
             raise _Err(f"key 'ports'[{i}]: {text!r}: {exc}") from None
-        c.ports.extend(parsed)
+        c.ports.extend(_bare_published(c, parsed, text))
         if note:
             c.note("changed", "ports", note)
     for i, item in enumerate(_str_list(spec.get("expose"), "expose")):
@@ -615,12 +763,32 @@ def _ports(c: Container, spec: dict[str, Any]) -> None:
         c.expose.extend(parsed)
 
 
+def _bare_published(c: Container, ports: list[Any], text: str) -> list[Any]:
+    """A published port without a host port ("6379"): "the container runtime
+    automatically allocates any unassigned port of the host" (spec 05-services.md
+    "ports", compose-spec 170098ba); here the cluster picks a NodePort."""
+    from dataclasses import replace
+
+    out = []
+    for p in ports:
+        if p.host_port is None and not p.random_host_port:
+            p = replace(p, random_host_port=True)
+            c.note(
+                "changed",
+                "ports",
+                f"{text!r} has no host port: compose published it on one the engine picked; here a NodePort the cluster picks (`kubectl get svc` shows it)",
+            )
+        out.append(p)
+    return out
+
+
 def _volumes(
     c: Container,
     spec: dict[str, Any],
     project_dir: str,
     top: dict[str, dict[str, Any]],
     home: str,
+    local_dir: Path | None = None,
 ) -> None:
     volumes = spec.get("volumes") or []
     if not isinstance(volumes, list):
@@ -660,12 +828,28 @@ def _volumes(
                     "volumes",
                     f"volume {mount.source!r}: driver settings not converted; the claim uses the storage class",
                 )
-        c.mounts.append(mount)
+        c.mounts.append(_known_file(mount, item, local_dir))
     for item in _str_list(spec.get("tmpfs"), "tmpfs"):
         try:
             c.mounts.append(parse_tmpfs(item))
         except ValueError as exc:
             raise _Err(f"key 'tmpfs': {exc}") from None
+
+
+def _known_file(mount: Any, item: Any, local_dir: Path | None) -> Any:
+    """A relative bind source that is a file beside the compose file (a config file the
+    stack ships) gets hostPath type File: the kubelet then refuses to start the pod when
+    the file is missing on the node instead of creating an empty directory there
+    (k8s.io/api core/v1 types.go HostPathType: `File` "A file must exist at the given
+    path"; the default "" checks nothing)."""
+    from dataclasses import replace
+
+    source = item.get("source") if isinstance(item, dict) else str(item).partition(":")[0]
+    if mount.kind != "bind" or local_dir is None or not isinstance(source, str):
+        return mount
+    if source.startswith(".") and (local_dir / source).is_file():
+        return replace(mount, host_type="File")
+    return mount
 
 
 def _long_volume(item: dict[str, Any], project_dir: str) -> Any:
@@ -775,6 +959,11 @@ def _gpu_reservation(c: Container, dev: dict[str, Any], key: str) -> None:
                 c.devices.append(parse_device(str(ident)))
             return
         n: int | None = len(ids)
+        c.note(
+            "warning",
+            key,
+            f"device_ids {[str(i) for i in ids]}: the device plugin picks which GPUs a pod gets; asking for {n} of any (pin a model with a node label)",
+        )
     elif count in (None, "all", -1):
         n = None
     else:
@@ -829,6 +1018,9 @@ def _health(c: Container, hc: Any) -> None:
         _unit(duration_seconds, hc["start_period"], "healthcheck.start_period")
         if hc.get("start_period") is not None
         else None,
+        _unit(duration_seconds, hc["start_interval"], "healthcheck.start_interval")
+        if hc.get("start_interval") is not None
+        else None,
     )
 
 
@@ -836,6 +1028,8 @@ def _network(c: Container, spec: dict[str, Any]) -> None:
     mode = spec.get("network_mode")
     if mode == "host":
         c.host_network = True
+    elif isinstance(mode, str) and mode.startswith(("service:", "container:")):
+        c.network_peer = mode.partition(":")[2]  # resolved to a service in load_compose
     elif mode is not None:
         c.note(
             "lost",
@@ -901,15 +1095,20 @@ def _depends(c: Container, deps: Any) -> None:
         c.depends_on.append(str(dep))
         condition = cond.get("condition") if isinstance(cond, dict) else None
         if condition == "service_completed_successfully":
+            c.awaits_completion.append(str(dep))
             c.note(
                 "lost",
                 "depends_on",
-                f"{dep}: service_completed_successfully has no equivalent between Deployments (run it as a Job)",
+                f"{dep}: runs as a Job, but a pod does not wait for a Job to complete: start order not kept",
             )
 
 
 def _files(
-    c: Container, spec: dict[str, Any], top: dict[str, dict[str, Any]], project: str
+    c: Container,
+    spec: dict[str, Any],
+    top: dict[str, dict[str, Any]],
+    project: str,
+    config_data: dict[str, str],
 ) -> None:
     for key, default_dir, attr, create in (
         ("secrets", "/run/secrets", "secret_files", "secret generic"),
@@ -935,6 +1134,9 @@ def _files(
             )
             getattr(c, attr).append((ref, path))
             obj = f"{sanitize(project)}-{sanitize(ref)}"
+            if key == "configs" and ref in config_data:
+                c.note("converted", key, f"{ref} → ConfigMap {obj} (_configs.yaml) at {path}")
+                continue
             origin = declared.get("file") or declared.get("environment") or "(external)"
             flag = (
                 f"--from-file={re.sub(r'[^-._a-zA-Z0-9]', '_', ref)}={origin}"

@@ -9,6 +9,8 @@ from typing import Any
 import yaml
 from deepdiff import DeepDiff
 
+from hydradeploy.convert import ownership
+
 try:
     _Loader: Any = yaml.CSafeLoader
 except AttributeError:
@@ -30,8 +32,9 @@ class DriftCheck:
     """Compare generated files one at a time as they are built (`file`), then list the
     files on disk that would be removed (`finish`)."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, owner: str | None = None) -> None:
         self.out = out
+        self.owner = owner  # compare only this source's files (ownership.py)
         self.lines: list[str] = []
         self._seen: set[str] = set()
         self._folders: set[str] = set()
@@ -45,6 +48,11 @@ class DriftCheck:
         if not path.is_file():
             self.lines.append(f"+ {rel}: missing (would be written)")
             return
+        if self.owner is not None:
+            why = ownership.conflict(rel, ownership.owner(path), self.owner)
+            if why:
+                self.lines.append(f"! {why}")
+                return
         current = _load(path)
         if isinstance(current, str):
             self.lines.append(f"~ {rel}: {current}")
@@ -61,6 +69,8 @@ class DriftCheck:
             if base.is_dir():
                 for p in sorted(base.rglob("*.yaml")):
                     rel = p.relative_to(self.out).as_posix()
+                    if self.owner is not None and ownership.owner(p) != self.owner:
+                        continue  # another source's, a shared or a hand-written file
                     if rel not in self._seen:
                         self.lines.append(
                             f"- {rel}: on disk but no longer generated (would be removed)"

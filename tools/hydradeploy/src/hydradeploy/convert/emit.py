@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from hydradeploy.convert.model import Container, Note, Port, Source
 from hydradeploy.convert.names import assign_names, sanitize
@@ -58,12 +58,17 @@ _SECRET_KEY = re.compile(r"[^-._a-zA-Z0-9]")
 _NUMERIC_USER = re.compile(r"^(\d+)(?::(\d+))?\Z")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class EmitOptions:
     namespace: str
     host: str | None = None  # node that holds bind-mounted data
     storage_class: str | None = None  # None: the cluster default (k3s: local-path)
     volume_size: str = "10Gi"
+    volume_sizes: dict[str, str] = field(default_factory=dict)  # source volume -> size
+
+    def size_of(self, volume: str) -> str:
+        return self.volume_sizes.get(volume, self.volume_size)
+
     gpu_count: Callable[[str], int | None] = lambda vendor: None  # host GPUs per vendor
     volume_root: str = "/var/lib/containers/storage/volumes"  # where named volumes live now
 
@@ -73,10 +78,11 @@ class ContainerResult:
     name: str
     source_name: str
     source_file: str
-    workload: str  # Deployment or StatefulSet
+    workload: str  # Deployment, StatefulSet, Job, or "in pod of NAME"
     file: str  # relative to the output root
     objects: list[str] = field(default_factory=list)  # "Kind/name"
     notes: list[Note] = field(default_factory=list)
+    load_balancer: bool = False  # publishes through a LoadBalancer Service (ServiceLB)
 
 
 @dataclass(slots=True)
@@ -123,6 +129,121 @@ def _volume_name(target: str, used: set[str]) -> str:
 
 
 FileSink = Callable[[str, list[dict[str, Any]]], None]
+WorkloadKind = Literal["Deployment", "StatefulSet", "Job"]
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where and how one pod runs, decided from the model before any object is built:
+    the workload kind, why it is pinned to the data's node, why it cannot roll."""
+
+    workload: WorkloadKind
+    pin: tuple[str, ...] = ()
+    recreate: tuple[str, ...] = ()
+    restart_policy: str | None = None  # Jobs: Never / OnFailure
+    backoff_limit: int | None = None
+
+
+def one_shot(c: Container, awaited: set[str], kind: str) -> tuple[str, int | None] | None:
+    """(restartPolicy, backoffLimit) when the container runs to completion, else None.
+
+    Compose `restart: "no"` never restarts and `on-failure[:N]` restarts only on an
+    error exit, N times at most (spec 05-services.md "restart", compose-spec 170098ba);
+    a service another one waits for with `service_completed_successfully` is one-shot
+    too. A Deployment would restart them forever; a Job runs them to completion.
+    JobSpec.backoffLimit "Defaults to 6"; JobSpec.template "The only allowed
+    template.spec.restartPolicy values are "Never" or "OnFailure"" (Kubernetes 1.35 API
+    schema, kubernetes-validate 1.37.0).
+    oci-containers run as systemd units, whose restart is not the container's flag."""
+    if kind != "compose":
+        return None
+    r = (c.restart or "").strip()
+    if r == "no" or (c.restart is None and c.source_name in awaited):
+        return ("Never", 0)
+    if r.startswith("on-failure"):
+        _, _, n = r.partition(":")
+        return ("OnFailure", int(n) if n.isdigit() else None)
+    return None
+
+
+def place(
+    members: list[Container], shared: set[str], job: tuple[str, int | None] | None
+) -> Placement:
+    """The pod's placement from all its containers (a pure function of the model)."""
+    pin: list[str] = []
+    recreate: list[str] = []
+    for c in members:
+        if c.gpus:
+            recreate.append("GPU")
+        if "HSA_OVERRIDE_GFX_VERSION" in c.environment and any(g.vendor == "amd" for g in c.gpus):
+            # the override names one GPU generation: the host's (seed mistake 7)
+            pin.append("HSA_OVERRIDE_GFX_VERSION is for this host's GPU")
+        if c.host_network:
+            pin.append("host network")
+            recreate.append("host network")
+        for p in c.ports:
+            if p.specific_ip and p.host_port and not c.host_network:
+                pin.append(f"port bound to {p.host_ip}")
+                recreate.append("hostPort")
+        for m in c.mounts:
+            if m.kind == "bind":
+                pin.append(f"hostPath {m.source}")
+                recreate.append("hostPath")
+            elif m.kind == "volume" and m.source in shared:
+                recreate.append("shared ReadWriteOnce claim")
+        for dev in c.devices:
+            pin.append(f"device {dev.host_path}")
+            recreate.append("host device")
+    own_volumes = any(
+        m.kind == "volume" and m.source not in shared for c in members for m in c.mounts
+    )
+    kind: WorkloadKind = "Job" if job else "StatefulSet" if own_volumes else "Deployment"
+    return Placement(
+        kind,
+        tuple(dict.fromkeys(pin)),
+        tuple(dict.fromkeys(recreate)),
+        job[0] if job else None,
+        job[1] if job else None,
+    )
+
+
+def pod_groups(source: Source, top_notes: list[Note]) -> dict[str, list[Container]]:
+    """primary source name -> [primary, containers sharing its network namespace].
+
+    `network_mode: service:X` / `--network=container:X` share X's network namespace
+    (spec 05-services.md "network_mode"): they reach each other on localhost and X
+    serves their ports, so they must be containers of one Pod."""
+    by_name = {c.source_name: c for c in source.containers}
+
+    def root(c: Container) -> Container | None:
+        seen: list[str] = []
+        while c.network_peer is not None:
+            if c.source_name in seen:
+                return None
+            seen.append(c.source_name)
+            peer = by_name.get(c.network_peer)
+            if peer is None:
+                return None
+            c = peer
+        return c
+
+    groups: dict[str, list[Container]] = {}
+    for c in source.containers:
+        r = root(c)
+        if r is None:
+            top_notes.append(
+                Note(
+                    "warning",
+                    "network_mode",
+                    f"{c.source_name}: network of {c.network_peer!r} is not among the converted containers (or a cycle): runs in its own pod",
+                )
+            )
+            c.network_peer = None
+            r = c
+        group = groups.setdefault(r.source_name, [r])
+        if c is not r:
+            group.append(c)
+    return groups
 
 
 def convert(source: Source, opts: EmitOptions, on_file: FileSink | None = None) -> Conversion:
@@ -150,7 +271,10 @@ def convert(source: Source, opts: EmitOptions, on_file: FileSink | None = None) 
         if m.kind == "volume"
     }
     by_source = {c.source_name: c for c in source.containers}
+    groups = pod_groups(source, top_notes)
     aliases = _assign_aliases(source, names, top_notes)
+    awaited = {d for c in source.containers for d in c.awaits_completion}
+    group_of = {m.source_name: primary for primary, ms in groups.items() for m in ms}
     files: dict[str, list[dict[str, Any]]] = {}
     paths: list[str] = []
 
@@ -177,7 +301,6 @@ def convert(source: Source, opts: EmitOptions, on_file: FileSink | None = None) 
                             "app.kubernetes.io/name": ns,
                             "app.kubernetes.io/managed-by": MANAGED_BY,
                         },
-                        "annotations": {"hydra.io/source": ", ".join(source.files)},
                     },
                 }
             ],
@@ -194,6 +317,7 @@ def convert(source: Source, opts: EmitOptions, on_file: FileSink | None = None) 
                     "app.kubernetes.io/managed-by": MANAGED_BY,
                     "app.kubernetes.io/part-of": sanitize(source.project or ns),
                 },
+                vol,
             )
             claim["metadata"]["annotations"] = {
                 "hydra.io/source": f"{', '.join(source.files)}#volume:{vol}"
@@ -212,9 +336,26 @@ def convert(source: Source, opts: EmitOptions, on_file: FileSink | None = None) 
                 f"named volumes {sorted(shared)} are shared by {users}: standalone ReadWriteOnce claims, so those pods must run on one node (local-path binds them there)",
             )
         )
+    used_configs = sorted(
+        {ref for c in source.containers for ref, _ in c.config_files} & set(source.config_data)
+    )
+    if used_configs:
+        put(f"{ns}/_configs.yaml", [_config_map(source, ns, ref) for ref in used_configs])
     for c in source.containers:
+        if c.source_name not in groups:
+            continue  # a container of another one's pod, built with it
+        members = groups[c.source_name]
+        placement = place(members, shared, one_shot(c, awaited, source.kind))
         builder = _Builder(c, names[c.source_name], source, opts, shared, names, by_source)
-        builder.aliases = aliases.get(c.source_name, [])
+        builder.place, builder.group_of, builder.pods = placement, group_of, groups
+        builder.aliases = list(aliases.get(c.source_name, []))
+        for m in members[1:]:
+            member = _Builder(m, names[m.source_name], source, opts, shared, names, by_source)
+            member.place, member.group_of, member.pods = placement, group_of, groups
+            member.labels, member.selector = builder.labels, builder.selector
+            builder.members.append(member)
+            builder.aliases.append((names[m.source_name], m.source_name))
+            builder.aliases += aliases.get(m.source_name, [])
         docs, secret_docs = builder.build()
         for p in builder.lb_ports:
             lb_ports[p] += 1
@@ -230,8 +371,35 @@ def convert(source: Source, opts: EmitOptions, on_file: FileSink | None = None) 
                 file=path,
                 objects=[f"{d['kind']}/{d['metadata']['name']}" for d in docs],
                 notes=[_in_namespace(n, ns) for n in c.notes] + builder.notes,
+                load_balancer=any(kind == "LoadBalancer" for kind, _, _ in builder.lb_ports),
             )
         )
+        for member in builder.members:
+            results.append(
+                ContainerResult(
+                    name=member.name,
+                    source_name=member.c.source_name,
+                    source_file=member.c.source_file,
+                    workload=f"in pod of {builder.name}",
+                    file=path,
+                    notes=[_in_namespace(n, ns) for n in member.c.notes] + member.notes,
+                )
+            )
+    # two pods each asking for every GPU of the host: the second one stays Pending
+    for vendor in sorted({g.vendor for c in source.containers for g in c.gpus}):
+        greedy = sorted(
+            c.source_name
+            for c in source.containers
+            if any(g.vendor == vendor and g.count is None for g in c.gpus) and c.replicas
+        )
+        if len(greedy) > 1:
+            top_notes.append(
+                Note(
+                    "warning",
+                    "gpus",
+                    f"{len(greedy)} containers ({', '.join(greedy[:5])}{', …' if len(greedy) > 5 else ''}) each ask for all {vendor} GPUs of {source.host or 'the host'}: only one of them can be scheduled there at a time",
+                )
+            )
     for (kind, port, proto), n in sorted(lb_ports.items()):
         if n > 1:
             what = f"{port}/{proto.lower()}" if proto else str(port)
@@ -265,6 +433,8 @@ def _assign_aliases(
     for c in source.containers:
         own = names[c.source_name]
         for alias, origin in c.aliases:
+            if not any(ch.isalnum() for ch in alias):
+                continue  # nothing a client could have looked up (`-`, an empty hostname)
             # DNS names are case-insensitive (RFC 4343): `MyDB` is looked up as `mydb`
             wanted = alias.lower()
             service = wanted if _is_dns1035(wanted) else sanitize(alias)
@@ -301,11 +471,34 @@ def _in_namespace(note: Note, ns: str) -> Note:
     )
 
 
-def _pvc(name: str, ns: str, opts: EmitOptions, labels: dict[str, str]) -> dict[str, Any]:
+def _config_map(source: Source, ns: str, ref: str) -> dict[str, Any]:
+    """A compose config the converter read, under the name and key the mounts use."""
+    name = f"{sanitize(source.project or ns)}-{sanitize(ref)}"
+    meta = _meta(
+        name,
+        ns,
+        {
+            "app.kubernetes.io/name": name,
+            "app.kubernetes.io/managed-by": MANAGED_BY,
+            "app.kubernetes.io/part-of": sanitize(source.project or ns),
+        },
+        {"hydra.io/source": f"{', '.join(source.files)}#config:{ref}"},
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": meta,
+        "data": {_SECRET_KEY.sub("_", ref): source.config_data[ref]},
+    }
+
+
+def _pvc(
+    name: str, ns: str, opts: EmitOptions, labels: dict[str, str], volume: str
+) -> dict[str, Any]:
     spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"]}
     if opts.storage_class:
         spec["storageClassName"] = opts.storage_class
-    spec["resources"] = {"requests": {"storage": opts.volume_size}}
+    spec["resources"] = {"requests": {"storage": opts.size_of(volume)}}
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
@@ -331,12 +524,12 @@ class _Builder:
         self.shared, self.names, self.by_source = shared, names, by_source
         self.ns = opts.namespace
         self.notes: list[Note] = []
-        self.pin_reasons: list[str] = []
-        self.recreate_reasons: list[str] = []
+        self.place = Placement("Deployment")
+        self.members: list[_Builder] = []  # containers sharing this pod's network
+        self.group_of: dict[str, str] = {}  # source name -> primary of its pod
+        self.pods: dict[str, list[Container]] = {}  # primary -> the pod's containers
         self.lb_ports: list[tuple[str, int, str]] = []  # (Service type, port, protocol)
         self.aliases: list[tuple[str, str]] = []  # (Service name, alias), see _assign_aliases
-        own_volumes = [m for m in c.mounts if m.kind == "volume" and m.source not in shared]
-        self.workload = "StatefulSet" if own_volumes else "Deployment"
         self.labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": MANAGED_BY}
         if source.project:
             self.labels["app.kubernetes.io/part-of"] = sanitize(source.project)
@@ -352,9 +545,48 @@ class _Builder:
         self.notes.append(Note(kind, key, message))
 
     # -- the whole container -------------------------------------------------------
+    @property
+    def workload(self) -> WorkloadKind:
+        return self.place.workload
+
     def build(self) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-        c = self.c
+        """The pod's containers (this one, then those sharing its network), its
+        Services and its workload; claims of a Job first. Shared claims are in
+        _volumes.yaml, a StatefulSet's own are its volumeClaimTemplates."""
         secret_docs: dict[str, dict[str, Any]] = {}
+        used: set[str] = set()
+        containers: list[dict[str, Any]] = []
+        volumes: list[dict[str, Any]] = []
+        port_names: set[str] = set()
+        for b in [self, *self.members]:
+            container, vols = b._container(secret_docs, used)
+            # port names are unique within a pod; a shared network has each port once
+            ports = [p for p in container.get("ports", []) if p["name"] not in port_names]
+            port_names.update(p["name"] for p in ports)
+            if ports:
+                container["ports"] = ports
+            else:
+                container.pop("ports", None)
+            containers.append(container)
+            volumes += vols
+            if b is not self:
+                b.note(
+                    "converted",
+                    "network_mode",
+                    f"shares the network of {self.c.source_name}: a container of pod {self.name} (localhost between them, as before)",
+                )
+        claims = [t for b in [self, *self.members] for t in b.claim_templates]
+        pod = self._pod_spec(containers, volumes)
+        services = self._services()
+        workload = self._workload(pod, claims)
+        self._restart_note()
+        job_claims = claims if self.workload == "Job" else []
+        return [*job_claims, *services, workload], secret_docs
+
+    def _container(
+        self, secret_docs: dict[str, dict[str, Any]], used: set[str]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        c = self.c
         container: dict[str, Any] = {"name": self.name, "image": c.image}
         policy = self._pull_policy()
         if policy:
@@ -384,21 +616,14 @@ class _Builder:
         resources = self._resources()
         if resources:
             container["resources"] = resources
-        volumes, mounts = self._volumes()
+        volumes, mounts = self._volumes(used)
         if mounts:
             container["volumeMounts"] = mounts
-        probe = self._probe()
-        if probe:
-            container["readinessProbe"] = probe
+        container.update(self._probes())
         sc = self._security_context()
         if sc:
             container["securityContext"] = sc
-        pod = self._pod_spec(container, volumes)
-        services = self._services()
-        workload = self._workload(pod)
-        self._restart_note()
-        # claims of a StatefulSet are its volumeClaimTemplates; shared ones are in _volumes.yaml
-        return [*services, workload], secret_docs
+        return container, volumes
 
     def _pull_policy(self) -> str | None:
         c = self.c
@@ -467,7 +692,7 @@ class _Builder:
             self.note(
                 "action",
                 "environmentFiles",
-                f"create Secret {files_secret} from the env files (never read by the converter): kubectl -n {self.ns} create secret generic {files_secret} {flags}",
+                f"Secret {files_secret} from the env files (never read by the converter): on the host, `kubectl -n {self.ns} create secret generic {files_secret} {flags} --dry-run=client -o yaml > secrets/plain/{self.ns}/{files_secret}.yaml`, then `hydradeploy secrets import` encrypts it for the cluster",
             )
         return env, env_from
 
@@ -495,8 +720,6 @@ class _Builder:
             if hp is not None:
                 item["hostPort"] = hp.host_port
                 item["hostIP"] = hp.host_ip
-                self.pin_reasons.append(f"port bound to {hp.host_ip}")
-                self.recreate_reasons.append("hostPort")
                 self.note(
                     "changed",
                     "ports",
@@ -508,8 +731,13 @@ class _Builder:
         return out
 
     def _services(self) -> list[dict[str, Any]]:
-        c = self.c
-        ports = self._all_ports()
+        pod = [self, *self.members]
+        host_network = any(b.c.host_network for b in pod)
+        seen: dict[tuple[int, str], Port] = {}
+        for b in pod:
+            for p in b._all_ports():
+                seen.setdefault((p.container_port, p.protocol), p)
+        ports = [seen[k] for k in sorted(seen)]
         docs: list[dict[str, Any]] = []
         stateful = self.workload == "StatefulSet"
         # Every workload gets a Service named after it: on a compose or podman network
@@ -541,13 +769,14 @@ class _Builder:
                 "service",
                 f"no port known: headless Service {self.name} (DNS answers with the pod IPs, every port reachable)",
             )
-        for service_name in [self.name, *(s for s, _ in self.aliases)]:
+        for i, service_name in enumerate([self.name, *(s for s, _ in self.aliases)]):
             docs.append(
                 {
                     "apiVersion": "v1",
                     "kind": "Service",
                     "metadata": _meta(service_name, self.ns, self.labels, self.annotations),
-                    "spec": copy.deepcopy(spec),
+                    # each document its own dicts (no YAML anchors between them)
+                    "spec": copy.deepcopy(spec) if i else spec,
                 }
             )
         for service_name, alias in self.aliases:
@@ -556,7 +785,7 @@ class _Builder:
             )
         node_ports: list[dict[str, Any]] = []
         lb_ports: list[dict[str, Any]] = []
-        for p in c.ports:
+        for p in [p for b in pod for p in b.c.ports]:
             shown = f"{p.host_ip + ':' if p.host_ip else ''}{p.host_port or ''}→{p.container_port}/{p.protocol.lower()}"
             if p.host_port is None and not p.random_host_port:
                 continue
@@ -566,7 +795,7 @@ class _Builder:
                     "ports",
                     f"{shown}: bound to loopback, so not exposed beyond the node: reachable in the cluster as {self.name}:{p.container_port}; use kubectl port-forward for local access",
                 )
-            elif c.host_network:
+            elif host_network:
                 if p.host_port not in (None, p.container_port):
                     self.note(
                         "changed",
@@ -685,7 +914,6 @@ class _Builder:
             else:
                 self.note("converted", "gpus", f"{count} {gpu.vendor} GPU(s) from {gpu.origin}")
             limits[GPU_RESOURCES[gpu.vendor]] = count
-            self.recreate_reasons.append("GPU")
         out: dict[str, Any] = {}
         if limits:
             out["limits"] = {k: limits[k] for k in sorted(limits)}
@@ -694,22 +922,21 @@ class _Builder:
         return out
 
     # -- volumes ---------------------------------------------------------------------
-    def _volumes(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _volumes(self, used: set[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         c = self.c
         volumes: list[dict[str, Any]] = []
         mounts: list[dict[str, Any]] = []
-        used: set[str] = set()
         self.claim_templates: list[dict[str, Any]] = []
-        self.claims: list[str] = []
         for m in c.mounts:
             mount: dict[str, Any] = {"name": "", "mountPath": m.target}
             if m.read_only:
                 mount["readOnly"] = True
             if m.kind == "bind":
                 name = _volume_name(m.target, used)
-                volumes.append({"name": name, "hostPath": {"path": m.source}})
-                self.pin_reasons.append(f"hostPath {m.source}")
-                self.recreate_reasons.append("hostPath")
+                host_path = {"path": m.source}
+                if m.host_type:
+                    host_path["type"] = m.host_type
+                volumes.append({"name": name, "hostPath": host_path})
                 if m.source == "/nix/store" or m.source.startswith("/nix/store/"):
                     self.note(
                         "warning",
@@ -727,18 +954,31 @@ class _Builder:
                 name = _volume_name(m.source, used)
                 if m.source in self.shared:
                     volumes.append({"name": name, "persistentVolumeClaim": {"claimName": vol}})
-                    self.recreate_reasons.append("shared ReadWriteOnce claim")
                     self.note(
                         "converted",
                         "volumes",
                         f"named volume {m.source} → shared PersistentVolumeClaim {vol} (_volumes.yaml)",
                     )
-                else:
-                    self.claim_templates.append(_pvc(name, self.ns, self.opts, self.labels))
+                elif self.workload == "Job":
+                    # a Job has no claim templates: its own claim, named after the pod
+                    claim = f"{name}-{self.name}"
+                    volumes.append({"name": name, "persistentVolumeClaim": {"claimName": claim}})
+                    self.claim_templates.append(
+                        _pvc(claim, self.ns, self.opts, self.labels, m.source)
+                    )
                     self.note(
                         "converted",
                         "volumes",
-                        f"named volume {m.source} → volumeClaimTemplate {name} (PVC {name}-{self.name}-0), {self.opts.volume_size}",
+                        f"named volume {m.source} → PersistentVolumeClaim {claim}, {self.opts.size_of(m.source)}",
+                    )
+                else:
+                    self.claim_templates.append(
+                        _pvc(name, self.ns, self.opts, self.labels, m.source)
+                    )
+                    self.note(
+                        "converted",
+                        "volumes",
+                        f"named volume {m.source} → volumeClaimTemplate {name} (PVC {name}-{self.name}-0), {self.opts.size_of(m.source)}",
                     )
                 self.note(
                     "action",
@@ -775,8 +1015,6 @@ class _Builder:
             name = _volume_name(f"dev-{dev.host_path}", used)
             volumes.append({"name": name, "hostPath": {"path": dev.host_path}})
             mounts.append({"name": name, "mountPath": dev.container_path or dev.host_path})
-            self.pin_reasons.append(f"device {dev.host_path}")
-            self.recreate_reasons.append("host device")
             hint = (
                 " (video acceleration: install the Intel or AMD GPU device plugin and request its resource instead)"
                 if dev.host_path.startswith("/dev/dri")
@@ -803,13 +1041,11 @@ class _Builder:
         return volumes, mounts
 
     # -- probes and security ---------------------------------------------------------
-    def _probe(self) -> dict[str, Any] | None:
+    def _probes(self) -> dict[str, Any]:
         hc = self.c.healthcheck
         if hc is None or not hc.command:
-            return None
+            return {}
         probe: dict[str, Any] = {"exec": {"command": list(hc.command)}}
-        if hc.start_period_s:
-            probe["initialDelaySeconds"] = hc.start_period_s
         probe["periodSeconds"] = hc.interval_s or 30
         probe["timeoutSeconds"] = hc.timeout_s or 30
         probe["failureThreshold"] = hc.retries or 3
@@ -818,7 +1054,27 @@ class _Builder:
             "healthcheck",
             "health check → readinessProbe (like the engines, an unhealthy container is not restarted; it just stops receiving Service traffic)",
         )
-        return probe
+        out = {"readinessProbe": probe}
+        if hc.start_period_s:
+            # Container.startupProbe: "no other probes are executed until this completes
+            # successfully. If this probe fails, the Pod will be restarted"; Probe
+            # periodSeconds / failureThreshold (Kubernetes 1.35 API schema,
+            # kubernetes-validate 1.37.0). The start period's failures do not count,
+            # then `retries` more, as the engines count them.
+            period = hc.start_interval_s or probe["periodSeconds"]
+            threshold = -(-hc.start_period_s // period) + probe["failureThreshold"]
+            out["startupProbe"] = {
+                "exec": {"command": list(hc.command)},
+                "periodSeconds": period,
+                "timeoutSeconds": probe["timeoutSeconds"],
+                "failureThreshold": threshold,
+            }
+            self.note(
+                "changed",
+                "healthcheck",
+                f"start period {hc.start_period_s}s → startupProbe ({threshold} tries every {period}s): readiness waits for it; a container still unhealthy after that is restarted, where the engines only marked it unhealthy",
+            )
+        return out
 
     def _security_context(self) -> dict[str, Any]:
         c = self.c
@@ -850,16 +1106,23 @@ class _Builder:
         return sc
 
     # -- pod and workload ------------------------------------------------------------
-    def _pod_spec(self, container: dict[str, Any], volumes: list[dict[str, Any]]) -> dict[str, Any]:
+    def _pod_spec(
+        self, containers: list[dict[str, Any]], volumes: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         c = self.c
+        pod_members = [self.c, *(m.c for m in self.members)]
         pod: dict[str, Any] = {}
-        if any(g.vendor == "nvidia" for g in c.gpus):
+        if self.place.restart_policy:
+            pod["restartPolicy"] = self.place.restart_policy
+        # PodSpec.enableServiceLinks "Defaults to true" (Kubernetes 1.35 API schema):
+        # it injects *_PORT/*_SERVICE_HOST variables that docker never set and that
+        # clash with apps reading e.g. REDIS_PORT as a number
+        pod["enableServiceLinks"] = False
+        if any(g.vendor == "nvidia" for m in pod_members for g in m.gpus):
             pod["runtimeClassName"] = NVIDIA_RUNTIME_CLASS
-        if c.host_network:
+        if any(m.host_network for m in pod_members):
             pod["hostNetwork"] = True
             pod["dnsPolicy"] = "ClusterFirstWithHostNet"
-            self.pin_reasons.append("host network")
-            self.recreate_reasons.append("host network")
             self.note(
                 "converted",
                 "network",
@@ -874,9 +1137,10 @@ class _Builder:
                     f"hostname {c.hostname!r} → {hostname!r} (DNS-1123 label)",
                 )
             pod["hostname"] = hostname
-        if c.add_hosts:
+        add_hosts = [h for m in pod_members for h in m.add_hosts]
+        if add_hosts:
             by_ip: dict[str, list[str]] = {}
-            for host, ip in c.add_hosts:
+            for host, ip in add_hosts:
                 by_ip.setdefault(ip, []).append(host)
             pod["hostAliases"] = [
                 {"ip": ip, "hostnames": sorted(set(by_ip[ip]))} for ip in sorted(by_ip)
@@ -929,18 +1193,18 @@ class _Builder:
                 f'registry login → imagePullSecrets {secret}: kubectl -n {self.ns} create secret docker-registry {secret} --docker-server={c.registry_login} --docker-username=USER --docker-password="$(cat PASSWORD_FILE)"',
             )
         self._pin(pod)
-        init = self._wait_containers()
+        init = [w for b in [self, *self.members] for w in b._wait_containers()]
         if init:
-            pod["initContainers"] = init
-        pod["containers"] = [container]
+            pod["initContainers"] = list({w["name"]: w for w in init}.values())
+        pod["containers"] = containers
         if volumes:
             pod["volumes"] = volumes
         return pod
 
     def _pin(self, pod: dict[str, Any]) -> None:
-        if not self.pin_reasons:
+        if not self.place.pin:
             return
-        reasons = ", ".join(dict.fromkeys(self.pin_reasons))
+        reasons = ", ".join(self.place.pin)
         if self.source.host:
             pod["nodeSelector"] = {"kubernetes.io/hostname": self.source.host}
             self.note("converted", "nodeSelector", f"pinned to node {self.source.host}: {reasons}")
@@ -953,15 +1217,22 @@ class _Builder:
 
     def _wait_containers(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
+        own_pod = self.group_of.get(self.c.source_name)
         for dep in sorted(set(self.c.depends_on)):
             target = self.by_source.get(dep)
             if target is None:
                 continue
+            dep_pod = self.group_of.get(dep, dep)
+            if dep_pod == own_pod:
+                continue  # same pod: its containers start together, nothing to wait for
             dep_name = self.names[dep]
+            # a pod's ports are served by all its containers (shared network)
+            pod_members = self.pods.get(dep_pod) or [target]
             ports = sorted(
                 {
                     (p.container_port, p.protocol)
-                    for p in [*target.ports, *target.expose]
+                    for m in pod_members
+                    for p in [*m.ports, *m.expose]
                     if p.protocol == "TCP"
                 }
             )
@@ -993,7 +1264,7 @@ class _Builder:
             )
         return out
 
-    def _workload(self, pod: dict[str, Any]) -> dict[str, Any]:
+    def _workload(self, pod: dict[str, Any], claims: list[dict[str, Any]]) -> dict[str, Any]:
         c = self.c
         annotations = dict(self.annotations)
         if c.depends_on:
@@ -1005,6 +1276,8 @@ class _Builder:
         if template_annotations:
             template["metadata"]["annotations"] = template_annotations
         template["spec"] = pod
+        if self.workload == "Job":
+            return self._job(template, annotations)
         spec: dict[str, Any] = {
             "replicas": c.replicas,
             "selector": {"matchLabels": dict(self.selector)},
@@ -1017,7 +1290,7 @@ class _Builder:
                     "metadata": {"name": t["metadata"]["name"], "labels": t["metadata"]["labels"]},
                     "spec": t["spec"],
                 }
-                for t in self.claim_templates
+                for t in claims
             ]
             self.note(
                 "converted",
@@ -1025,7 +1298,7 @@ class _Builder:
                 "StatefulSet: it owns a named volume (a claim kept across restarts; updates stop the old pod before starting the new one)",
             )
         else:
-            reasons = list(dict.fromkeys(self.recreate_reasons))
+            reasons = list(self.place.recreate)
             if reasons:
                 spec["strategy"] = {"type": "Recreate"}
                 self.note(
@@ -1039,6 +1312,23 @@ class _Builder:
         return {
             "apiVersion": "apps/v1",
             "kind": self.workload,
+            "metadata": _meta(self.name, self.ns, self.labels, annotations),
+            "spec": spec,
+        }
+
+    def _job(self, template: dict[str, Any], annotations: dict[str, str]) -> dict[str, Any]:
+        """A one-shot container (see one_shot): a Job runs it to completion once."""
+        spec: dict[str, Any] = {}
+        if self.place.backoff_limit is not None:
+            spec["backoffLimit"] = self.place.backoff_limit
+        if self.c.replicas > 1:
+            spec["completions"] = spec["parallelism"] = self.c.replicas
+        if self.c.replicas == 0:
+            spec["suspend"] = True
+        spec["template"] = template
+        return {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
             "metadata": _meta(self.name, self.ns, self.labels, annotations),
             "spec": spec,
         }
@@ -1068,6 +1358,21 @@ class _Builder:
 
     def _restart_note(self) -> None:
         r = self.c.restart
+        if self.workload == "Job":
+            retries = (
+                "no retry"
+                if self.place.backoff_limit == 0
+                else f"{self.place.backoff_limit} retries"
+                if self.place.backoff_limit is not None
+                else "the Job default of 6 retries (compose: unlimited)"
+            )
+            why = f"restart {r!r}" if r else "another service waits for it to complete"
+            self.note(
+                "converted",
+                "restart",
+                f"{why}: runs once as a Job (restartPolicy {self.place.restart_policy}, {retries})",
+            )
+            return
         if r and r.split(":")[0] in ("no", "on-failure"):
             self.note(
                 "changed",

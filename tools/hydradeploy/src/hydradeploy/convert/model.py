@@ -48,6 +48,7 @@ class Mount:
     source: str = ""  # host path (bind) or volume name (volume)
     read_only: bool = False
     size: str | None = None  # tmpfs size, Kubernetes quantity
+    host_type: str | None = None  # hostPath type when the source is known (a "File")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ class Healthcheck:
     timeout_s: int | None = None
     retries: int | None = None
     start_period_s: int | None = None
+    start_interval_s: int | None = None
 
 
 @dataclass(slots=True)
@@ -120,6 +122,10 @@ class Container:
     sysctls: dict[str, str] = field(default_factory=dict)
     restart: str | None = None
     depends_on: list[str] = field(default_factory=list)
+    # compose depends_on condition service_completed_successfully: these run to completion
+    awaits_completion: list[str] = field(default_factory=list)
+    # network_mode service:X / --network=container:X: shares X's network namespace
+    network_peer: str | None = None
     replicas: int = 1
     stop_grace_s: int | None = None
     secret_files: list[tuple[str, str]] = field(default_factory=list)  # (secret, mount path)
@@ -140,4 +146,8 @@ class Source:
     host: str | None = None  # the machine holding bind-mounted data
     project: str | None = None  # compose project name
     shared_volumes: dict[str, str] = field(default_factory=dict)  # volume -> external name
+    # compose configs whose content the converter read (file beside the compose file, or
+    # inline `content`): config name -> text; they become ConfigMaps (configs hold no
+    # secrets; compose `secrets` are never read)
+    config_data: dict[str, str] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)  # about the source as a whole

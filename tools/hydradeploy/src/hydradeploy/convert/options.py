@@ -92,6 +92,8 @@ def _health_field(field_name: str) -> Callable[[Container, str], None]:
 def _network(c: Container, value: str) -> None:
     if value == "host":
         c.host_network = True
+    elif value.startswith("container:"):
+        c.network_peer = value.partition(":")[2]  # shares that container's network
     elif value in ("none",):
         c.note("lost", "--network", "network none: pods always get a network interface")
     else:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 
 from hydradeploy.deploy.models import SYSTEM_PROFILE
-from hydradeploy.deploy.remote import Remote, RemoteError, script
+from hydradeploy.transport import Connection as Remote
+from hydradeploy.transport import RemoteError, script
 
 # Slack for the round trips around the checks: a last probe, collecting facts over a
 # slow link, and the decision itself; a poll that outlasts it ends in the guard deciding

@@ -8,7 +8,8 @@ Checks, each named in every failure:
   system          systemctl is-system-running: running, or degraded (failed units listed)
   k3s-active      systemctl is-active k3s
   node-exists     seen from a server: the node object exists
-  node-ready      its Ready condition is True
+  node-ready      its Ready condition is True; after an activation, also its Lease
+                  (kube-node-lease/NAME) renewed after the activation ended
   labels          every inventory label is present with the inventory's value
   taints          exactly the inventory taints (Kubernetes' own node.kubernetes.io/* aside)
   gpus            allocatable nvidia.com/gpu / amd.com/gpu = inventory count
@@ -35,9 +36,18 @@ from hydradeploy.kube_names import parse_taint
 
 SYSTEM_TAINT_PREFIX = "node.kubernetes.io/"
 ETCD_LABEL = "node-role.kubernetes.io/etcd"
-SETTLE_SECONDS = (
-    50.0  # > kube-controller-manager's node-monitor-grace-period (40 s; 50 s since 1.32)
-)
+LEASE_NAMESPACE = "kube-node-lease"
+LEASES_MARK = "@@hydradeploy-leases@@"
+# Nodes, then the nodes' Leases, in one round trip to the server. The kubelet renews its
+# Lease every NodeLeaseDurationSeconds (40) × nodeLeaseRenewIntervalFraction (0.25) =
+# 10 s (kubernetes pkg/kubelet/apis/config/v1beta1/defaults.go @1c9cf914,
+# pkg/kubelet/kubelet.go) but posts node status only on change or every
+# nodeStatusReportFrequency (5 min): the Lease is what proves a kubelet alive now.
+_NODES_AND_LEASES = f"""
+k3s kubectl get nodes -o json || exit 1
+echo '{LEASES_MARK}'
+k3s kubectl get leases -n {LEASE_NAMESPACE} -o json 2>/dev/null || true
+"""
 
 _HOST_FACTS = r"""
 system=$(systemctl is-system-running 2>/dev/null)
@@ -64,6 +74,9 @@ class NodeSource:
         self._lock = threading.Lock()
         self._at = -1.0
         self._value: tuple[dict[str, Any] | None, str] = (None, "")
+        #: node name -> its Lease's renewTime (epoch seconds) from the last listing;
+        #: None when the server gave no Lease list (then node status stands in).
+        self.leases: dict[str, float] | None = None
 
     def get(self) -> tuple[dict[str, Any] | None, str]:
         with self._lock:
@@ -73,23 +86,29 @@ class NodeSource:
             self._at = time.monotonic()
             return self._value
 
+    def invalidate(self) -> None:
+        """The next get() asks the server again (after hydradeploy changed a node)."""
+        with self._lock:
+            self._at = -1.0
+
     def _fetch(self) -> tuple[dict[str, Any] | None, str]:
         if self.kube is None:
             return None, "no server reachable to ask for the node"
         try:
             res = self.kube.run(
-                ["k3s", "kubectl", "get", "nodes", "-o", "json"],
-                timeout=20,
-                what="k3s kubectl get nodes",
+                script(_NODES_AND_LEASES), timeout=20, what="k3s kubectl get nodes and leases"
             )
         except RemoteError as exc:
             return None, str(exc)
         if not res.ok:
             return None, f"{self.kube.name}: k3s kubectl get nodes: {res.last_line()}"
+        nodes_text, _, leases_text = res.stdout.partition(LEASES_MARK)
         try:
-            return nodes_by_name(json.loads(res.stdout)), ""
+            nodes = nodes_by_name(json.loads(nodes_text))
         except (ValueError, KeyError, TypeError) as exc:
             return None, f"{self.kube.name}: k3s kubectl get nodes: unreadable answer ({exc})"
+        self.leases = lease_renewals(leases_text)
+        return nodes, ""
 
 
 @dataclass
@@ -101,6 +120,7 @@ class Facts:
     readyz: str | None = None
     failed_units: str = ""
     nodes: dict[str, Any] | None = None  # name -> node object; None: could not ask a server
+    leases: dict[str, float] | None = None  # name -> Lease renewTime; None: not known
     nodes_error: str = ""
     host_error: str = ""
     extra: dict[str, str] = field(default_factory=dict)
@@ -120,6 +140,30 @@ def parse_host_facts(text: str) -> Facts:
         elif key == "failed":
             f.failed_units = value
     return f
+
+
+def _epoch(stamp: object) -> float | None:
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def lease_renewals(text: str) -> dict[str, float] | None:
+    """node name -> spec.renewTime (epoch) from `kubectl get leases -o json`; None when
+    the text is no Lease list."""
+    try:
+        doc = json.loads(text)
+        items = doc["items"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    out = {}
+    for lease in items:
+        name = (lease.get("metadata") or {}).get("name")
+        when = _epoch((lease.get("spec") or {}).get("renewTime"))
+        if name and when is not None:
+            out[str(name)] = when
+    return out
 
 
 def nodes_by_name(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -145,6 +189,24 @@ def heartbeat(node: Mapping[str, Any]) -> float | None:
                 return None
             return stamp.timestamp()
     return None
+
+
+def _after(renewed: float | None, since: float) -> bool:
+    if renewed is None:
+        return False
+    return renewed >= since + 1 if since == int(since) else renewed > since
+
+
+def _stale_lease(name: str, since: float, renewed: float | None) -> str:
+    seen = _clock(renewed) + " UTC" if renewed is not None else "never"
+    return (
+        f"stale Lease {LEASE_NAMESPACE}/{name}: not renewed since the activation "
+        f"ended at {_clock(since)} UTC (last renewal {seen})"
+    )
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}"
 
 
 def _taint_strings(node: Mapping[str, Any]) -> set[str]:
@@ -177,13 +239,16 @@ def node_checks(
     reference_version: str | None,
     prefix: str = "",
     fresh_since: float | None = None,
+    leases: Mapping[str, float] | None = None,
 ) -> list[CheckResult]:
     """node-exists, node-ready, labels, taints, gpus, kubelet-version for one node.
 
-    With `fresh_since` (epoch seconds), Ready only counts when the node reported after
-    that moment: right after an activation the old registration still looks Ready until
-    the node-monitor grace period runs out. Heartbeats carry whole seconds, so the
-    first one that counts is in a later second than `fresh_since`."""
+    With `fresh_since` (epoch seconds, the end of the activation), Ready only counts
+    once the node's Lease was renewed after that moment: right after an activation the
+    old registration still looks Ready until the node-monitor grace period runs out, and
+    a kubelet that was not restarted posts status only every 5 minutes, but renews its
+    Lease every 10 s. An activation end in whole seconds (the guard's) counts from the
+    next second. Without Leases (`leases` None) the Ready heartbeat stands in."""
     p = prefix
     node = nodes.get(name)
     if node is None:
@@ -193,15 +258,19 @@ def node_checks(
     out = [CheckResult(f"{p}node-exists", True)]
     status, reason = ready_status(node)
     beat = heartbeat(node)
+    stale = (
+        fresh_since is not None and leases is not None and not _after(leases.get(name), fresh_since)
+    )
     if status != "True":
+        why = f"node {name} Ready={status}" + (f" ({reason})" if reason else "")
+        if stale and fresh_since is not None and leases is not None:
+            why += "; " + _stale_lease(name, fresh_since, leases.get(name))
+        out.append(CheckResult(f"{p}node-ready", False, why))
+    elif stale and fresh_since is not None and leases is not None:
         out.append(
-            CheckResult(
-                f"{p}node-ready",
-                False,
-                f"node {name} Ready={status}" + (f" ({reason})" if reason else ""),
-            )
+            CheckResult(f"{p}node-ready", False, _stale_lease(name, fresh_since, leases.get(name)))
         )
-    elif fresh_since is not None and (beat is None or beat <= fresh_since):
+    elif fresh_since is not None and leases is None and (beat is None or beat <= fresh_since):
         seen = time.strftime("%H:%M:%S", time.gmtime(beat)) if beat is not None else "never"
         out.append(
             CheckResult(
@@ -300,6 +369,7 @@ def evaluate(
         facts.nodes,
         reference_version=reference,
         fresh_since=fresh_since,
+        leases=facts.leases,
     )
     if host.is_server and inv.embedded_etcd:
         want = len(inv.servers)
@@ -331,6 +401,11 @@ def evaluate(
     return out
 
 
+def _rejoined(results: list[CheckResult]) -> bool:
+    ok = {r.name for r in results if r.ok}
+    return {"node-exists", "node-ready"} <= ok
+
+
 def failures(results: list[CheckResult]) -> list[CheckResult]:
     return [r for r in results if not r.ok]
 
@@ -350,6 +425,7 @@ def collect(host: Host, own: Remote | None, kube: Remote | NodeSource | None) ->
             facts.host_error = str(exc)
     source = kube if isinstance(kube, NodeSource) else NodeSource(kube)
     facts.nodes, facts.nodes_error = source.get()
+    facts.leases = source.leases
     return facts
 
 
@@ -363,20 +439,27 @@ def wait_healthy(
     cancelled: Callable[[], bool] = lambda: False,
     on_poll: Callable[[list[CheckResult]], None] | None = None,
     fresh_since: float | None = None,
-    settle: float | None = None,
+    before_checks: Callable[[Facts], None] | None = None,
 ) -> list[CheckResult]:
     """Poll until every check passes or `timeout` runs out; return the last results.
 
-    `fresh_since`: the node must report after this moment — or, when k3s was not
-    restarted by the activation, stay Ready for `settle` seconds (longer than the
-    node-monitor grace period, so a node that stopped reporting would show it)."""
+    `fresh_since`: the node's Lease must be renewed after this moment (see node_checks),
+    whether or not the activation restarted k3s. `before_checks` runs once, on the
+    first poll where the node has rejoined (exists, Ready, fresh), before the other
+    checks count (node_sync: labels and taints from the inventory)."""
     start = time.monotonic()
     deadline = start + timeout
-    settle = SETTLE_SECONDS if settle is None else settle
     delay = 0.5
+    source = kube if isinstance(kube, NodeSource) else NodeSource(kube)
+    pending = before_checks
     while True:
-        since = fresh_since if time.monotonic() - start < settle else None
-        results = evaluate(host, inv, collect(host, own, kube), since)
+        facts = collect(host, own, source)
+        results = evaluate(host, inv, facts, fresh_since)
+        if pending is not None and _rejoined(results):
+            pending(facts)
+            pending = None
+            source.invalidate()
+            continue
         if on_poll is not None:
             on_poll(results)
         if not failures(results) or time.monotonic() + delay > deadline or cancelled():

@@ -1,43 +1,25 @@
 """`hydradeploy plan|deploy|rollback|generations|status|check|history`.
 
-Heavy modules (fabric, rich) are imported inside the commands so `--help` stays fast.
+Each command parses, calls one function of the deploy core, and renders the result.
+Heavy modules (paramiko, rich) are imported inside the commands so `--help` stays fast.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from hydradeploy.cli_options import complete_hosts, host_selection, load, seconds_option, select
+from hydradeploy.deploy.models import MODES
 from hydradeploy.errors import OperationFailed, UserError
+from hydradeploy.output import emit_json, output_option, table
 
 if TYPE_CHECKING:
-    from hydradeploy.deploy.models import Closure, HostReport
+    from hydradeploy.deploy.service import RunResult
     from hydradeploy.inventory import Host, Inventory
-
-MODES = ("switch", "boot", "test", "dry-activate")
-
-
-def _inventory(ctx: click.Context) -> Inventory:
-    from hydradeploy.inventory import load_inventory
-
-    path: Path = ctx.obj["inventory_path"]
-    return load_inventory(path)
-
-
-def _select(
-    inv: Inventory, names: Sequence[str], all_hosts: bool, tag: str | None, *, required: bool
-) -> list[Host]:
-    if required and not names and not all_hosts and not tag:
-        raise UserError("name the hosts: HOST…, --all or --on @TAG")
-    if not names and not all_hosts and not tag:
-        return list(inv.hosts.values())
-    return inv.select(names, all_hosts=all_hosts, tag=tag)
 
 
 def _closures(inv: Inventory, specs: Sequence[str], hosts: Sequence[Host]) -> dict[str, str]:
@@ -74,185 +56,120 @@ def _default_flake() -> str:
     return str(repo_root())
 
 
-def _console(err: bool = False) -> Any:
-    from rich.console import Console
+def _chosen(ctx: click.Context, inv: Inventory, hosts: Sequence[str], all_hosts: bool,
+            on: Sequence[str], *, required: bool) -> list[Host]:  # fmt: skip
+    from hydradeploy.transport import target
 
-    return Console(
-        file=sys.stderr if err else sys.stdout,
-        highlight=False,
-        soft_wrap=False,
-        width=None if sys.stdout.isatty() else 160,
-    )
-
-
-def _json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True))
+    chosen = select(inv, hosts, all_hosts, on, required=required)
+    # a bad port or jump host: exit 2 before connecting anywhere (the servers too: they
+    # answer for the nodes)
+    target.validate([*chosen, *inv.servers])
+    return chosen
 
 
-selection = [
-    click.argument("hosts", nargs=-1),
-    click.option("--all", "all_hosts", is_flag=True, help="Every host of the inventory."),
-    click.option(
-        "--on",
-        "tag",
-        metavar="@TAG",
-        help="Hosts carrying a tag (also @server, @agent, @gpu, @nvidia, @amd).",
-    ),
-]
-output_opt = click.option(
-    "--output", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
+def _quiet(ctx: click.Context, quiet: bool) -> bool:
+    return quiet or bool((ctx.find_root().obj or {}).get("quiet"))
 
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _apply(options: list[Any]) -> Callable[[F], F]:
-    def deco(f: F) -> F:
-        for opt in reversed(options):
-            f = opt(f)
-        return f
-
-    return deco
-
-
-# ------------------------------------------------------------------------------ deploy
-
-
-def _report_table(reports: list[HostReport]) -> None:
-    from rich.table import Table
-
-    table = Table(title="deploy result", title_justify="left", show_lines=False)
-    for col in ("host", "outcome", "generation", "step", "ssh", "time", "details"):
-        table.add_column(col, overflow="fold")
-    for r in reports:
-        gen = f"{r.generation_before if r.generation_before is not None else '?'} → {r.generation_after if r.generation_after is not None else '?'}"
-        style = "green" if r.ok else ("yellow" if r.outcome in ("skipped",) else "red")
-        table.add_row(
-            r.host,
-            f"[{style}]{r.outcome}[/]",
-            gen,
-            r.failed_step or "",
-            str(r.ssh_connections),
-            f"{r.seconds:.1f}s",
-            r.message,
-        )
-    _console().print(table)
-    for r in reports:
-        if r.changes:
-            click.echo(
-                f"{r.host}: {len(r.changes)} package change(s): "
-                + "; ".join(r.changes[:12])
-                + (" …" if len(r.changes) > 12 else "")
-            )
-
-
-def _execute(
-    ctx: click.Context,
-    command: str,
-    hosts: list[Host],
-    opts: Any,
-    closures: dict[str, Closure] | None,
-    output: str,
-    quiet: bool,
-) -> None:
-    from hydradeploy.deploy import record, signals
-    from hydradeploy.deploy.engine import Engine
-    from hydradeploy.deploy.progress import Progress
-
-    intr = signals.install()  # SIGTERM/SIGHUP like SIGINT; a second one never skips a rollback
-    inv = _inventory(ctx)
-    run_id = record.new_run_id()
-    started = record.now_iso()
-    progress = Progress([h.name for h in hosts], quiet=quiet)
-    engine = Engine(inv, opts, progress, run_id)
-    engine.record_meta = {
-        k: v
-        for k, v in record.entry(run_id, command, started, [], "", sys.argv[1:]).items()
-        if k not in ("hosts", "outcome")
-    }
-    reports: list[HostReport] = []
-    interrupted = False
-    try:
-        with progress, intr.raising():
-            reports = engine.run(hosts, closures)
-    except KeyboardInterrupt:
-        interrupted = True
-        reports = list(engine.last_reports)
-    outcome = "interrupted" if interrupted else ("ok" if all(r.ok for r in reports) else "failed")
-    rec = record.entry(run_id, command, started, reports, outcome, sys.argv[1:])
-    path = record.append_local(rec)
-    if output == "json":
-        _json(
-            {
-                "id": run_id,
-                "outcome": outcome,
-                "record": str(path),
-                "hosts": [r.as_json() for r in reports],
-            }
-        )
-    else:
-        _report_table(reports)
-        click.echo(f"record: {path} (run {run_id})", err=True)
-    if interrupted:
-        raise intr.exit()
-    if outcome != "ok":
-        raise OperationFailed("")
-
-
-@click.command()
-@_apply(selection)
-@click.option(
+# options deploy, plan and rollback share (one definition each)
+closure_option = click.option(
     "--closure",
     "closure_specs",
     multiple=True,
     metavar="HOST=STOREPATH",
-    help="Deploy this prebuilt system closure to HOST.",
+    help="Use this prebuilt system closure for HOST.",
 )
-@click.option(
+build_on_option = click.option(
     "--build-on",
     type=click.Choice(["local", "target"]),
     default="local",
     show_default=True,
     help="Where to build closures not given with --closure.",
 )
-@click.option(
+flake_option = click.option(
     "--flake", default=None, help="Flake reference to build from (default: the repository)."
 )
-@click.option(
-    "--mode",
-    type=click.Choice(MODES),
-    default="switch",
-    show_default=True,
-    help="switch-to-configuration mode.",
-)
-@click.option(
+max_parallel_option = click.option(
     "--max-parallel",
     type=click.IntRange(1, 64),
     default=4,
     show_default=True,
     help="Agents deployed at once.",
 )
-@click.option(
+confirm_timeout_option = click.option(
     "--confirm-timeout",
     type=click.IntRange(1, 3600),
     default=30,
     show_default=True,
     help="Seconds the host waits for the confirmation before rolling back by itself.",
 )
-@click.option(
-    "--check-timeout",
-    type=click.FloatRange(0, 3600),
-    default=120,
-    show_default=True,
-    help="Seconds to wait for the join checks to pass.",
+check_timeout_option = seconds_option(
+    "--check-timeout", 120, 3600, "Seconds to wait for the join checks to pass."
 )
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+
+
+# ------------------------------------------------------------------------------ deploy
+
+
+def _render_run(res: RunResult, output: str) -> None:
+    from hydradeploy.deploy import signals
+
+    if output == "json":
+        emit_json(res.as_json())
+    else:
+        rows = []
+        for r in res.reports:
+            before = "?" if r.generation_before is None else r.generation_before
+            after = "?" if r.generation_after is None else r.generation_after
+            style = "green" if r.ok else ("yellow" if r.outcome == "skipped" else "red")
+            rows.append([
+                r.host, f"[{style}]{r.outcome}[/]", f"{before} → {after}", r.failed_step or "",
+                str(r.ssh_connections), f"{r.seconds:.1f}s", r.message,
+            ])  # fmt: skip
+        table(
+            "deploy result",
+            ("host", "outcome", "generation", "step", "ssh", "time", "details"),
+            rows,
+        )
+        for r in res.reports:
+            if r.changes:
+                click.echo(
+                    f"{r.host}: {len(r.changes)} package change(s): "
+                    + "; ".join(r.changes[:12])
+                    + (" …" if len(r.changes) > 12 else "")
+                )
+        if res.pruned is not None:
+            from hydradeploy.deploy.prune_cli import show
+
+            show(res.pruned, "table", dry_run=False)
+        click.echo(f"record: {res.record} (run {res.run_id})", err=True)
+    if res.interrupted:
+        raise signals.exit_exception(res.signal)
+    if res.outcome != "ok":
+        raise OperationFailed("")
+    if res.pruned is not None and any(i.action == "delete" and i.done is False for i in res.pruned):
+        raise OperationFailed("prune: some deletions failed (see the table)")
+
+
+@click.command(epilog="Examples:\n\n\b\n  hydradeploy deploy hydra-ai\n  hydradeploy deploy --on @gpu,hydra-amd --max-parallel 2\n  hydradeploy deploy --all --mode boot")  # fmt: skip
+@host_selection
+@closure_option
+@build_on_option
+@flake_option
 @click.option(
-    "--activation-timeout",
-    type=click.FloatRange(1, 7200),
-    default=600,
+    "--mode",
+    type=click.Choice(MODES),
+    default="switch",
     show_default=True,
-    help="Seconds switch-to-configuration may take.",
+    help="switch: activate now and at boot; boot: at the next boot only; test: now, not at "
+    "boot; dry-activate: show what would change.",
+)
+@max_parallel_option
+@confirm_timeout_option
+@check_timeout_option
+@seconds_option(
+    "--activation-timeout", 600, 7200, "Seconds switch-to-configuration may take.", minimum=1
 )
 @click.option(
     "--stability-window",
@@ -265,14 +182,18 @@ def _execute(
     "--no-rollback", is_flag=True, help="Leave a failed host as it is (no watchdog, no rollback)."
 )
 @click.option("--keep-going", is_flag=True, help="Continue with later waves when a host fails.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
-@output_opt
+@click.option(
+    "--prune", is_flag=True,
+    help="Afterwards delete the objects of manifests removed from k8s/ (see `prune`).",
+)  # fmt: skip
+@quiet_option
+@output_option
 @click.pass_context
 def deploy(
     ctx: click.Context,
     hosts: tuple[str, ...],
     all_hosts: bool,
-    tag: str | None,
+    on: tuple[str, ...],
     closure_specs: tuple[str, ...],
     build_on: str,
     flake: str,
@@ -284,6 +205,7 @@ def deploy(
     stability_window: float,
     no_rollback: bool,
     keep_going: bool,
+    prune: bool,
     quiet: bool,
     output: str,
 ) -> None:
@@ -293,324 +215,219 @@ def deploy(
     agents in waves of --max-parallel. A host that fails to activate, to confirm over a
     new SSH connection, or to rejoin k3s is rolled back to the generation it had.
     """
+    from hydradeploy.deploy import service
     from hydradeploy.deploy.engine import Options
+    from hydradeploy.deploy.models import Goal
 
-    inv = _inventory(ctx)
-    chosen = _select(inv, hosts, all_hosts, tag, required=True)
+    inv = load(ctx)
+    chosen = _chosen(ctx, inv, hosts, all_hosts, on, required=True)
     closures = _closures(inv, closure_specs, chosen)
     opts = Options(
-        mode=mode, max_parallel=max_parallel, confirm_timeout=confirm_timeout, check_timeout=check_timeout,
-        activation_timeout=activation_timeout, rollback=not no_rollback, keep_going=keep_going,
-        build_on=build_on, flake=flake or _default_flake(), closures=closures,
-        stability_window=stability_window,
+        goal=Goal(mode), max_parallel=max_parallel, confirm_timeout=confirm_timeout,
+        check_timeout=check_timeout, activation_timeout=activation_timeout,
+        rollback=not no_rollback, keep_going=keep_going, build_on=build_on,
+        flake=flake or _default_flake(), closures=closures, stability_window=stability_window,
     )  # fmt: skip
-    _execute(ctx, "deploy", chosen, opts, None, output, quiet)
+    if prune and mode not in ("switch", "test"):
+        raise UserError(
+            f"--prune needs --mode switch or test (not {mode}): it reads the running system"
+        )
+    res = service.run(inv, "deploy", chosen, opts, quiet=_quiet(ctx, quiet), prune=prune)
+    _render_run(res, output)
 
 
-@click.command()
-@click.argument("host")
+@click.command(epilog="Examples:\n\n\b\n  hydradeploy rollback hydra-compute\n  hydradeploy rollback hydra-compute --to 41\n  hydradeploy rollback --on @gpu")  # fmt: skip
+@host_selection
 @click.option(
     "--to",
     "to",
     type=int,
     metavar="GENERATION",
-    help="Generation to go back to (default: the one before the current).",
+    help="Generation to go back to (one host only; default: the one before the current).",
 )
-@click.option("--confirm-timeout", type=click.IntRange(1, 3600), default=30, show_default=True)
-@click.option("--check-timeout", type=click.FloatRange(0, 3600), default=120, show_default=True)
-@click.option("--quiet", "-q", is_flag=True)
-@output_opt
+@confirm_timeout_option
+@check_timeout_option
+@quiet_option
+@output_option
 @click.pass_context
 def rollback(
     ctx: click.Context,
-    host: str,
+    hosts: tuple[str, ...],
+    all_hosts: bool,
+    on: tuple[str, ...],
     to: int | None,
     confirm_timeout: int,
     check_timeout: float,
     quiet: bool,
     output: str,
 ) -> None:
-    """Switch HOST back to an earlier generation (watchdog armed), then run the checks.
-
-    Default: the newest earlier generation that hydradeploy verified (passed its checks).
-    """
-    from hydradeploy.deploy import nix, verified
+    """Switch hosts back to an earlier generation (watchdog armed), in cluster order,
+    then run the checks."""
+    from hydradeploy.deploy import generations as gens
+    from hydradeploy.deploy import service
     from hydradeploy.deploy.engine import Options
-    from hydradeploy.deploy.models import Closure
-    from hydradeploy.deploy.remote import Remote, RemoteError, script
 
-    inv = _inventory(ctx)
-    h = inv.host(host)
-    try:
-        with Remote(h) as r:
-            gens = nix.parse_generations(
-                r.run(
-                    nix.list_generations(), timeout=30, check=True, what="list generations"
-                ).stdout
-            )
-            current = next((g.number for g in gens if g.current), None)
-            if to is None:  # the newest earlier generation that passed its checks
-                target = verified.rollback_target(gens, verified.read(r))
-                if isinstance(target, str):
-                    raise UserError(f"{host}: {target}")
-                to = target
-            if to not in {g.number for g in gens}:
-                raise UserError(
-                    f"{host}: no generation {to} (has {', '.join(str(g.number) for g in gens)})"
-                )
-            if to == current:
-                raise UserError(f"{host}: generation {to} is already the current one")
-            link = f"/nix/var/nix/profiles/system-{to}-link"
-            path = r.run(
-                script('readlink -f "$1"', link), timeout=15, check=True, what="read generation"
-            ).stdout.strip()
-    except RemoteError as exc:
-        raise OperationFailed(str(exc)) from None
+    inv = load(ctx)
+    chosen = _chosen(ctx, inv, hosts, all_hosts, on, required=True)
+    if to is not None and len(chosen) != 1:
+        raise UserError(f"--to {to}: names one generation of one host, not {len(chosen)} hosts")
+    closures, errors = gens.rollback_targets(inv, chosen, to)
+    if errors:
+        raise OperationFailed("; ".join(errors))
     opts = Options(confirm_timeout=confirm_timeout, check_timeout=check_timeout)
-    _execute(
-        ctx,
-        "rollback",
-        [h],
-        opts,
-        {h.name: Closure(path, f"generation {to}", generation=to)},
-        output,
-        quiet,
-    )
+    res = service.run(inv, "rollback", chosen, opts, closures, quiet=_quiet(ctx, quiet))
+    _render_run(res, output)
 
 
 # ------------------------------------------------------------------------------ read-only
 
 
-@click.command()
-@click.argument("host")
-@output_opt
+@click.command(epilog="Example:\n\n\b\n  hydradeploy generations hydra-ai --output json")
+@click.argument("host", shell_complete=complete_hosts)
+@output_option
 @click.pass_context
 def generations(ctx: click.Context, host: str, output: str) -> None:
     """HOST's system generations: dates, which one is current, which ones hydradeploy verified."""
-    from hydradeploy.deploy import nix, verified
-    from hydradeploy.deploy.remote import Remote, RemoteError
+    from hydradeploy.deploy import generations as gens
+    from hydradeploy.deploy import verified
+    from hydradeploy.transport import RemoteError, connect
 
-    inv = _inventory(ctx)
-    h = inv.host(host)
+    inv = load(ctx)
+    h = _chosen(ctx, inv, [host], False, (), required=True)[0]
     try:
-        with Remote(h) as r:
-            res = r.run(
-                nix.list_generations(), timeout=30, check=True, what="nix-env --list-generations"
-            )
-            good = verified.read(r)
+        with connect(h) as conn:
+            found = gens.list_on(conn)
+            good = verified.read(conn)
     except RemoteError as exc:
         raise OperationFailed(str(exc)) from None
-    gens = nix.parse_generations(res.stdout)
     if output == "json":
-        _json([{**g.as_json(), "verified": g.number in good} for g in gens])
+        emit_json([{**g.as_json(), "verified": g.number in good} for g in found])
         return
-    from rich.table import Table
-
-    table = Table(title=f"{host}: system generations", title_justify="left")
-    for col in ("generation", "date", "current", "verified"):
-        table.add_column(col)
-    for g in gens:
-        table.add_row(
+    rows = [
+        [
             str(g.number),
             g.date,
             "current" if g.current else "",
             "verified" if g.number in good else "",
-        )
-    _console().print(table)
+        ]
+        for g in found
+    ]
+    table(f"{host}: system generations", ("generation", "date", "current", "verified"), rows)
 
 
-def _gather(inv: Inventory, hosts: list[Host], check_timeout: float | None) -> list[dict[str, Any]]:
-    """Probe every host in parallel and evaluate its checks; one row per host."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from hydradeploy.deploy import checks, preflight, probe
-    from hydradeploy.deploy.remote import Remote, RemoteError
-
-    remotes: dict[str, Remote] = {}
-
-    def connect(h: Host) -> tuple[str, Remote | str]:
-        try:
-            return h.name, Remote(h).open()
-        except RemoteError as exc:
-            return h.name, str(exc)
-
-    wanted = {h.name for h in hosts} | {s.name for s in inv.servers}
-    errors: dict[str, str] = {}
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        for name, res in pool.map(connect, [h for h in inv.hosts.values() if h.name in wanted]):
-            if isinstance(res, str):
-                errors[name] = res
-            else:
-                remotes[name] = res
-    try:
-        kube = next(
-            (
-                remotes[s.name]
-                for s in sorted(inv.servers, key=lambda s: not s.cluster_init)
-                if s.name in remotes
-            ),
-            None,
-        )
-
-        shared = checks.NodeSource(kube)
-
-        def row(h: Host) -> dict[str, Any]:
-            own = remotes.get(h.name)
-            base: dict[str, Any] = {
-                "host": h.name, "role": h.role, "reachable": own is not None, "generation": None,
-                "closure": None, "closure_age_s": None, "k3s_active": False, "node_ready": None,
-                "gpus_expected": h.gpu_resources(), "gpus_allocatable": {}, "checks": [], "error": errors.get(h.name, ""),
-            }  # fmt: skip
-            st: probe.HostState | None = None
-            if own is not None:
-                try:
-                    st = probe.probe(own)
-                    base.update(
-                        generation=st.generation,
-                        closure=st.current,
-                        closure_age_s=st.closure_age_s,
-                        k3s_active=st.k3s == "active",
-                    )
-                except RemoteError as exc:
-                    base["error"] = str(exc)
-            kube_h = checks.NodeSource(own) if h.is_server and own is not None else shared
-            if check_timeout is None:
-                facts = checks.collect(h, own, kube_h)
-                results = checks.evaluate(h, inv, facts)
-            else:
-                results = checks.wait_healthy(h, inv, own, kube_h, timeout=check_timeout)
-                facts = checks.collect(h, own, kube_h) if own is not None else checks.Facts()
-            node = (facts.nodes or {}).get(h.name)
-            if node is not None:
-                base["node_ready"] = checks.ready_status(node)[0] == "True"
-                alloc = node.get("status", {}).get("allocatable", {}) or {}
-                base["gpus_allocatable"] = {
-                    k: int(v) for k, v in alloc.items() if k.endswith("/gpu") and str(v).isdigit()
-                }
-            if st is not None:  # profile and running system agree (issue 15)
-                results = [*results, preflight.profile_check(st)]
-            base["checks"] = [{"check": r.name, "ok": r.ok, "detail": r.detail} for r in results]
-            return base
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            return list(pool.map(row, hosts))
-    finally:
-        for r in remotes.values():
-            r.close()
+def _known(value: Any, yes: str, no: str) -> str:
+    """Unknown (None) is `?`, never the negative answer."""
+    return "?" if value is None else (yes if value else no)
 
 
-def _gpus(d: dict[str, int]) -> str:
+def _gpus(d: dict[str, int] | None) -> str:
+    if d is None:
+        return "?"
     return ", ".join(f"{v} {k.split('.')[0]}" for k, v in sorted(d.items())) or "-"
 
 
-@click.command()
-@_apply(selection)
-@output_opt
+@click.command(epilog="Examples:\n\n\b\n  hydradeploy status\n  hydradeploy status --on @gpu --output json")  # fmt: skip
+@host_selection
+@output_option
 @click.pass_context
 def status(
-    ctx: click.Context, hosts: tuple[str, ...], all_hosts: bool, tag: str | None, output: str
+    ctx: click.Context, hosts: tuple[str, ...], all_hosts: bool, on: tuple[str, ...], output: str
 ) -> None:
-    """Generation, closure age, k3s, node Ready and GPUs allocatable vs inventory, per host."""
+    """Generation, closure age, k3s, node Ready and GPUs allocatable vs inventory, per host
+    (every host when none is named). `?` (null in JSON): could not be learned."""
     from hydradeploy.deploy.probe import human_age
+    from hydradeploy.deploy.status import look
 
-    inv = _inventory(ctx)
-    rows = _gather(inv, _select(inv, hosts, all_hosts, tag, required=False), None)
+    inv = load(ctx)
+    rows = look(inv, _chosen(ctx, inv, hosts, all_hosts, on, required=False), None)
     for r in rows:
         del r["checks"]
     if output == "json":
-        _json(rows)
+        emit_json(rows)
         return
-    from rich.table import Table
-
-    table = Table(title=f"cluster {inv.cluster.name}", title_justify="left")
-    for col in (
-        "host",
-        "role",
-        "generation",
-        "age",
-        "k3s",
-        "node",
-        "GPUs allocatable / inventory",
-        "note",
-    ):
-        table.add_column(col, overflow="fold")
+    out = []
     for r in rows:
-        gpu_ok = r["gpus_allocatable"] == r["gpus_expected"] or (
-            not r["gpus_expected"] and not r["gpus_allocatable"]
-        )
-        node = {True: "[green]Ready[/]", False: "[red]NotReady[/]", None: "[red]absent[/]"}[
-            r["node_ready"]
-        ]
-        table.add_row(
-            r["host"], r["role"], str(r["generation"] if r["generation"] is not None else "?"), human_age(r["closure_age_s"]),
-            "[green]active[/]" if r["k3s_active"] else "[red]inactive[/]", node,
+        gpu_ok = r["gpus_allocatable"] is None or r["gpus_allocatable"] == r["gpus_expected"]
+        gen = "?" if r["generation"] is None else str(r["generation"])
+        age = human_age(r["closure_age_s"]) if r["closure_age_s"] is not None else "?"
+        out.append([
+            r["host"], r["role"], gen, age,
+            _known(r["k3s_active"], "[green]active[/]", "[red]inactive[/]"),
+            {"Ready": "[green]Ready[/]", None: "?"}.get(r["node"], f"[red]{r['node']}[/]"),
             f"{'' if gpu_ok else '[red]'}{_gpus(r['gpus_allocatable'])} / {_gpus(r['gpus_expected'])}{'' if gpu_ok else '[/]'}",
             r["error"],
-        )  # fmt: skip
-    _console().print(table)
+        ])  # fmt: skip
+    cols = ("host", "role", "generation", "age", "k3s", "node", "GPUs allocatable / inventory", "note")  # fmt: skip
+    table(f"cluster {inv.cluster.name}", cols, out)
 
 
-@click.command()
-@_apply(selection)
-@click.option(
-    "--check-timeout",
-    type=click.FloatRange(0, 3600),
-    default=0,
-    show_default=True,
-    help="Keep polling up to this many seconds until the checks pass.",
+@click.command(epilog="Examples:\n\n\b\n  hydradeploy check\n  hydradeploy check hydra-amd --check-timeout 60")  # fmt: skip
+@host_selection
+@seconds_option(
+    "--check-timeout", 0, 3600, "Keep polling up to this many seconds until the checks pass."
 )
-@output_opt
+@output_option
 @click.pass_context
 def check(
     ctx: click.Context,
     hosts: tuple[str, ...],
     all_hosts: bool,
-    tag: str | None,
+    on: tuple[str, ...],
     check_timeout: float,
     output: str,
 ) -> None:
-    """The join and health checks alone; exit 1 if any fails."""
-    inv = _inventory(ctx)
-    rows = _gather(inv, _select(inv, hosts, all_hosts, tag, required=False), check_timeout or None)
+    """The join and health checks alone (every host when none is named); exit 1 if any
+    fails."""
+    from hydradeploy.deploy.status import look
+
+    inv = load(ctx)
+    chosen = _chosen(ctx, inv, hosts, all_hosts, on, required=False)
+    rows = look(inv, chosen, check_timeout or None)
     failed = [r for r in rows if not r["reachable"] or any(not c["ok"] for c in r["checks"])]
     if output == "json":
-        _json(
-            [
-                {
-                    "host": r["host"],
-                    "ok": r not in failed,
-                    "error": r["error"],
-                    "checks": r["checks"],
-                }
-                for r in rows
-            ]
-        )
+        emit_json([
+            {"host": r["host"], "ok": r not in failed, "error": r["error"], "checks": r["checks"]}
+            for r in rows
+        ])  # fmt: skip
     else:
-        from rich.table import Table
-
-        table = Table(title="join and health checks", title_justify="left")
-        for col in ("host", "check", "result"):
-            table.add_column(col, overflow="fold")
+        out = []
         for r in rows:
             if not r["reachable"]:
-                table.add_row(r["host"], "ssh", f"[red]{r['error']}[/]")
+                out.append([r["host"], "ssh", f"[red]{r['error']}[/]"])
             for c in r["checks"]:
-                table.add_row(
-                    r["host"], c["check"], "[green]ok[/]" if c["ok"] else f"[red]{c['detail']}[/]"
-                )
-        _console().print(table)
+                out.append([r["host"], c["check"], "[green]ok[/]" if c["ok"] else f"[red]{c['detail']}[/]"])  # fmt: skip
+        table("join and health checks", ("host", "check", "result"), out)
     if failed:
         raise OperationFailed(f"checks failed on {', '.join(r['host'] for r in failed)}")
 
 
-@click.command()
+def _gen(value: Any) -> str:
+    return "?" if value is None else str(value)
+
+
+@click.command(epilog="Examples:\n\n\b\n  hydradeploy history --last 5\n  hydradeploy history --host hydra-ai --cluster hydra")  # fmt: skip
 @click.option("--host", "host_filter", help="Only runs that touched this host.")
+@click.option("--cluster", "cluster_filter", help="Only runs on this cluster (inventory's cluster.name).")  # fmt: skip
+@click.option(
+    "--this-inventory",
+    is_flag=True,
+    help="Only runs made with the inventory in use (--inventory or the repository's).",
+)
 @click.option(
     "--last", type=click.IntRange(1), default=20, show_default=True, help="How many runs."
 )
-@output_opt
-def history(host_filter: str | None, last: int, output: str) -> None:
+@output_option
+@click.pass_context
+def history(
+    ctx: click.Context,
+    host_filter: str | None,
+    cluster_filter: str | None,
+    this_inventory: bool,
+    last: int,
+    output: str,
+) -> None:
     """The record of past deploys and rollbacks (who, when, hosts, generations, outcome)."""
+    from hydradeploy.cli_options import inventory_path
     from hydradeploy.deploy import record
 
     entries = record.read_local()
@@ -618,50 +435,46 @@ def history(host_filter: str | None, last: int, output: str) -> None:
         entries = [
             e for e in entries if any(h.get("host") == host_filter for h in e.get("hosts", []))
         ]
+    if cluster_filter:
+        entries = [e for e in entries if e.get("cluster") == cluster_filter]
+    if this_inventory:
+        mine = str(inventory_path(ctx))
+        entries = [e for e in entries if e.get("inventory") == mine]
     entries = entries[-last:]
     if output == "json":
-        _json(entries)
+        emit_json(entries)
         return
     if not entries:
         click.echo(f"no deploys recorded yet in {record.local_path()}")
         return
-    from rich.table import Table
-
-    table = Table(title=f"deploy history ({record.local_path()})", title_justify="left")
-    for col in ("when", "who", "command", "outcome", "hosts"):
-        table.add_column(col, overflow="fold")
+    rows = []
     for e in entries:
         hosts_txt = "; ".join(
-            f"{h['host']} {h.get('generation_before')}→{h.get('generation_after')} {h.get('outcome')}"
+            f"{h['host']} {_gen(h.get('generation_before'))}→{_gen(h.get('generation_after'))} "
+            f"{h.get('outcome')}"
             for h in e.get("hosts", [])
         )
-        table.add_row(
-            e.get("started", "?"),
-            f"{e.get('user')}@{e.get('machine')}",
-            e.get("command", "?"),
-            e.get("outcome", "?"),
-            hosts_txt,
-        )
-    _console().print(table)
+        rows.append([
+            e.get("started") or "?", f"{e.get('user') or '?'}@{e.get('machine') or '?'}",
+            e.get("cluster") or "?", e.get("command", "?"), e.get("outcome", "?"), hosts_txt,
+        ])  # fmt: skip
+    cols = ("when", "who", "cluster", "command", "outcome", "hosts")
+    table(f"deploy history ({record.local_path()})", cols, rows)
 
 
-@click.command()
-@_apply(selection)
-@click.option("--closure", "closure_specs", multiple=True, metavar="HOST=STOREPATH")
-@click.option(
-    "--build-on", type=click.Choice(["local", "target"]), default="local", show_default=True
-)
-@click.option(
-    "--flake", default=None, help="Flake reference to build from (default: the repository)."
-)
-@click.option("--max-parallel", type=click.IntRange(1, 64), default=4, show_default=True)
-@output_opt
+@click.command(epilog="Examples:\n\n\b\n  hydradeploy plan --all\n  hydradeploy plan hydra-ai --closure hydra-ai=/nix/store/…-nixos-system-hydra-ai")  # fmt: skip
+@host_selection
+@closure_option
+@build_on_option
+@flake_option
+@max_parallel_option
+@output_option
 @click.pass_context
 def plan(
     ctx: click.Context,
     hosts: tuple[str, ...],
     all_hosts: bool,
-    tag: str | None,
+    on: tuple[str, ...],
     closure_specs: tuple[str, ...],
     build_on: str,
     flake: str,
@@ -671,8 +484,8 @@ def plan(
     """What a deploy would do, in order, and what would change, without touching anything."""
     from hydradeploy.deploy.planning import make_plan, render_plan
 
-    inv = _inventory(ctx)
-    chosen = _select(inv, hosts, all_hosts, tag, required=True)
+    inv = load(ctx)
+    chosen = _chosen(ctx, inv, hosts, all_hosts, on, required=True)
     closures = _closures(inv, closure_specs, chosen)
     result = make_plan(
         inv,
@@ -683,9 +496,9 @@ def plan(
         max_parallel=max_parallel,
     )
     if output == "json":
-        _json(result)
+        emit_json(result)
     else:
-        render_plan(result, _console())
+        render_plan(result)
     unseen = [h["host"] for h in result["hosts"] if h.get("error")]
     if unseen:
         raise OperationFailed(f"could not look at {', '.join(unseen)}; the plan is incomplete")

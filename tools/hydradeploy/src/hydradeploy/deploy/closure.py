@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from hydradeploy.deploy import nix
-from hydradeploy.deploy.remote import Remote, RemoteError
+from hydradeploy.transport import Connection as Remote
+from hydradeploy.transport import RemoteError, local
 
 COPY_TIMEOUT = 3600.0
 SPACE_MARGIN = 64 * 2**20  # left free after the copy (Nix database, logs, GC roots)
@@ -35,18 +36,9 @@ class CopyStats:
 
 def _local(argv: Sequence[str], timeout: float, env: dict[str, str] | None = None) -> str:
     try:
-        res = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout, check=False, env=env
-        )
-    except FileNotFoundError:
-        raise ClosureError(f"{argv[0]} not found on this machine (is Nix installed?)") from None
-    except subprocess.TimeoutExpired:
-        raise ClosureError(f"{shell(argv)} took longer than {timeout:g} s") from None
-    if res.returncode != 0:
-        lines = res.stderr.strip().splitlines() or [f"exit status {res.returncode}"]
-        said = next((ln.strip() for ln in lines if "error:" in ln), lines[-1])
-        raise ClosureError(f"{shell(argv)} failed: {said}")
-    return res.stdout
+        return local.run(argv, timeout=timeout, env=env, check=True).stdout
+    except local.LocalError as exc:
+        raise ClosureError(str(exc)) from None
 
 
 def shell(argv: Sequence[str]) -> str:
@@ -81,7 +73,7 @@ def missing_on(remote: Remote, paths: Sequence[str]) -> list[str]:
 def _export_stream(
     paths: Sequence[str], proc_holder: list[subprocess.Popen[bytes]]
 ) -> Iterator[bytes]:
-    proc = subprocess.Popen(nix.export_paths(paths), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = local.stream(nix.export_paths(paths))
     proc_holder.append(proc)
     assert proc.stdout is not None
     while chunk := proc.stdout.read(1 << 20):
@@ -155,7 +147,7 @@ def build_on_target(remote: Remote, flake: str, store_uri: str, nix_sshopts: str
     """Archive the flake into the host's store, then build the toplevel there."""
     import json
 
-    env = {**os.environ, "NIX_SSHOPTS": nix_sshopts}
+    env = {"NIX_SSHOPTS": nix_sshopts}
     archived = json.loads(_local(nix.flake_archive_to(flake, store_uri), BUILD_TIMEOUT, env))
     source = archived["path"]
     try:

@@ -1,7 +1,11 @@
-"""The deploy flow, per host: preflight → lock → closure → set profile → arm the guard
-(it activates) → confirm over a new connection → join checks → on failure roll back
-and re-check. Across hosts: waves from `order`, a server gate before the agents, stop
-after a failed wave unless --keep-going, Ctrl-C stops at safe points.
+"""The deploy flow. Per host (`HostDeploy`, one method per step): connect → preflight →
+lock → closure → copy → profile → arm the guard (it activates) → confirm over a new
+connection → [after rejoin] → join checks → on failure roll back and re-check. Across
+hosts (`Engine`): waves from `order`, [after the servers], a server gate before the
+agents, stop after a failed wave unless --keep-going, Ctrl-C stops at safe points.
+
+The two bracketed points are seams (`HostDeploy.after_rejoin`, `Engine.after_servers`):
+steps other features add there (node label sync, prune) run at exactly that point.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from hydradeploy.deploy import (
     closure,
     lock,
     nix,
+    node_sync,
     order,
     preflight,
     probe,
@@ -31,26 +36,29 @@ from hydradeploy.deploy.models import (
     SYSTEM_PROFILE,
     CheckResult,
     Closure,
+    Goal,
     HostReport,
     Outcome,
     StepResult,
     Wave,
 )
 from hydradeploy.deploy.progress import Progress
-from hydradeploy.deploy.remote import (
+from hydradeploy.inventory import Host, Inventory
+from hydradeploy.transport import (
     CONNECTIONS,
+    Connection,
     ConnectionLost,
-    Remote,
     RemoteError,
     RemoteTimeout,
     Unreachable,
+    openssh,
 )
-from hydradeploy.inventory import Host, Inventory
+from hydradeploy.transport.pool import Pool
 
 
 @dataclass
 class Options:
-    mode: str = "switch"
+    goal: Goal = Goal.SWITCH
     max_parallel: int = order.DEFAULT_MAX_PARALLEL
     confirm_timeout: int = 30
     check_timeout: float = 120.0
@@ -77,21 +85,22 @@ class HostFailed(Exception):
     """Ends one host's deploy; the report already says why."""
 
 
-class Interrupted(Exception):
-    pass
-
-
 class Engine:
-    def __init__(self, inv: Inventory, opts: Options, progress: Progress, run_id: str) -> None:
+    def __init__(
+        self,
+        inv: Inventory,
+        opts: Options,
+        progress: Progress,
+        run_id: str,
+        pool: Pool | None = None,
+    ) -> None:
         self.inv = inv
         self.opts = opts
         self.progress = progress
         self.run_id = run_id
         self.cancel = threading.Event()
-        self._pool: dict[str, Remote] = {}
-        self._pool_lock = threading.Lock()
+        self.pool = pool or Pool(inv)
         self._kube_lock = threading.Lock()
-        self.kube_remote: Remote | None = None
         self._nodes: checks.NodeSource | None = None
         self.last_reports: list[HostReport] = []
         #: run facts copied into each host's own record (id, user, machine, command …)
@@ -99,49 +108,17 @@ class Engine:
 
     # ------------------------------------------------------------------ connections
 
-    def connect(self, host: Host) -> Remote:
-        with self._pool_lock:
-            r = self._pool.get(host.name)
-            if r is not None and r.alive:
-                return r
-        r = Remote(host).open()
-        with self._pool_lock:
-            self._pool[host.name] = r
-        return r
+    def connect(self, host: Host) -> Connection:
+        return self.pool.get(host)
 
     def drop(self, host: Host) -> None:
-        with self._pool_lock:
-            r = self._pool.pop(host.name, None)
-        if r is not None:
-            r.close()
+        self.pool.drop(host)
 
-    def close_all(self) -> None:
-        with self._pool_lock:
-            remotes = list(self._pool.values())
-            self._pool.clear()
-        for r in remotes:
-            r.close()
-
-    def kube(self) -> Remote | None:
-        """A connection to a server to ask k3s about nodes: the cluster-init server's
-        working connection when it has one, else the first server that answers."""
-        with self._kube_lock:
-            if self.kube_remote is not None and self.kube_remote.alive:
-                return self.kube_remote
-            servers = sorted(self.inv.servers, key=lambda h: not h.cluster_init)
-            for s in servers:
-                try:
-                    self.kube_remote = self.connect(s)
-                    return self.kube_remote
-                except RemoteError:
-                    continue
-            return None
-
-    def kube_for(self, host: Host, own: Remote | None) -> checks.NodeSource:
+    def kube_for(self, host: Host, own: Connection | None) -> checks.NodeSource:
         """Where to read node objects: a server's own API, else the shared server listing."""
         if host.is_server and own is not None:
             return checks.NodeSource(own)
-        kube = self.kube()
+        kube = self.pool.kube()
         with self._kube_lock:
             if self._nodes is None or self._nodes.kube is not kube:
                 self._nodes = checks.NodeSource(kube)
@@ -178,6 +155,8 @@ class Engine:
                         continue
                 self.run_wave(wave, reports, closures)
                 failed = [h.name for h in wave.hosts if not reports[h.name].ok]
+                if self._last_server_wave(plan, wave) and not failed:
+                    self.after_servers(hosts, reports)
                 if failed and not self.opts.keep_going:
                     stop_reason = f"not started: {', '.join(failed)} failed in wave {wave.index}"
                 elif failed and wave.kind != "agents":
@@ -189,15 +168,27 @@ class Engine:
                     r.message = "not started: interrupted"
             raise
         finally:
-            self.close_all()
+            self.pool.close_all()
         return [reports[h.name] for h in hosts]
+
+    @staticmethod
+    def _last_server_wave(plan: Sequence[Wave], wave: Wave) -> bool:
+        return wave.kind != "agents" and all(
+            w.kind == "agents" for w in plan if w.index > wave.index
+        )
+
+    def after_servers(self, hosts: Sequence[Host], reports: dict[str, HostReport]) -> None:
+        """Seam: runs once the servers of this run are deployed and healthy, before any
+        agent (and at the end when only servers were deployed)."""
 
     def run_wave(
         self, wave: Wave, reports: dict[str, HostReport], closures: dict[str, Closure] | None
     ) -> None:
         pool = ThreadPoolExecutor(max_workers=len(wave.hosts), thread_name_prefix="deploy")
         futures: dict[Future[None], str] = {
-            pool.submit(self.host_flow, h, reports[h.name], (closures or {}).get(h.name)): h.name
+            pool.submit(
+                HostDeploy(self, h, reports[h.name], (closures or {}).get(h.name)).run
+            ): h.name
             for h in wave.hosts
         }
         try:
@@ -242,25 +233,63 @@ class Engine:
                 return f"server {s.name} is failing its checks ({'; '.join(map(str, bad))})"
         return ""
 
-    # ------------------------------------------------------------------ one host
 
-    def _step(
-        self, rep: HostReport, name: str, fn: Callable[[], object], detail: str = ""
-    ) -> object:
-        self.progress.step(rep.host, name, detail)
+# ---------------------------------------------------------------------- one host
+
+
+class HostDeploy:
+    """One host's deploy or rollback: `run()` calls one method per step, in order.
+    Step names (the report's and the progress's) are the strings passed to `_step`."""
+
+    def __init__(self, engine: Engine, host: Host, rep: HostReport, fixed: Closure | None):
+        self.e = engine
+        self.opts = engine.opts
+        self.progress = engine.progress
+        self.host = host
+        self.rep = rep
+        self.fixed = fixed
+        self.locked = False
+        self._own: Connection | None = None
+        self._st: probe.HostState | None = None
+
+    # -------------------------------------------------------------- plumbing
+
+    @property
+    def own(self) -> Connection:
+        """The working connection (re-opened by `confirm` when activation cut it)."""
+        if self._own is None:
+            raise HostFailed("not connected")
+        return self._own
+
+    @property
+    def st(self) -> probe.HostState:
+        """What preflight found (the generation to go back to)."""
+        if self._st is None:
+            raise HostFailed("no preflight")
+        return self._st
+
+    def _guard(self, action: str, new: str, mode: str, confirm_timeout: int) -> watchdog.GuardArgs:
+        """The guard's arguments for this run and host (back to what preflight saw)."""
+        return watchdog.GuardArgs(
+            run_id=self.e.run_id, action=action, new=new, mode=mode,
+            old_generation=self.st.generation, old=self.st.current,
+            confirm_timeout=confirm_timeout, lock_dir=lock.LOCK_DIR,
+        )  # fmt: skip
+
+    def _step(self, name: str, fn: Callable[[], object], detail: str = "") -> object:
+        self.progress.step(self.host.name, name, detail)
         t = time.monotonic()
         try:
             out = fn()
         except Exception as exc:
-            rep.steps.append(StepResult(name, False, str(exc), time.monotonic() - t))
+            self.rep.steps.append(StepResult(name, False, str(exc), time.monotonic() - t))
             raise
-        rep.steps.append(StepResult(name, True, "", time.monotonic() - t))
+        self.rep.steps.append(StepResult(name, True, "", time.monotonic() - t))
         return out
 
-    def _fail(
-        self, rep: HostReport, step: str, message: str, outcome: Outcome = Outcome.FAILED
-    ) -> HostFailed:
-        if self.cancel.is_set() and outcome is Outcome.FAILED and step in BEFORE_CHANGE:
+    def _fail(self, step: str, message: str, outcome: Outcome = Outcome.FAILED) -> HostFailed:
+        rep = self.rep
+        if self.e.cancel.is_set() and outcome is Outcome.FAILED and step in BEFORE_CHANGE:
             # Ctrl-C also reaches local children (nix-store --export): the step failed
             # because the user stopped it, and nothing on the host changed yet.
             outcome = Outcome.INTERRUPTED
@@ -269,142 +298,124 @@ class Engine:
         self.progress.note(rep.host, f"{step} failed: {message}")
         return HostFailed(message)
 
-    def host_flow(self, host: Host, rep: HostReport, fixed: Closure | None) -> None:
+    # -------------------------------------------------------------- the flow
+
+    def run(self) -> None:
         t0 = time.monotonic()
-        before = CONNECTIONS[host.name]
-        own: Remote | None = None
-        locked = False
+        before = CONNECTIONS[self.host.name]
         try:
-            self.progress.step(host.name, "connect")
-            t = time.monotonic()
-            try:
-                conn = self.connect(host)
-            except Unreachable as exc:
-                rep.steps.append(StepResult("connect", False, str(exc), time.monotonic() - t))
-                raise self._fail(rep, "connect", str(exc), Outcome.UNREACHABLE) from None
-            rep.steps.append(StepResult("connect", True, "", time.monotonic() - t))
-            own = conn
-            st = self._step(rep, "preflight", lambda: probe.probe(conn))
-            assert isinstance(st, probe.HostState)
-            rep.generation_before, rep.closure_before = st.generation, st.current
-            if not st.is_nixos_like:
-                raise self._fail(rep, "preflight", "not a NixOS host (no /etc/NIXOS)")
-            if why := preflight.refusal(host.name, st):  # e.g. a full /nix: before any change
-                raise self._fail(rep, "preflight", why)
-            if not st.current or st.generation is None:
+            self.connect()
+            self.preflight()
+            self.lock()
+            target = self.fixed or self.closure()
+            self.rep.closure_after = target.path
+            if self.fixed is None:
+                self._step("copy", lambda: self.copy(target))
+            if self.e.cancel.is_set():
                 raise self._fail(
-                    rep, "preflight", f"no current system generation in {SYSTEM_PROFILE}"
+                    "copy", "interrupted before activation; nothing changed", Outcome.INTERRUPTED
                 )
-            try:
-                taken = self._step(rep, "lock", lambda: lock.acquire(conn, self.run_id))
-                if taken:
-                    self.progress.note(host.name, str(taken))
-            except lock.LockHeld as exc:
-                raise self._fail(rep, "lock", str(exc), Outcome.LOCKED) from None
-            locked = True
-            target = fixed or self._step(rep, "closure", lambda: self.obtain_closure(host, conn))
-            assert isinstance(target, Closure)
-            rep.closure_after = target.path
-            if fixed is None:
-                self._step(rep, "copy", lambda: self.copy(host, conn, target, st, rep))
-            if self.cancel.is_set():
-                raise self._fail(
-                    rep,
-                    "copy",
-                    "interrupted before activation; nothing changed",
-                    Outcome.INTERRUPTED,
-                )
-            mode = self.opts.mode
-            if mode == "dry-activate":
-                self._step(
-                    rep,
-                    "dry-activate",
-                    lambda: conn.run(
-                        activate.switch_command(target.path, mode),
-                        timeout=self.opts.activation_timeout,
-                        on_line=lambda ln: self.progress.line(host.name, ln),
-                    ),
-                )
-                rep.outcome = Outcome.UNCHANGED
-                rep.message = "dry-activate: nothing changed"
-                rep.generation_after = st.generation
+            goal = self.opts.goal
+            if goal.changes_nothing:
+                self.dry_activate(target)
                 return
-            if activate.sets_profile(mode):
-                self._step(
-                    rep,
-                    "profile",
-                    lambda: conn.run(
-                        activate.profile_command(target),
-                        timeout=120,
-                        check=True,
-                        what="set the system profile",
-                    ),
-                )
-            if mode == "boot":
-                self._step(
-                    rep,
-                    "boot",
-                    lambda: conn.run(
-                        activate.switch_command(target.path, "boot"),
-                        timeout=self.opts.activation_timeout,
-                        check=True,
-                        what="switch-to-configuration boot",
-                    ),
-                )
-                rep.outcome, rep.message = Outcome.UNCHANGED, "boot: active after the next reboot"
-                rep.generation_after = probe.probe(conn).generation
+            if goal.sets_profile:
+                self.profile(target)
+            if not goal.changes_running_system:
+                self.boot(target)
                 return
-            activated_at = self.activate_and_confirm(host, conn, target, st, rep)
-            own = self._pool.get(host.name, conn)
-            self.verify(host, own, st, rep, activated_at)
+            activated_at = self.activate_and_confirm(target)
+            self.after_rejoin()
+            self.verify(activated_at)
         except HostFailed:
             pass
         except RemoteError as exc:
-            step = rep.steps[-1].step if rep.steps else "connect"
-            outcome = Outcome.FAILED if rep.outcome is Outcome.SKIPPED else rep.outcome
-            self._fail(rep, step, str(exc), outcome)
+            step = self.rep.steps[-1].step if self.rep.steps else "connect"
+            outcome = Outcome.FAILED if self.rep.outcome is Outcome.SKIPPED else self.rep.outcome
+            self._fail(step, str(exc), outcome)
         except closure.ClosureError as exc:
-            self._fail(rep, "closure", f"{host.name}: {exc}")
+            self._fail("closure", f"{self.host.name}: {exc}")
         finally:
-            # Released when the host can be reached; a lock left by a run that is gone is
-            # taken over by the next deploy from this machine (lock.stale_holder).
-            if locked:
-                own2 = self._pool.get(host.name)
-                if own2 is not None and own2.alive:
-                    with contextlib.suppress(RemoteError):
-                        lock.release(own2, self.run_id)
-            rep.seconds = time.monotonic() - t0
-            rep.ssh_connections = CONNECTIONS[host.name] - before
-            self.progress.step(host.name, str(rep.outcome), rep.message)
-            own3 = self._pool.get(host.name)
-            if own3 is not None and own3.alive and rep.generation_before is not None:
-                record.append_remote(own3, {**self.record_meta, "finished": record.now_iso()}, rep)
-            if not host.is_server:
-                self.drop(host)
+            self.finish(t0, before)
 
-    def obtain_closure(self, host: Host, own: Remote) -> Closure:
+    def finish(self, t0: float, connections_before: int) -> None:
+        """Release the lock, write the host's record, close an agent's connection."""
+        host, rep = self.host, self.rep
+        # Released when the host can be reached; a lock left by a run that is gone is
+        # taken over by the next deploy from this machine (lock.stale_holder).
+        if self.locked:
+            own = self.e.pool.peek(host)
+            if own is not None:
+                with contextlib.suppress(RemoteError):
+                    lock.release(own, self.e.run_id)
+        rep.seconds = time.monotonic() - t0
+        rep.ssh_connections = CONNECTIONS[host.name] - connections_before
+        self.progress.step(host.name, str(rep.outcome), rep.message)
+        own = self.e.pool.peek(host)
+        if own is not None and rep.generation_before is not None:
+            record.append_remote(own, {**self.e.record_meta, "finished": record.now_iso()}, rep)
+        if not host.is_server:
+            self.e.drop(host)
+
+    # -------------------------------------------------------------- steps before any change
+
+    def connect(self) -> None:
+        self.progress.step(self.host.name, "connect")
+        t = time.monotonic()
+        try:
+            self._own = self.e.connect(self.host)
+        except Unreachable as exc:
+            self.rep.steps.append(StepResult("connect", False, str(exc), time.monotonic() - t))
+            raise self._fail("connect", str(exc), Outcome.UNREACHABLE) from None
+        self.rep.steps.append(StepResult("connect", True, "", time.monotonic() - t))
+
+    def preflight(self) -> None:
+        st = self._step("preflight", lambda: probe.probe(self.own))
+        assert isinstance(st, probe.HostState)
+        self._st = st
+        self.rep.generation_before, self.rep.closure_before = st.generation, st.current
+        if not st.is_nixos_like:
+            raise self._fail("preflight", "not a NixOS host (no /etc/NIXOS)")
+        if why := preflight.refusal(self.host.name, st):  # e.g. a full /nix: before any change
+            raise self._fail("preflight", why)
+        if not st.current or st.generation is None:
+            raise self._fail("preflight", f"no current system generation in {SYSTEM_PROFILE}")
+
+    def lock(self) -> None:
+        try:
+            taken = self._step("lock", lambda: lock.acquire(self.own, self.e.run_id))
+            if taken:
+                self.progress.note(self.host.name, str(taken))
+        except lock.LockHeld as exc:
+            raise self._fail("lock", str(exc), Outcome.LOCKED) from None
+        self.locked = True
+
+    def closure(self) -> Closure:
+        got = self._step("closure", self.obtain_closure)
+        assert isinstance(got, Closure)
+        return got
+
+    def obtain_closure(self) -> Closure:
+        host = self.host
         given = self.opts.closures.get(host.name)
         if given:
             return Closure(given, "prebuilt")
         if self.opts.build_on == "target":
-            path = closure.build_on_target(
-                own,
-                self.opts.flake,
-                nix.store_uri(host.ssh.user, host.address),
-                nix.nix_sshopts(host.ssh),
-            )
+            with openssh.nix_sshopts(host) as sshopts:
+                path = closure.build_on_target(
+                    self.own, self.opts.flake, openssh.store_uri(host), sshopts
+                )
             return Closure(path, "build-target")
         return Closure(closure.build_local(self.opts.flake, host.name), "build-local")
 
-    def copy(
-        self, host: Host, own: Remote, target: Closure, st: probe.HostState, rep: HostReport
-    ) -> None:
+    def copy(self, target: Closure) -> None:
+        own, st, rep = self.own, self.st, self.rep
         if target.source != "build-target":
             stats = closure.copy_closure(
                 own,
                 target.path,
                 free_kb=st.store_free_kb,
-                on_line=lambda ln: self.progress.line(host.name, ln),
+                on_line=lambda ln: self.progress.line(self.host.name, ln),
             )
             rep.steps.append(
                 StepResult(
@@ -417,68 +428,97 @@ class Engine:
         old_paths = closure.remote_requisites(own, st.current)
         rep.changes = nix.closure_changes(old_paths, new_paths)
 
-    # ------------------------------------------------------------------ activation
+    # -------------------------------------------------------------- goals without the guard
 
-    def activate_and_confirm(
-        self, host: Host, own: Remote, target: Closure, st: probe.HostState, rep: HostReport
-    ) -> float | None:
+    def dry_activate(self, target: Closure) -> None:
+        self._step(
+            "dry-activate",
+            lambda: self.own.run(
+                activate.switch_command(target.path, Goal.DRY_ACTIVATE),
+                timeout=self.opts.activation_timeout,
+                on_line=lambda ln: self.progress.line(self.host.name, ln),
+            ),
+        )
+        self.rep.outcome = Outcome.UNCHANGED
+        self.rep.message = "dry-activate: nothing changed"
+        self.rep.generation_after = self.st.generation
+
+    def profile(self, target: Closure) -> None:
+        self._step(
+            "profile",
+            lambda: self.own.run(
+                activate.profile_command(target),
+                timeout=120,
+                check=True,
+                what="set the system profile",
+            ),
+        )
+
+    def boot(self, target: Closure) -> None:
+        self._step(
+            "boot",
+            lambda: self.own.run(
+                activate.switch_command(target.path, Goal.BOOT),
+                timeout=self.opts.activation_timeout,
+                check=True,
+                what="switch-to-configuration boot",
+            ),
+        )
+        self.rep.outcome, self.rep.message = Outcome.UNCHANGED, "boot: active after the next reboot"
+        self.rep.generation_after = probe.probe(self.own).generation
+
+    # -------------------------------------------------------------- activation
+
+    def activate_and_confirm(self, target: Closure) -> float | None:
         """Returns when the activation ended, in the host's clock."""
-        guard = watchdog.GuardArgs(
-            run_id=self.run_id,
-            action="activate",
-            new=target.path,
-            mode=self.opts.mode,
-            old_generation=st.generation,
-            old=st.current,
-            confirm_timeout=self.opts.confirm_timeout if self.opts.rollback else 0,
-            lock_dir=lock.LOCK_DIR,
+        host, st, rep, opts = self.host, self.st, self.rep, self.opts
+        own = self.own
+        guard = self._guard(
+            "activate", target.path, str(opts.goal), opts.confirm_timeout if opts.rollback else 0
         )
         try:
-            how = self._step(rep, "arm", lambda: watchdog.arm(own, guard))
+            how = self._step("arm", lambda: watchdog.arm(own, guard))
         except RemoteError as exc:  # nothing activated: the profile must not stay moved
-            self._fail(
-                rep, "arm", f"{exc}; {armed.restore_profile(own, guard.state_dir, st.generation)}"
-            )
+            restored = armed.restore_profile(own, guard.state_dir, st.generation)
+            self._fail("arm", f"{exc}; {restored}")
             raise HostFailed(rep.message) from None
         self.progress.step(host.name, "activate", f"guard: {how}")
         t = time.monotonic()
         rc: int | None = None
         activated_at: float | None = None
         lost = ""
-        deadline = t + self.opts.activation_timeout
+        deadline = t + opts.activation_timeout
         while time.monotonic() < deadline:
             try:
                 rc, activated_at, last = watchdog.wait_activated(own, guard.state_dir, 2)
             except (ConnectionLost, RemoteTimeout) as exc:
                 lost = str(exc)
-                self.drop(host)  # suspect: reconnect after the confirm if the host is fine
+                self.e.drop(host)  # suspect: reconnect after the confirm if the host is fine
                 break
             if last:
                 self.progress.line(host.name, last)
             if rc is not None:
                 break
-            if self.cancel.is_set():
+            if self.e.cancel.is_set():
                 break
-        if (self.cancel.is_set() and rc is None) or (self.cancel.is_set() and rc == 0):
+        if self.e.cancel.is_set() and rc in (None, 0):
             rep.steps.append(StepResult("activate", rc == 0, "interrupted", time.monotonic() - t))
             msg = (
                 f"interrupted during activation; the watchdog rolls back to generation {st.generation} "
-                f"within {self.opts.confirm_timeout} s unless confirmed"
-                if self.opts.rollback
+                f"within {opts.confirm_timeout} s unless confirmed"
+                if opts.rollback
                 else "interrupted during activation (no watchdog: --no-rollback)"
             )
-            raise self._fail(rep, "activate", msg, Outcome.INTERRUPTED)
+            raise self._fail("activate", msg, Outcome.INTERRUPTED)
         if rc is None and not lost:
             rep.steps.append(StepResult("activate", False, "timed out", time.monotonic() - t))
             self._fail(
-                rep,
                 "activate",
-                f"switch-to-configuration {self.opts.mode} still running after {self.opts.activation_timeout:g} s",
+                f"switch-to-configuration {opts.goal} still running after {opts.activation_timeout:g} s",
             )
-            if self.opts.rollback:
-                watchdog.decide(
-                    own, guard.state_dir, "rollback"
-                )  # the guard rolls back once the activation ends
+            if opts.rollback:
+                # the guard rolls back once the activation ends
+                watchdog.decide(own, guard.state_dir, "rollback")
                 rep.message += (
                     f"; the host rolls back to generation {st.generation} when it finishes"
                 )
@@ -494,35 +534,32 @@ class Engine:
             what = (
                 f"the rollback guard died before activating: {last or 'no output'}"
                 if rc == watchdog.DEAD
-                else f"switch-to-configuration {self.opts.mode} exited with status {rc}: {last or 'no output'}"
+                else f"switch-to-configuration {opts.goal} exited with status {rc}: {last or 'no output'}"
             )
-            self._fail(rep, "activate", what)
-            if self.opts.rollback:
-                self.rollback_via_guard(host, own, guard, st, rep, decide=rc != watchdog.DEAD)
+            self._fail("activate", what)
+            if opts.rollback:
+                self.rollback_via_guard(own, guard, decide=rc != watchdog.DEAD)
             raise HostFailed(rep.message)
         rep.steps.append(StepResult("activate", rc == 0, lost, time.monotonic() - t))
-        self.confirm(host, guard, st, rep, lost)
+        self.confirm(guard, lost)
         return activated_at
 
-    def confirm(
-        self, host: Host, guard: watchdog.GuardArgs, st: probe.HostState, rep: HostReport, lost: str
-    ) -> None:
+    def confirm(self, guard: watchdog.GuardArgs, lost: str) -> None:
         """Disarm only after a NEW SSH connection succeeds."""
+        host, rep, opts = self.host, self.rep, self.opts
         self.progress.step(host.name, "confirm", "new SSH connection")
         t = time.monotonic()
-        window = self.opts.confirm_timeout if self.opts.rollback else 10
+        window = opts.confirm_timeout if opts.rollback else 10
         deadline = t + window
         last_err = lost
         while True:
             try:
-                with Remote(
-                    host, connect_timeout=min(5.0, max(1.0, deadline - time.monotonic()))
+                with self.e.pool.fresh(
+                    host, timeout=min(5.0, max(1.0, deadline - time.monotonic()))
                 ) as fresh:
-                    extra = armed.extension_s(self.opts.check_timeout, self.opts.stability_window)
+                    extra = armed.extension_s(opts.check_timeout, opts.stability_window)
                     decision = (  # the guard stays armed through the checks (issue 15)
-                        armed.reached(fresh, guard.state_dir, extra)
-                        if self.opts.rollback
-                        else "reached"
+                        armed.reached(fresh, guard.state_dir, extra) if opts.rollback else "reached"
                     )
                 break
             except RemoteError as exc:
@@ -533,49 +570,50 @@ class Engine:
                 time.sleep(0.5)
         if decision == "reached":
             rep.steps.append(StepResult("confirm", True, "", time.monotonic() - t))
-            own = self._pool.get(host.name)
-            if own is None or not own.alive:  # the working connection died during activation
-                self.drop(host)
-                self.connect(host)
+            # the working connection died during activation: open a new one
+            self._own = self.e.pool.peek(host) or self.e.connect(host)
             return
         rep.steps.append(StepResult("confirm", False, last_err, time.monotonic() - t))
-        if not self.opts.rollback:
+        if not opts.rollback:
             raise self._fail(
-                rep,
                 "confirm",
                 f"no new SSH connection after activation: {last_err} (--no-rollback: left as is)",
             )
         # The watchdog decides on the host; wait for the host to come back and tell us.
         if decision == "watchdog":
             why = (
-                f"no confirmation reached the host within {self.opts.confirm_timeout} s of the "
+                f"no confirmation reached the host within {opts.confirm_timeout} s of the "
                 f"activation ({last_err or 'the host was unreachable'})"
             )
         else:
-            why = f"no new SSH connection within {self.opts.confirm_timeout} s after activation: {last_err or 'refused'}"
-        self._fail(rep, "confirm", why)
-        self.await_host_rollback(host, guard, st, rep)
+            why = f"no new SSH connection within {opts.confirm_timeout} s after activation: {last_err or 'refused'}"
+        self._fail("confirm", why)
+        self.await_host_rollback(guard)
         raise HostFailed(rep.message)
 
-    def await_host_rollback(
-        self, host: Host, guard: watchdog.GuardArgs, st: probe.HostState, rep: HostReport
-    ) -> None:
+    def after_rejoin(self) -> None:
+        """Seam: runs after the host confirmed (it is back on the network with the new
+        generation) and before its join checks; steps that must see the node rejoined
+        but come before the checks (node label sync) go here."""
+
+    # -------------------------------------------------------------- rollback
+
+    def await_host_rollback(self, guard: watchdog.GuardArgs) -> None:
+        host, st, rep, opts = self.host, self.st, self.rep, self.opts
         self.progress.step(host.name, "rollback", "waiting for the host's watchdog")
-        deadline = time.monotonic() + self.opts.confirm_timeout + self.opts.check_timeout + 60
+        deadline = time.monotonic() + opts.confirm_timeout + opts.check_timeout + 60
         # A new config that broke sshd leaves the working session up: ask through it.
-        own: Remote | None = self._pool.get(host.name)
-        if own is not None and own.alive:
+        own = self.e.pool.peek(host)
+        if own is not None:
             try:
                 own.run(["true"], timeout=5, what="reuse the working connection")
             except RemoteError:
                 own = None
-        else:
-            own = None
         if own is None:
-            self.drop(host)
+            self.e.drop(host)
         while own is None and time.monotonic() < deadline:
             try:
-                own = self.connect(host)
+                own = self.e.connect(host)
                 break
             except RemoteError:
                 time.sleep(1)
@@ -583,6 +621,7 @@ class Engine:
             rep.message += "; the host did not come back (its watchdog rolls back by itself)"
             rep.outcome = Outcome.FAILED
             return
+        self._own = own
         decision = watchdog.decide(own, guard.state_dir, "rollback")
         result, _last = self._wait_rollback(own, guard.state_dir)
         rep.outcome = Outcome.ROLLED_BACK_BY_HOST if decision == "watchdog" else Outcome.ROLLED_BACK
@@ -590,9 +629,9 @@ class Engine:
             host.name,
             f"{rep.outcome}: generation {st.generation} ({result or 'rollback still running'})",
         )
-        self.recheck(host, own, st, rep, result)
+        self.recheck(own, result)
 
-    def _wait_rollback(self, own: Remote, state_dir: str) -> tuple[str | None, str]:
+    def _wait_rollback(self, own: Connection, state_dir: str) -> tuple[str | None, str]:
         deadline = time.monotonic() + self.opts.activation_timeout
         while time.monotonic() < deadline:
             result, last = watchdog.wait_rolled_back(own, state_dir, 2)
@@ -601,27 +640,18 @@ class Engine:
         return None, ""
 
     def rollback_via_guard(
-        self,
-        host: Host,
-        own: Remote,
-        guard: watchdog.GuardArgs,
-        st: probe.HostState,
-        rep: HostReport,
-        *,
-        decide: bool,
+        self, own: Connection, guard: watchdog.GuardArgs, *, decide: bool
     ) -> None:
         """Roll back to the generation the host had: through the armed guard (`decide`)
         or a new guard run in rollback mode (after the watchdog was disarmed)."""
-        self.progress.step(host.name, "rollback", f"to generation {st.generation}")
+        st, rep = self.st, self.rep
+        self.progress.step(self.host.name, "rollback", f"to generation {st.generation}")
         if decide:
             decision = watchdog.decide(own, guard.state_dir, "rollback")
             state_dir = guard.state_dir
             by_host = decision == "watchdog"
         else:
-            rb = watchdog.GuardArgs(
-                run_id=self.run_id, action="rollback", new=guard.new, mode="switch",
-                old_generation=st.generation, old=st.current, confirm_timeout=0, lock_dir=lock.LOCK_DIR,
-            )  # fmt: skip
+            rb = self._guard("rollback", guard.new, "switch", 0)
             watchdog.arm(own, rb)
             state_dir, by_host = rb.state_dir, False
         result, _last = self._wait_rollback(own, state_dir)
@@ -630,25 +660,29 @@ class Engine:
             rep.message += (
                 f"; rollback to generation {st.generation} failed ({result or 'timed out'})"
             )
-            self.progress.note(host.name, rep.message)
+            self.progress.note(self.host.name, rep.message)
             return
         rep.outcome = Outcome.ROLLED_BACK_BY_HOST if by_host else Outcome.ROLLED_BACK
-        self.recheck(host, own, st, rep, result)
+        self.recheck(own, result)
 
-    def recheck(
-        self, host: Host, own: Remote, st: probe.HostState, rep: HostReport, result: str | None
-    ) -> None:
+    def recheck(self, own: Connection, result: str | None) -> None:
+        host, st, rep = self.host, self.st, self.rep
         self.progress.step(host.name, "re-check", f"generation {st.generation}")
         now = probe.probe(own)
         rep.generation_after, rep.closure_after = now.generation, now.current
+        source = self.e.kube_for(host, own)
         results = checks.wait_healthy(
             host,
-            self.inv,
+            self.e.inv,
             own,
-            self.kube_for(host, own),
+            source,
             timeout=self.opts.check_timeout,
-            cancelled=self.cancel.is_set,
+            cancelled=self.e.cancel.is_set,
             fresh_since=_ended_at(result),
+            # the old generation's k3s re-merged its --node-label values: the inventory's again
+            before_checks=lambda facts: node_sync.during_deploy(
+                host, self.e.inv, source, facts, rep, lambda t: self.progress.line(host.name, t)
+            ),
         )
         bad = checks.failures(results)
         rep.healthy_after_rollback = not bad and now.current == st.current
@@ -658,16 +692,10 @@ class Engine:
         rep.message += f"; back on generation {now.generation}, {state}"
         self.progress.note(host.name, f"{rep.outcome}; generation {now.generation}, {state}")
 
-    # ------------------------------------------------------------------ checks
+    # -------------------------------------------------------------- checks
 
-    def verify(
-        self,
-        host: Host,
-        own: Remote,
-        st: probe.HostState,
-        rep: HostReport,
-        fresh_since: float | None,
-    ) -> None:
+    def verify(self, fresh_since: float | None) -> None:
+        host, rep, own = self.host, self.rep, self.own
         self.progress.step(host.name, "checks")
         t = time.monotonic()
 
@@ -675,20 +703,26 @@ class Engine:
             bad = checks.failures(results)
             self.progress.line(host.name, "; ".join(map(str, bad)) if bad else "all checks pass")
 
+        source = self.e.kube_for(host, own)
         results = checks.wait_healthy(
             host,
-            self.inv,
+            self.e.inv,
             own,
-            self.kube_for(host, own),
+            source,
             timeout=self.opts.check_timeout,
-            cancelled=self.cancel.is_set,
+            cancelled=self.e.cancel.is_set,
             on_poll=show,
             fresh_since=fresh_since,
+            # after the node rejoined, before the checks: labels/taints from the inventory
+            before_checks=lambda facts: node_sync.during_deploy(
+                host, self.e.inv, source, facts, rep, lambda t: self.progress.line(host.name, t)
+            ),
         )
         bad = checks.failures(results)
         if not bad:  # still armed: k3s must stay up and the node Ready for a while
-            self.progress.step(host.name, "stability", f"{self.opts.stability_window:g} s")
-            bad = stability.hold(host, self.inv, own, self.kube_for(host, own), self.opts.stability_window,
+            window = self.opts.stability_window
+            self.progress.step(host.name, "stability", f"{window:g} s")
+            bad = stability.hold(host, self.e.inv, own, source, window,
                                  on_poll=lambda text: self.progress.line(host.name, text))  # fmt: skip
         rep.steps.append(
             StepResult("checks", not bad, "; ".join(map(str, bad)), time.monotonic() - t)
@@ -698,14 +732,14 @@ class Engine:
             now = probe.probe(own)
         except RemoteError as exc:  # cut during the checks: the armed guard rolls it back
             cause = str(exc).removeprefix(f"{host.name}: ").removeprefix("preflight: ")
-            self._fail(rep, "checks", f"host unreachable during the checks: {cause}")
+            self._fail("checks", f"host unreachable during the checks: {cause}")
             if self.opts.rollback:
-                self.await_host_rollback(host, watchdog.GuardArgs(run_id=self.run_id, action="activate", new="", mode=self.opts.mode, old_generation=st.generation, old=st.current, confirm_timeout=0, lock_dir=lock.LOCK_DIR), st, rep)  # fmt: skip
+                self.await_host_rollback(self._guard("activate", "", str(self.opts.goal), 0))
             raise HostFailed(rep.message) from None
         rep.generation_after, rep.closure_after = now.generation, now.current
         if not bad and now.current != expected:  # healthy is not enough: this deploy's closure
             bad = [CheckResult("closure", False, f"running {now.current}, deployed {expected}")]
-        guard_dir = f"{lock.RUNS_DIR}/{self.run_id}-activate"
+        guard_dir = f"{lock.RUNS_DIR}/{self.e.run_id}-activate"
         if (
             not bad
             and self.opts.rollback
@@ -720,14 +754,11 @@ class Engine:
                 f"generation {now.generation}, stable for {self.opts.stability_window:g} s"
             )
             return
-        if self.cancel.is_set():  # not verified: roll back rather than leave it unverified
+        if self.e.cancel.is_set():  # not verified: roll back rather than leave it unverified
             bad = [CheckResult(r.name, False, f"interrupted: {r.detail}") for r in bad]
         rep.failed_checks = bad
-        self._fail(rep, "checks", "; ".join(map(str, bad)))
+        self._fail("checks", "; ".join(map(str, bad)))
         if self.opts.rollback:
-            guard = watchdog.GuardArgs(
-                run_id=self.run_id, action="activate", new=now.current, mode=self.opts.mode,
-                old_generation=st.generation, old=st.current, confirm_timeout=0, lock_dir=lock.LOCK_DIR,
-            )  # fmt: skip
-            self.rollback_via_guard(host, own, guard, st, rep, decide=True)  # still armed
+            guard = self._guard("activate", now.current, str(self.opts.goal), 0)
+            self.rollback_via_guard(own, guard, decide=True)  # still armed
         raise HostFailed(rep.message)

@@ -21,7 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hydradeploy.deploy.remote import Remote, script
+from hydradeploy.transport import Connection as Remote
+from hydradeploy.transport import script
 
 STATE_DIR = "/var/lib/hydradeploy"
 LOCK_DIR = f"{STATE_DIR}/lock"

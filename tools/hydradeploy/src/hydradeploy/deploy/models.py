@@ -8,8 +8,36 @@ from typing import Any
 
 from hydradeploy.inventory import Host
 
-MODES = ("switch", "boot", "test", "dry-activate")
 SYSTEM_PROFILE = "/nix/var/nix/profiles/system"
+
+
+class Goal(StrEnum):
+    """What a deploy does with the new closure: nixos-rebuild's four activation actions
+    (nixpkgs e9a47ce, pkgs/by-name/ni/nixos-rebuild-ng/src/nixos_rebuild/models.py,
+    `Action`: SWITCH, BOOT, TEST, DRY_ACTIVATE among its build actions).
+    What each one implies is written here once."""
+
+    SWITCH = "switch"
+    BOOT = "boot"
+    TEST = "test"
+    DRY_ACTIVATE = "dry-activate"
+
+    @property
+    def sets_profile(self) -> bool:
+        """A new system generation (the boot menu and the next boot use it)."""
+        return self in (Goal.SWITCH, Goal.BOOT)
+
+    @property
+    def changes_running_system(self) -> bool:
+        """The live system changes now: the watchdog, the confirm and the join checks."""
+        return self in (Goal.SWITCH, Goal.TEST)
+
+    @property
+    def changes_nothing(self) -> bool:
+        return self is Goal.DRY_ACTIVATE
+
+
+MODES = tuple(g.value for g in Goal)
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,15 @@
 """Each Nix command the engine runs, as one small function returning its argv.
 
-Local commands run with subprocess (no shell); remote ones are joined with
-`shlex.join` by `remote.Remote.run`. Tests assert these exact argvs.
+Local commands run through `transport.local` (argv, no shell); remote ones are joined with
+`shlex.join` by `transport.Connection.run`. Tests assert these exact argvs.
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Sequence
 
 from hydradeploy.deploy.models import SYSTEM_PROFILE, Generation
-from hydradeploy.inventory import SSHSettings
 
 NEW_CLI = ["--extra-experimental-features", "nix-command flakes"]
 STORE_PATH_RE = re.compile(r"^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+$")
@@ -27,10 +25,6 @@ def set_profile(path: str, profile: str = SYSTEM_PROFILE) -> list[str]:
 
 def switch_generation(number: int, profile: str = SYSTEM_PROFILE) -> list[str]:
     return ["nix-env", "-p", profile, "--switch-generation", str(number)]
-
-
-def rollback_profile(profile: str = SYSTEM_PROFILE) -> list[str]:
-    return ["nix-env", "-p", profile, "--rollback"]
 
 
 def list_generations(profile: str = SYSTEM_PROFILE) -> list[str]:
@@ -87,33 +81,6 @@ def built_path(json_text: str) -> str | None:
     except (ValueError, LookupError, TypeError):
         return None
     return out if isinstance(out, str) and is_store_path(out) else None
-
-
-def copy_to(path: str, store_uri: str) -> list[str]:
-    """`nix copy` (an alternative to streaming; opens its own SSH connection)."""
-    return ["nix", *NEW_CLI, "copy", "--to", store_uri, path]
-
-
-def store_uri(user: str, address: str) -> str:
-    host = f"[{address}]" if ":" in address else address
-    return f"ssh://{user}@{host}"
-
-
-def nix_sshopts(ssh: SSHSettings) -> str:
-    """NIX_SSHOPTS for `nix copy`/`flake archive`: the inventory's port, key, known_hosts
-    and jump host, host keys checked."""
-    opts = ["-p", str(ssh.port), "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]
-    if ssh.key:
-        opts += ["-i", str(ssh.key), "-o", "IdentitiesOnly=yes"]
-    if ssh.known_hosts:
-        opts += ["-o", f"UserKnownHostsFile={ssh.known_hosts}"]
-    if ssh.jump:
-        opts += ["-J", ssh.jump]
-    return shlex.join(opts)
-
-
-def diff_closures(old: str, new: str) -> list[str]:
-    return ["nix", *NEW_CLI, "store", "diff-closures", old, new]
 
 
 _GEN_RE = re.compile(r"^\s*(\d+)\s+(\S+\s+\S+)\s*(\(current\))?\s*$")

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from hydradeploy.deploy import closure, nix, order, probe
-from hydradeploy.deploy.remote import Remote, RemoteError
 from hydradeploy.inventory import Host, Inventory
+from hydradeploy.transport import RemoteError, connect
 
 
 def host_plan(host: Host, path: str | None, *, build_on: str, flake: str) -> dict[str, Any]:
@@ -30,7 +30,7 @@ def host_plan(host: Host, path: str | None, *, build_on: str, flake: str) -> dic
         )
         out["build_command"] = closure.shell(cmd)
     try:
-        with Remote(host) as r:
+        with connect(host) as r:
             st = probe.probe(r)
             out.update(
                 reachable=True,
@@ -77,10 +77,19 @@ def make_plan(
                 lambda h: host_plan(h, closures.get(h.name), build_on=build_on, flake=flake), hosts
             )
         )
+    for entry, extra in zip(per_host, _node_preview(inv, hosts), strict=True):
+        entry.update(extra)  # the label/taint changes (deploy/node_sync.py)
     return {
         "waves": [{"wave": w.index, "kind": w.kind, "hosts": w.names} for w in plan],
         "hosts": per_host,
     }
+
+
+def _node_preview(inv: Inventory, hosts: Sequence[Host]) -> list[dict[str, Any]]:
+    from hydradeploy.deploy import node_sync
+
+    found = node_sync.preview(inv, hosts)
+    return [found[h.name] for h in hosts]
 
 
 def _short(path: str) -> str:
@@ -88,28 +97,30 @@ def _short(path: str) -> str:
     return path.rsplit("/", 1)[-1].split("-", 1)[-1]
 
 
-def render_plan(result: dict[str, Any], console: Any) -> None:
-    from rich.table import Table
+def render_plan(result: dict[str, Any]) -> None:
+    """The plan as a table, then each host's build command and changes as whole lines
+    (a command is never wrapped: copy-paste must work)."""
+    import click
+
+    from hydradeploy.output import table
 
     by_name = {h["host"]: h for h in result["hosts"]}
-    table = Table(title="deploy plan", title_justify="left")
-    for col in ("wave", "host", "role", "now", "closure", "what changes"):
-        table.add_column(col, overflow="fold")
+    rows = []
     for w in result["waves"]:
         for name in w["hosts"]:
             h = by_name[name]
             now = f"gen {h['generation']}" if h.get("generation") is not None else "?"
-            table.add_row(
-                f"{w['wave']} ({w['kind']})",
-                name,
-                h["role"],
-                now,
-                _short(h["closure"]) if h["closure"] else h["closure_source"],
-                h["summary"],
-            )
-    console.print(table)
+            rows.append([
+                f"{w['wave']} ({w['kind']})", name, h["role"], now,
+                _short(h["closure"]) if h["closure"] else h["closure_source"], h["summary"],
+            ])  # fmt: skip
+    table("deploy plan", ("wave", "host", "role", "now", "closure", "what changes"), rows)
     for h in result["hosts"]:
         if h.get("build_command"):
-            console.print(f"{h['host']}: would run {h['build_command']}")
+            click.echo(f"{h['host']}: would run {h['build_command']}")
         for line in h.get("changes", [])[:40]:
-            console.print(f"{h['host']}:   {line}")
+            click.echo(f"{h['host']}:   {line}")
+        for line in h.get("node_changes", []):
+            click.echo(f"{h['host']}: node {line}")
+        if h.get("node_changes_error"):
+            click.echo(f"{h['host']}: node labels/taints: {h['node_changes_error']}")

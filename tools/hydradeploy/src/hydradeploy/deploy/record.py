@@ -22,7 +22,7 @@ from typing import Any
 from hydradeploy.deploy import verified
 from hydradeploy.deploy.lock import STATE_DIR
 from hydradeploy.deploy.models import HostReport
-from hydradeploy.deploy.remote import Remote, RemoteError, script
+from hydradeploy.transport import Connection, RemoteError, script
 
 REMOTE_RECORD = f"{STATE_DIR}/deploys.jsonl"
 
@@ -52,9 +52,14 @@ def entry(
     reports: list[HostReport],
     outcome: str,
     args: list[str],
+    *,
+    inventory: str | None = None,
+    cluster: str | None = None,
 ) -> dict[str, Any]:
     return {
         "id": run_id,
+        "inventory": inventory,
+        "cluster": cluster,
         "command": command,
         "args": args,
         "user": getpass.getuser(),
@@ -79,7 +84,7 @@ def append_local(record: dict[str, Any], path: Path | None = None) -> Path:
     return path
 
 
-def append_remote(remote: Remote, record: dict[str, Any], report: HostReport) -> None:
+def append_remote(remote: Connection, record: dict[str, Any], report: HostReport) -> None:
     """The host's own line, after marking the generation this run verified there (so
     both records say whether it was verified)."""
     report.verified = verified.mark(remote, report, str(record.get("id", "?")))

@@ -42,6 +42,17 @@ def detach_terminal(fds: tuple[int, ...] = (0, 1, 2)) -> None:
             os.close(null)
 
 
+def exit_exception(signum: int | None) -> BaseException:
+    """What ends the command after an interrupt: KeyboardInterrupt for SIGINT (exit
+    130), else SystemExit(128 + the signal's number)."""
+    if signum in (None, signal.SIGINT):
+        return KeyboardInterrupt()
+    with contextlib.suppress(OSError, ValueError):
+        name = signal.Signals(signum).name  # type: ignore[arg-type]
+        print(f"hydradeploy: stopped by {name}", file=sys.stderr, flush=True)
+    return SystemExit(exit_status(signum or 0))
+
+
 class Interrupts:
     """Installed (main thread only) for the whole command; `raising()` marks the part
     during which the first signal interrupts the work."""
@@ -82,13 +93,7 @@ class Interrupts:
         self._saved.clear()
 
     def exit(self) -> BaseException:
-        """What ends the command after an interrupt: KeyboardInterrupt for SIGINT (exit
-        130), else SystemExit(128 + the signal's number)."""
-        if self.signum in (None, signal.SIGINT):
-            return KeyboardInterrupt()
-        with contextlib.suppress(OSError, ValueError):
-            print(f"hydradeploy: stopped by {self.name}", file=sys.stderr, flush=True)
-        return SystemExit(exit_status(self.signum or 0))
+        return exit_exception(self.signum)
 
     @contextlib.contextmanager
     def raising(self) -> Iterator[None]:

@@ -16,8 +16,9 @@ from collections.abc import Callable
 
 from hydradeploy.deploy import checks
 from hydradeploy.deploy.models import CheckResult
-from hydradeploy.deploy.remote import Remote, RemoteError, script
 from hydradeploy.inventory import Host, Inventory
+from hydradeploy.transport import Connection as Remote
+from hydradeploy.transport import RemoteError, script
 
 DEFAULT_WINDOW_S = 10.0
 POLL_S = 1.0

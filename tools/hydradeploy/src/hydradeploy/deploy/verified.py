@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from hydradeploy.deploy.lock import STATE_DIR
 from hydradeploy.deploy.models import SYSTEM_PROFILE, Generation, HostReport, Outcome
-from hydradeploy.deploy.remote import Remote, RemoteError, script
+from hydradeploy.transport import Connection as Remote
+from hydradeploy.transport import RemoteError, script
 
 VERIFIED_FILE = f"{STATE_DIR}/verified"
 

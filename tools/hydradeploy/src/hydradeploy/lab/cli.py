@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ import click
 
 from hydradeploy.errors import UserError
 from hydradeploy.lab.spec import FAULTS, HostSpec
+from hydradeploy.output import emit_json, output_option, table
 
 DIR_OPTION = click.option(
     "--dir", "lab_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
@@ -89,12 +89,16 @@ def _print_hosts(the_lab: Any) -> None:
 @DIR_OPTION
 @click.argument("host")
 @click.option("--fault", type=click.Choice(FAULTS), help="Build a closure that fails on purpose.")
-def closure(lab_dir: Path, host: str, fault: str | None) -> None:
+@click.option(
+    "--manifests", type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A k8s/ directory whose YAML the closure puts into k3s's auto-deploy directory.",
+)  # fmt: skip
+def closure(lab_dir: Path, host: str, fault: str | None, manifests: Path | None) -> None:
     """Build a closure for HOST; prints its store path last.
 
     Its k3s settings come from the lab inventory; --fault makes it fail on purpose.
     """
-    click.echo(_lab(lab_dir).closure(host, fault=fault))
+    click.echo(_lab(lab_dir).closure(host, fault=fault, manifests=manifests))
 
 
 @lab.command()
@@ -172,23 +176,15 @@ def free_disk(lab_dir: Path, host: str) -> None:
 
 @lab.command()
 @DIR_OPTION
-@click.option("--output", type=click.Choice(["table", "json"]), default="table")
+@output_option
 def status(lab_dir: Path, output: str) -> None:
     """Hosts of the lab: address, link, sshd, k3s, node Ready."""
     rows = _lab(lab_dir).status()
     if output == "json":
-        click.echo(json.dumps(rows, indent=2, sort_keys=True))
+        emit_json(rows)
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("host", "role", "address", "link", "sshd", "k3s", "node", "generation")
-    for r in rows:
-        table.add_row(
-            r["host"], r["role"], r["address"], r["link"], r["sshd"], r["k3s"],
-            r["node"], str(r["generation"]),
-        )  # fmt: skip
-    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+    cols = ("host", "role", "address", "link", "sshd", "k3s", "node", "generation")
+    table("lab", cols, [[str(r[c]) for c in cols] for r in rows])
 
 
 @lab.command()

@@ -78,7 +78,7 @@ def interpreter() -> str:
 
 def k3s_settings(
     inv: Inventory, host: str, *, fault: str | None, revision: str,
-    grace_seconds: float, heartbeat_seconds: float,
+    grace_seconds: float, heartbeat_seconds: float, status_report_seconds: float = 300.0,
 ) -> dict[str, Any]:  # fmt: skip
     """What a NixOS closure's k3s unit would carry, derived from the lab inventory."""
     h = inv.host(host)
@@ -112,6 +112,7 @@ def k3s_settings(
         "interface": INTERFACE,
         "heartbeat_seconds": heartbeat_seconds,
         "grace_seconds": grace_seconds,
+        "status_report_seconds": status_report_seconds,
         "fault": fault,
         "revision": revision,
     }
@@ -139,8 +140,9 @@ def write_tree(root: Path, settings: dict[str, Any]) -> None:
     (root / "nixos-version").write_text(f"hydra-lab.{settings['revision']}\n")
 
 
-def build(settings: dict[str, Any]) -> str:
-    """Write the closure tree and add it to the runner's store; returns the store path."""
+def build(settings: dict[str, Any], manifests: Path | None = None) -> str:
+    """Write the closure tree and add it to the runner's store; returns the store path.
+    MANIFESTS: a k8s/ directory whose YAML the closure deploys (see add_manifests)."""
     fault = settings["fault"]
     if fault is not None and fault not in FAULTS:
         raise ValueError(fault)
@@ -149,4 +151,39 @@ def build(settings: dict[str, Any]) -> str:
     with tempfile.TemporaryDirectory(prefix="hydra-lab-closure-") as tmp:
         root = Path(tmp) / name
         write_tree(root, settings)
+        if manifests is not None:
+            add_manifests(root, manifests)
         return store.add(root)
+
+
+MANIFEST_DIR = "/var/lib/rancher/k3s/server/manifests"  # nixpkgs rancher/default.nix manifestDir
+
+
+def manifest_targets(k8s: Path) -> dict[str, Path]:
+    """target name -> file, as modules/lib/manifests.nix maps k8s/: every *.yaml/*.yml
+    below it except kustomization.yaml and dotfiles; k8s/apps/x.yaml -> hydra-apps-x.yaml."""
+    out: dict[str, Path] = {}
+    for path in sorted(k8s.rglob("*")):
+        rel = path.relative_to(k8s).as_posix()
+        if not path.is_file() or not rel.endswith((".yaml", ".yml")):
+            continue
+        if path.name.startswith(".") or path.name in ("kustomization.yaml", "kustomization.yml"):
+            continue
+        out["hydra-" + rel.replace("/", "-")] = path
+    return out
+
+
+def add_manifests(root: Path, k8s: Path) -> None:
+    """The closure's k8s/ files plus etc/tmpfiles.d/10-k3s.conf with one `L+` rule per
+    manifest, in the line format of nixpkgs' tmpfiles module (settingsEntryToRule), as
+    services.k3s.manifests produces (rancher/default.nix: systemd.tmpfiles.settings."10-k3s")."""
+    if not k8s.is_dir():
+        raise UserError(f"lab closure: --manifests {k8s}: not a directory")
+    targets = manifest_targets(k8s)
+    (root / "k8s").mkdir()
+    rules = []
+    for target, src in targets.items():
+        shutil.copyfile(src, root / "k8s" / target)
+        rules.append(f"'L+' '{MANIFEST_DIR}/{target}' '-' '-' '-' '-' @OUT@/k8s/{target}\n")
+    (root / "etc" / "tmpfiles.d").mkdir(parents=True)
+    (root / "etc" / "tmpfiles.d" / "10-k3s.conf").write_text("".join(rules))

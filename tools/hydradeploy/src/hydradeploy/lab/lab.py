@@ -53,6 +53,7 @@ class Lab:
         *,
         grace_seconds: float = 4.0,
         heartbeat_seconds: float = 1.0,
+        status_report_seconds: float = 300.0,
         store_mb: int = 1024,
         ephemeral: bool = False,
         progress: Callable[[str], None] | None = None,
@@ -67,6 +68,9 @@ class Lab:
         self.ephemeral = ephemeral
         self.grace_seconds = grace_seconds
         self.heartbeat_seconds = heartbeat_seconds
+        # the kubelet's nodeStatusReportFrequency (upstream default 5 min): node status is
+        # re-posted unchanged this often (guest/k3s_sim.py)
+        self.status_report_seconds = status_report_seconds
         self._lock = threading.Lock()
         self._state = LabState.load(self.dir) if (self.dir / STATE_FILE).exists() else None
 
@@ -154,7 +158,7 @@ class Lab:
         state = LabState(
             dir=str(self.dir), index=index, bridge=f"hl{index}br", gateway=gateway,
             grace_seconds=self.grace_seconds, heartbeat_seconds=self.heartbeat_seconds,
-            store_mb=self.store_mb, created_dir=created, owner_pid=os.getpid() if self.ephemeral else None,
+            status_report_seconds=self.status_report_seconds, store_mb=self.store_mb, created_dir=created, owner_pid=os.getpid() if self.ephemeral else None,
         )  # fmt: skip
         for i, name in enumerate(source["hosts"]):
             state.hosts[name] = HostState(
@@ -339,7 +343,9 @@ class Lab:
                 except OSError:
                     pass
             try:
-                ready = {n["metadata"]["name"] for n in self.nodes() if _is_ready(n)}
+                ready = {
+                    n["metadata"]["name"] for n in self.nodes() if _is_ready(n) and _settled(n)
+                }
             except OSError:
                 ready = set()
             if not pending_ssh and expected <= ready:
@@ -371,9 +377,13 @@ class Lab:
 
     # ------------------------------------------------------------------ closures
 
-    def closure(self, name: str, fault: str | None = None, revision: str | None = None) -> str:
+    def closure(
+        self, name: str, fault: str | None = None, revision: str | None = None,
+        manifests: Path | None = None,
+    ) -> str:  # fmt: skip
         """Build a system closure for host NAME in the runner's store (k3s settings from
-        the lab inventory; optionally a fault). Each call is a new build (revision)."""
+        the lab inventory; optionally a fault; MANIFESTS: a k8s/ directory it deploys).
+        Each call is a new build (revision)."""
         from hydradeploy.inventory import load_inventory
 
         if fault is not None and fault not in FAULTS:
@@ -386,8 +396,9 @@ class Lab:
         settings = closures.k3s_settings(
             inv, name, fault=fault, revision=revision,
             grace_seconds=state.grace_seconds, heartbeat_seconds=state.heartbeat_seconds,
+            status_report_seconds=state.status_report_seconds,
         )  # fmt: skip
-        return closures.build(settings)
+        return closures.build(settings, manifests)
 
     def _next_build(self) -> int:
         """A build number no other process using this lab has handed out (the CLI and a
@@ -513,6 +524,16 @@ class Lab:
         cleans up after a crash (from lab.json, or the subnet registry without it)."""
         teardown.down(self.dir)
         self._state = None
+
+
+def _settled(node: dict[str, Any]) -> bool:
+    """Initialised by the cloud controller, and no device plugin still to register
+    (guest/k3s_nodes.py: both take a moment after a k3s start)."""
+    taints = node.get("spec", {}).get("taints", []) or []
+    alloc = node.get("status", {}).get("allocatable", {}) or {}
+    return not any(
+        t.get("key") == "node.cloudprovider.kubernetes.io/uninitialized" for t in taints
+    ) and (all(v != "0" for k, v in alloc.items() if "/" in k))
 
 
 def _is_ready(node: dict[str, Any]) -> bool:

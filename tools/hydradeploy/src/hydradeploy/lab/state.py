@@ -35,6 +35,7 @@ class LabState:
     grace_seconds: float
     heartbeat_seconds: float
     store_mb: int = 1024
+    status_report_seconds: float = 300.0
     hosts: dict[str, HostState] = field(default_factory=dict)
     builds: int = 0
     created_dir: bool = False

@@ -59,7 +59,10 @@ def reap_orphans() -> list[Path]:
             lab_dir = Path(entry.read_text().strip())
         except OSError:
             continue
-        state = LabState.load(lab_dir) if lab_dir.is_dir() else None
+        try:
+            state = LabState.load(lab_dir) if lab_dir.is_dir() else None
+        except (TypeError, ValueError, KeyError):
+            continue  # a lab written by another version of hydradeploy: not ours to judge
         owner = state.owner_pid if state is not None else None
         if state is not None and (owner is None or Path(f"/proc/{owner}").exists()):
             continue

@@ -27,7 +27,14 @@ class Node:
 
 
 def cluster_nodes(inv: Inventory) -> list[Node]:
-    """The inventory's nodes with the labels k3s adds on its own."""
+    """The inventory's nodes with the labels the kubelet and k3s add on their own:
+    - the kubelet's (kubernetes pkg/kubelet/kubelet_node_status.go `initialNode` and
+      `updateDefaultLabels`): kubernetes.io/hostname, os, arch and their beta.* twins;
+    - k3s's cloud controller (k3s pkg/cloudprovider/instances.go: `InstanceType`
+      returns "k3s"): node.kubernetes.io/instance-type and its beta twin;
+    - k3s on servers (pkg/server/server.go: ControlPlaneRoleLabelKey and
+      MasterRoleLabelKey set to "true"; ETCDRoleLabelKey with embedded etcd).
+    The same sources as the lab's k3s simulation (hydradeploy.lab.guest)."""
     nodes = []
     for name, n in inv.expected_nodes().items():
         host = inv.hosts[n["host"]]
@@ -36,6 +43,10 @@ def cluster_nodes(inv: Inventory) -> list[Node]:
             "kubernetes.io/hostname": name,
             "kubernetes.io/os": "linux",
             "kubernetes.io/arch": arch,
+            "beta.kubernetes.io/os": "linux",
+            "beta.kubernetes.io/arch": arch,
+            "node.kubernetes.io/instance-type": "k3s",
+            "beta.kubernetes.io/instance-type": "k3s",
             **n["labels"],
         }
         if n["role"] == "server":

@@ -62,7 +62,7 @@ def discover(
     nodes = list(nodes)
     out = Discovered()
     for d in charts:
-        chart = str(d.spec.get("chart", ""))
+        chart = str(d.spec.get("chart", "")).rsplit("/", 1)[-1]
         values = values_of(d)
         if chart == "nvidia-device-plugin":
             plugin_selector = values.get("nodeSelector") or {}

@@ -1,6 +1,10 @@
 """Chart values as Helm computes them: the user's values coalesced into the chart's
 defaults, then each enabled subchart's section into that subchart's defaults.
 
+helm-controller hands a HelmChart's valuesContent to Helm as a values file (v0.17.1
+pkg/controllers/chart/chart.go: the Secret chart-values-<name>, key
+HelmChartValuesContent, mounted as values-*.yaml), so Helm's own merge applies:
+
 Helm v3, pkg/chartutil/coalesce.go (helm/helm, read at 018982f1; the same rules in the
 later coalesceTablesFullKey with merge=false, which `install`/`upgrade` use):
 - coalesceValues: a key of the chart's defaults that the user sets to null is deleted
@@ -59,7 +63,8 @@ def chart_values(user: Mapping[str, Any], chart: ChartDefaults) -> dict[str, Any
         section = dict(section) if isinstance(section, dict) else {}
         glob = merged.get("global")
         if isinstance(glob, dict):
-            section["global"] = coalesce(section.get("global") or {}, glob)
+            # coalesceGlobals: the parent's globals win over the section's own
+            section["global"] = coalesce(glob, section.get("global") or {})
         merged[alias] = chart_values(section, sub)
     return merged
 

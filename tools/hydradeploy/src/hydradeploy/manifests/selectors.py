@@ -59,13 +59,16 @@ def selector_label_uses(pod: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         yield c.get("topologyKey", ""), "topologySpreadConstraints"
 
 
-def walk_selectors(values: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every nodeSelector / node_selector / nodeLabels mapping inside chart values."""
+def walk_selectors(values: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any], list[Any]]]:
+    """(path, selector, tolerations) for every nodeSelector / node_selector mapping inside
+    chart values, with the tolerations beside it (`tolerations`, or JupyterHub's
+    `extraTolerations`; none when neither is there)."""
     if isinstance(values, dict):
         for k, v in values.items():
             here = f"{path}.{k}" if path else str(k)
             if k in ("nodeSelector", "node_selector") and isinstance(v, dict):
-                yield here, v
+                beside = values.get("tolerations", values.get("extraTolerations"))
+                yield here, v, list(beside) if isinstance(beside, list) else []
             else:
                 yield from walk_selectors(v, here)
     elif isinstance(values, list):

@@ -16,6 +16,13 @@ from hydradeploy.manifests.pods import PodTemplate, chart_values, dig, pod_templ
 from hydradeploy.manifests.selectors import expr_matches, tolerates
 
 
+def chart_name(d: Doc) -> str:
+    """A HelmChart's chart name: `spec.chart`, or the last part of an oci:// reference
+    (the name an OCI chart is published under, e.g. registry.k8s.io/kueue/charts/kueue)."""
+    chart = str(d.spec.get("chart", ""))
+    return chart.rsplit("/", 1)[-1] if chart.startswith("oci://") else chart
+
+
 @dataclass
 class Tree:
     docs: list[Doc]
@@ -42,9 +49,7 @@ class Tree:
 
     def defaults_of(self, d: Doc) -> ChartDefaults | None:
         """The upstream defaults of a HelmChart's chart at its pinned version, if known."""
-        return self.chart_defaults.get(
-            (str(d.spec.get("chart", "")), str(d.spec.get("version", "")))
-        )
+        return self.chart_defaults.get((chart_name(d), str(d.spec.get("version", ""))))
 
     def values(self, d: Doc) -> dict[str, Any]:
         """A HelmChart's values as its templates see them: ours coalesced with the chart's

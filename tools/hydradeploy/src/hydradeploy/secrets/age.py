@@ -11,12 +11,12 @@ import base64
 import binascii
 import os
 import shutil
-import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from hydradeploy.secrets.keys import PublicKey
+from hydradeploy.transport import local
 
 AGE_TIMEOUT = 60.0
 INTRO = b"age-encryption.org/v1\n"
@@ -48,24 +48,19 @@ def age_binary() -> str:
 
 def _run(argv: Sequence[str], data: bytes, what: str) -> bytes:
     try:
-        proc = subprocess.run(
-            [age_binary(), *argv],
-            input=data,
-            capture_output=True,
-            timeout=AGE_TIMEOUT,
-            check=False,
-            env={**os.environ, "LC_ALL": "C"},
+        rc, out, err = local.run_bytes(
+            [age_binary(), *argv], input=data, timeout=AGE_TIMEOUT, env={"LC_ALL": "C"}
         )
-    except subprocess.TimeoutExpired:
+    except local.LocalError:
         raise AgeError(f"{what}: age did not finish within {AGE_TIMEOUT:.0f} s") from None
-    if proc.returncode != 0:
+    if rc != 0:
         lines = [
             ln.removeprefix("age: error: ").strip()
-            for ln in proc.stderr.decode(errors="replace").splitlines()
+            for ln in err.decode(errors="replace").splitlines()
             if ln.strip() and "report unexpected" not in ln
         ]
-        raise AgeError(f"{what}: {'; '.join(lines) or f'age exited with {proc.returncode}'}")
-    return proc.stdout
+        raise AgeError(f"{what}: {'; '.join(lines) or f'age exited with {rc}'}")
+    return out
 
 
 def encrypt(plaintext: bytes, recipients: Iterable[PublicKey]) -> bytes:

@@ -57,7 +57,9 @@ def run_check(
     scan: bool = True,
     on_hosts: bool = False,
     timeout: float = 30.0,
+    hosts: set[str] | None = None,
 ) -> CheckResult:
+    """`hosts`: with on_hosts, only these hosts decrypt (None: every host)."""
     result = CheckResult()
     add = result.findings.append
     ring = ws.keyring()
@@ -163,14 +165,16 @@ def run_check(
         elif files and pub.age_tag not in all_tags:
             result.notes.append(f"{ident}: not a recipient of any file; nothing decrypted with it")
     if on_hosts:
-        _check_on_hosts(ws, repo, result, timeout)
+        _check_on_hosts(ws, repo, result, timeout, hosts)
     if scan:
         result.findings += scan_repo(repo, sorted(set(known_values)))
     result.findings = sorted(set(result.findings))
     return result
 
 
-def _check_on_hosts(ws: Workspace, repo: Path, result: CheckResult, timeout: float) -> None:
+def _check_on_hosts(
+    ws: Workspace, repo: Path, result: CheckResult, timeout: float, hosts: set[str] | None
+) -> None:
     from hydradeploy.secrets.remote import check_on_hosts
 
     statuses = {s.file.rel: s for s in result.files}
@@ -178,6 +182,8 @@ def _check_on_hosts(ws: Workspace, repo: Path, result: CheckResult, timeout: flo
     for status in result.files:
         data = ws.store.path(status.file).read_bytes()
         for name in status.readers:
+            if hosts is not None and name not in hosts:
+                continue
             work.setdefault(name, (ws.inventory.hosts[name], {}))[1][status.file.rel] = data
     for r in check_on_hosts(work, timeout):
         if r.ok:

@@ -3,13 +3,13 @@ hosts' SSH host keys (agenix). Heavy modules are imported inside the commands.""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from hydradeploy.cli_options import host_selection, seconds_option, select
 from hydradeploy.errors import OperationFailed, UserError
 
 IDENTITY_HELP = (
@@ -31,9 +31,9 @@ def _identity_option(f: Any) -> Any:
 
 
 def _output_option(f: Any) -> Any:
-    return click.option(
-        "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
-    )(f)
+    from hydradeploy.output import output_option
+
+    return output_option(f)
 
 
 def _workspace(ctx: click.Context) -> Any:
@@ -43,15 +43,9 @@ def _workspace(ctx: click.Context) -> Any:
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from hydradeploy.output import table
 
-    table = Table(title=title, title_justify="left", show_lines=False)
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    Console(width=max(100, Console().width), soft_wrap=False).print(table)
+    table(title, columns, rows)
 
 
 def _progress(what: str) -> Any:
@@ -62,7 +56,9 @@ def _progress(what: str) -> Any:
 
 
 def _json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True))
+    from hydradeploy.output import emit_json
+
+    emit_json(data)
 
 
 @click.group()
@@ -85,7 +81,9 @@ def secrets(ctx: click.Context, secrets_dir: Path | None) -> None:
     ctx.obj["secrets_dir"] = secrets_dir or repo_root() / "secrets"
 
 
-@secrets.command()
+@secrets.command(
+    epilog="Examples:\n\n\b\n  hydradeploy secrets init\n  hydradeploy secrets init --token-stdin < token.txt"
+)
 @click.option("--force", is_flag=True, help="Replace an existing token.")
 @click.option("--show", is_flag=True, help="Print the new token on stdout.")
 @click.option(
@@ -105,16 +103,25 @@ def init(ctx: click.Context, force: bool, show: bool, token_stdin: bool) -> None
         click.echo(token)
 
 
-@secrets.command()
-@click.argument("hosts", nargs=-1)
+@secrets.command(
+    epilog="Examples:\n\n\b\n  hydradeploy secrets hostkeys --all\n"
+    "  hydradeploy secrets hostkeys hydra-amd --accept-new"
+)
+@host_selection
 @click.option("--from-inventory", is_flag=True, help="Use the inventory's host_key values; no SSH.")
-@click.option("--accept-new", is_flag=True, help="Trust a host with no known key yet (first use).")
-@click.option("--timeout", type=click.FloatRange(1, 300), default=10.0, show_default=True)
+@click.option(
+    "--accept-new",
+    is_flag=True,
+    help="Trust a host with no known key yet (first use; its fingerprint is shown).",
+)
+@seconds_option("--timeout", 10.0, 300, "Seconds per SSH key exchange.", minimum=1)
 @_output_option
 @click.pass_context
 def hostkeys(
     ctx: click.Context,
     hosts: tuple[str, ...],
+    all_hosts: bool,
+    on: tuple[str, ...],
     from_inventory: bool,
     accept_new: bool,
     timeout: float,
@@ -127,7 +134,7 @@ def hostkeys(
 
     ws = _workspace(ctx)
     inv = ws.inventory
-    chosen = inv.select(hosts, all_hosts=not hosts)
+    chosen = select(inv, hosts, all_hosts, on, required=False)
     if from_inventory:
         results = []
         for h in chosen:
@@ -164,7 +171,7 @@ def hostkeys(
         )
 
 
-@secrets.command()
+@secrets.command(epilog="Example:\n\n\b\n  hydradeploy secrets rekey -i ~/.ssh/id_ed25519")
 @_identity_option
 @click.option("--force", is_flag=True, help="Re-encrypt every file, even those already right.")
 @_output_option
@@ -201,7 +208,7 @@ def rekey(ctx: click.Context, identities: tuple[Path, ...], force: bool, output:
     )
 
 
-@secrets.command()
+@secrets.command(epilog="Example:\n\n\b\n  hydradeploy secrets edit k3s-token -i ~/.ssh/id_ed25519")
 @click.argument("name")
 @_identity_option
 @click.pass_context
@@ -217,7 +224,10 @@ def edit(ctx: click.Context, name: str, identities: tuple[Path, ...]) -> None:
     click.echo(f"{ws.store.path(f)}: {'re-encrypted' if changed else 'no changes'}", err=True)
 
 
-@secrets.command("import")
+@secrets.command(
+    "import",
+    epilog="Examples:\n\n\b\n  hydradeploy secrets import\n  hydradeploy secrets import secrets/plain/grafana-admin.yaml",
+)
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--keep-plaintext", is_flag=True, help="Do not wipe the imported plaintext files.")
 @_output_option
@@ -230,7 +240,7 @@ def import_(ctx: click.Context, files: tuple[Path, ...], keep_plaintext: bool, o
 
     ws = _workspace(ctx)
     done = import_manifests(ws, list(files), keep=keep_plaintext)
-    if not done and output == "text":
+    if not done and output == "table":
         click.echo(
             f"nothing to import: {ws.store.plain_dir} holds no <namespace>/<name>.yaml", err=True
         )
@@ -255,7 +265,10 @@ def import_(ctx: click.Context, files: tuple[Path, ...], keep_plaintext: bool, o
         click.echo(f"{len(rows)} plaintext file(s) wiped", err=True)
 
 
-@secrets.command()
+@secrets.command(
+    epilog="Examples:\n\n\b\n  hydradeploy secrets check\n  hydradeploy secrets check --on-hosts --output json\n  hydradeploy secrets check --on @gpu"
+)
+@host_selection
 @_identity_option
 @click.option("--no-scan", is_flag=True, help="Skip the plaintext scan of the repository.")
 @click.option(
@@ -263,17 +276,14 @@ def import_(ctx: click.Context, files: tuple[Path, ...], keep_plaintext: bool, o
     is_flag=True,
     help="Also decrypt each file on every host that needs it, over SSH, with its host key.",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(1, 600),
-    default=30.0,
-    show_default=True,
-    help="Seconds per SSH connection and remote command (--on-hosts).",
-)
+@seconds_option("--timeout", 30.0, 600, "Seconds per SSH connection and remote command.", minimum=1)
 @_output_option
 @click.pass_context
 def check(
     ctx: click.Context,
+    hosts: tuple[str, ...],
+    all_hosts: bool,
+    on: tuple[str, ...],
     identities: tuple[Path, ...],
     no_scan: bool,
     on_hosts: bool,
@@ -283,16 +293,22 @@ def check(
     """Fail (exit 1) when a file does not decrypt for a host that needs it, the
     recipients do not match the inventory, or a plaintext secret is in the repository.
     Recipients are read from the age headers; with --identity, files are also
-    decrypted."""
+    decrypted. Naming hosts (HOST…, --all, --on) decrypts on those hosts only
+    (implies --on-hosts)."""
     from hydradeploy.secrets.check import run_check
     from hydradeploy.secrets.identities import resolve
 
     ws = _workspace(ctx)
     ids = resolve(identities, required=False) if identities else []
+    chosen: set[str] | None = None
+    if hosts or all_hosts or on:  # naming hosts means decrypting on them
+        on_hosts = True
+        chosen = {h.name for h in select(ws.inventory, hosts, all_hosts, on, required=True)}
     with _progress("checking secrets" + (" on the hosts" if on_hosts else "")):
         result = run_check(
-            ws, ctx.obj["repo_root"], ids, scan=not no_scan, on_hosts=on_hosts, timeout=timeout
-        )
+            ws, ctx.obj["repo_root"], ids, scan=not no_scan, on_hosts=on_hosts, timeout=timeout,
+            hosts=chosen,
+        )  # fmt: skip
     if output == "json":
         _json(
             {

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
 from pathlib import Path
 
 from hydradeploy.errors import OperationFailed, UserError
@@ -14,6 +13,7 @@ from hydradeploy.secrets.manifests import InvalidSecret, parse_secret
 from hydradeploy.secrets.plaintext import private_dir
 from hydradeploy.secrets.token import validate_token
 from hydradeploy.secrets.workspace import Workspace
+from hydradeploy.transport import local
 
 
 def editor_command() -> list[str]:
@@ -42,9 +42,9 @@ def edit(ws: Workspace, name: str, identities: list[Path]) -> bool:
         with os.fdopen(fd, "wb") as fh:
             fh.write(plaintext)
         try:
-            status = subprocess.run([*argv, str(work)], check=False).returncode
-        except OSError as exc:
-            raise UserError(f"$EDITOR: cannot run {argv[0]!r}: {exc.strerror}") from None
+            status = local.interactive([*argv, str(work)])
+        except (OSError, local.LocalError) as exc:
+            raise UserError(f"$EDITOR: cannot run {argv[0]!r}: {exc}") from None
         if status != 0:
             raise OperationFailed(
                 f"{ws.store.path(f)}: the editor exited with status {status}; left unchanged"

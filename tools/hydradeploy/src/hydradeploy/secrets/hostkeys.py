@@ -1,7 +1,8 @@
 """Collect each host's ed25519 host key over SSH, verified before it is trusted.
 
-Only the SSH key exchange is needed (no login): the server proves it holds the private
-half of the key it presents. That key is trusted only if it matches what we already
+Only the SSH key exchange is needed (no login, `transport.ssh.presented_key`; a jump
+host is reached under the transport's host-key policy): the server proves it holds the
+private half of the key it presents. That key is trusted only if it matches what we already
 know — the inventory's host_key, or the ed25519 entry of the host's known_hosts file —
 or, with --accept-new, when nothing is known yet (trust on first use, shown with its
 fingerprint). A key that differs from a known one is refused: the host was reinstalled
@@ -10,12 +11,8 @@ or someone is in the middle.
 
 from __future__ import annotations
 
-import shlex
-import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from hydradeploy.inventory import Host
 from hydradeploy.secrets import age
@@ -29,6 +26,8 @@ from hydradeploy.secrets.recipients import (
 )
 from hydradeploy.secrets.store import write_atomically
 from hydradeploy.secrets.workspace import Workspace
+from hydradeploy.transport import RemoteError, hostkeys, target
+from hydradeploy.transport.ssh import presented_key
 
 CONNECT_TIMEOUT = 10.0
 
@@ -45,71 +44,33 @@ class Collected:
         return self.status in ("verified", "new")
 
 
-def known_hosts_file(host: Host) -> Path:
-    return host.ssh.known_hosts or Path.home() / ".ssh" / "known_hosts"
-
-
 def _known_key(host: Host) -> tuple[PublicKey | None, str]:
-    """The ed25519 key we already trust for this host, and where it comes from."""
-    if host.ssh.host_key:
-        try:
-            return parse_public_key(host.ssh.host_key, ed25519_only=True), "inventory host_key"
-        except InvalidKey:
-            pass  # an invalid inventory key is reported by the keyring; try known_hosts
+    """The ed25519 key the transport's policy already trusts for this host, and where it
+    comes from (the inventory's host_key first, then the known_hosts file)."""
     import paramiko
 
-    path = known_hosts_file(host)
+    own = hostkeys.inventory_key(host)  # malformed: Unreachable naming the host
+    if own is not None and own[0] == "ssh-ed25519":
+        return PublicKey(own[0], own[1]), "inventory host_key"
+    path = hostkeys.known_hosts_file(host)
     try:
         known = paramiko.HostKeys(str(path))
     except (OSError, paramiko.SSHException):
         return None, ""
-    names = [host.address] if host.ssh.port == 22 else [f"[{host.address}]:{host.ssh.port}"]
-    for name in names:
-        entry = known.lookup(name)
-        if entry is not None and "ssh-ed25519" in entry:
-            blob: bytes = entry["ssh-ed25519"].asbytes()
-            return PublicKey("ssh-ed25519", blob), str(path)
+    entry = known.lookup(target.endpoint(host).known_hosts_name)
+    if entry is not None and "ssh-ed25519" in entry:
+        blob: bytes = entry["ssh-ed25519"].asbytes()
+        return PublicKey("ssh-ed25519", blob), str(path)
     return None, ""
 
 
-def presented_key(host: Host, timeout: float = CONNECT_TIMEOUT) -> PublicKey:
-    """Run the SSH key exchange with the host (ed25519 only) and return the key it
-    proved to hold. Raises OSError or paramiko.SSHException."""
-    import paramiko
-
-    sock: Any
-    if host.ssh.jump:
-        target = f"{host.address}:{host.ssh.port}"
-        sock = paramiko.ProxyCommand(
-            " ".join(shlex.quote(a) for a in ["ssh", "-W", target, host.ssh.jump])
-        )
-    else:
-        sock = socket.create_connection((host.address, host.ssh.port), timeout=timeout)
-    transport = paramiko.Transport(sock)
-    try:
-        transport.banner_timeout = timeout
-        transport.handshake_timeout = timeout
-        transport.get_security_options().key_types = ["ssh-ed25519"]
-        transport.start_client(timeout=timeout)
-        key = transport.get_remote_server_key()
-        return PublicKey("ssh-ed25519", key.asbytes())
-    finally:
-        transport.close()
-
-
 def collect_one(host: Host, accept_new: bool, timeout: float = CONNECT_TIMEOUT) -> Collected:
-    import paramiko
-
-    known, source = _known_key(host)
     try:
-        key = presented_key(host, timeout)
-    except (OSError, EOFError, paramiko.SSHException) as exc:
-        reason = str(exc) or type(exc).__name__
-        if "Incompatible" in reason or "no acceptable host key" in reason:
-            reason = "the host offers no ed25519 host key"
-        return Collected(
-            host.name, None, "unreachable", f"{host.address}:{host.ssh.port}: {reason}"
-        )
+        known, source = _known_key(host)
+        kind, blob = presented_key(host, timeout=timeout)
+    except (RemoteError, InvalidKey) as exc:
+        return Collected(host.name, None, "unreachable", str(exc))
+    key = PublicKey(kind, blob)
     if known is not None:
         if known == key:
             return Collected(host.name, key, "verified", f"matches {source}")
@@ -126,8 +87,8 @@ def collect_one(host: Host, accept_new: bool, timeout: float = CONNECT_TIMEOUT) 
         host.name,
         None,
         "unknown",
-        f"no ed25519 key for {host.address} in {known_hosts_file(host)} or the inventory; "
-        f"check {key.fingerprint} out of band, then rerun with --accept-new",
+        f"no ed25519 key for {target.endpoint(host).known_hosts_name} in {hostkeys.known_hosts_file(host)} or the "
+        f"inventory; check {key.fingerprint} out of band, then rerun with --accept-new",
     )
 
 

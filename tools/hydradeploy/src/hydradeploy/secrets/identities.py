@@ -4,12 +4,12 @@ host's key): found, checked readable, and matched to their public key."""
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from hydradeploy.errors import UserError
 from hydradeploy.secrets.keys import InvalidKey, PublicKey, parse_public_key
+from hydradeploy.transport import local
 
 DEFAULT_IDENTITIES = ("~/.ssh/id_ed25519", "~/.ssh/id_rsa")  # what agenix tries too
 
@@ -40,17 +40,10 @@ def public_key(identity: Path) -> PublicKey | None:
     """The public half of a private key (None when it cannot be derived without a
     passphrase and there is no matching .pub file)."""
     try:
-        proc = subprocess.run(
-            ["ssh-keygen", "-y", "-P", "", "-f", str(identity)],
-            capture_output=True,
-            text=True,
-            timeout=15,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-        if proc.returncode == 0:
-            return parse_public_key(proc.stdout)
-    except (OSError, subprocess.TimeoutExpired, InvalidKey):
+        res = local.run(["ssh-keygen", "-y", "-P", "", "-f", str(identity)], timeout=15)
+        if res.ok:
+            return parse_public_key(res.stdout)
+    except (OSError, local.LocalError, InvalidKey):
         pass
     try:
         return parse_public_key(Path(f"{identity}.pub").read_text())

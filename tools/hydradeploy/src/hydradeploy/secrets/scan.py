@@ -15,13 +15,15 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from hydradeploy import secret_names
+from hydradeploy.transport import local
 
 SCAN_ROOTS = ("k8s", "hosts", "modules", "secrets", "flake.nix")
 ALLOW_MARK = "hydra-secrets: allow"
@@ -32,16 +34,6 @@ PRIVATE_KEY_RE = re.compile(
     r"|AGE-SECRET-KEY-1[0-9A-Z]{20,}"
 )
 K3S_TOKEN_RE = re.compile(r"K10[0-9a-f]{32,}::[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+")
-SECRET_NAME_RE = re.compile(
-    r"passw(or)?d|passwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key"
-    r"|auth[_-]?key|credential|(^|[_-])key$",
-    re.IGNORECASE,
-)
-# Names that hold references to secrets, not secrets.
-REFERENCE_NAME_RE = re.compile(
-    r"file|path|ref|secretname|_name$|name$|keys$|type$|length|ttl|expir|host_key|public",
-    re.IGNORECASE,
-)
 ASSIGN_RE = re.compile(
     r"""(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)["']?\s*(?::|=)\s*(?P<q>["']?)(?P<value>[^\s"',;}\]#]+)"""
 )
@@ -87,8 +79,9 @@ def looks_secret(value: str) -> bool:
 
 
 def is_secret_name(name: str) -> bool:
-    bare = name.rsplit(".", 1)[-1]
-    return bool(SECRET_NAME_RE.search(bare)) and not REFERENCE_NAME_RE.search(bare)
+    """The rule the converter and k8s-check use too (hydradeploy.secret_names), applied
+    to the last part of a Nix attribute path."""
+    return secret_names.is_secret_name(name.rsplit(".", 1)[-1])
 
 
 def _redact(value: str) -> str:
@@ -117,8 +110,7 @@ def _walk(node: Any, text: str, rel: str) -> Iterator[Finding]:
         if (
             isinstance(env_name, str)
             and isinstance(env_value, str)
-            and is_secret_name(env_name)
-            and looks_secret(env_value)
+            and secret_names.is_secret(env_name, env_value)
         ):
             yield Finding(
                 rel,
@@ -204,25 +196,13 @@ def files_to_scan(root: Path, roots: Iterable[str] = SCAN_ROOTS) -> list[Path]:
     if not roots:
         return []
     try:
-        proc = subprocess.run(
-            [
-                "git",
-                "-C",
-                str(root),
-                "ls-files",
-                "-z",
-                "--cached",
-                "--others",
-                "--exclude-standard",
-                "--",
-                *roots,
-            ],
-            capture_output=True,
+        res = local.run(
+            ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others",
+             "--exclude-standard", "--", *roots],
             timeout=60,
-            check=False,
-        )
-        listed = proc.stdout.decode().split("\0") if proc.returncode == 0 else None
-    except (OSError, subprocess.TimeoutExpired):
+        )  # fmt: skip
+        listed = res.stdout.split("\0") if res.ok else None
+    except (OSError, local.LocalError):
         listed = None
     if listed is None:
         paths = []

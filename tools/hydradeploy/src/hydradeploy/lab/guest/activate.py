@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import common
+from . import common, k3s_deploy
 
 USAGE = "Usage: switch-to-configuration [switch|boot|test|dry-activate]"
 
@@ -83,6 +83,7 @@ def activate(closure: Path, action: str) -> int:
         return 1
     print("setting up network interfaces...", flush=True)
     common.set_link(settings["interface"], up=True)
+    k3s_deploy.link_manifests(closure)  # systemd-tmpfiles --create for the k3s manifests
     running = common.read_k3s_pid()
     if running is None or running[1] != str(closure) or not common.pid_alive(running[0]):
         print("restarting the following units: k3s.service", flush=True)

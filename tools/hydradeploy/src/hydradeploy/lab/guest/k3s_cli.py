@@ -1,9 +1,12 @@
 """sw/bin/k3s (and sw/bin/kubectl) of a lab closure: the client side of simulated k3s.
 
-Answers the calls the deploy tool makes, with real kubectl's output and exit codes:
+Answers the calls the deploy tool makes, with kubectl's exit codes:
 `k3s --version`, `k3s kubectl get nodes|node NAME [-o json|wide|name]`,
+`k3s kubectl get lease[s] -n kube-node-lease [NAME] -o json`,
 `k3s kubectl get --raw /readyz`, `k3s kubectl get addons -A -o json`,
-`k3s kubectl delete node NAME`. It reads the server's kubeconfig like kubectl does.
+`k3s kubectl delete node NAME`, `k3s kubectl label|annotate|taint node NAME … [--overwrite]`.
+It reads the server's kubeconfig like kubectl does. Commands are looked up in COMMANDS
+by (verb, kind); a module adding kinds registers its handlers with @command.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +43,10 @@ def _api_base() -> tuple[str, str]:
     return f"http://{match.group(1)}", match.group(1)
 
 
-def _get(path: str, method: str = "GET") -> tuple[int, bytes]:
+def _get(path: str, method: str = "GET", data: bytes | None = None) -> tuple[int, bytes]:
     base, hostport = _api_base()
-    req = urllib.request.Request(base + path, method=method)
+    headers = {"Content-Type": "application/merge-patch+json"} if data is not None else {}
+    req = urllib.request.Request(base + path, method=method, data=data, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, resp.read()
@@ -127,103 +133,309 @@ def _print_nodes(items: list[dict[str, Any]], output: str | None) -> None:
         print("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
-def kubectl(argv: list[str]) -> int:
+@dataclass
+class Args:
+    """A parsed kubectl command line: words (verb, kind, names, KEY=VAL…) and flags."""
+
+    words: list[str] = field(default_factory=list)
     output: str | None = None
     raw: str | None = None
-    words: list[str] = []
+    namespace: str | None = None
+    overwrite: bool = False
+
+
+def parse(argv: list[str]) -> Args:
+    a = Args()
     i = 0
     while i < len(argv):
         arg = argv[i]
         if arg in ("-o", "--output"):
             i += 1
-            output = argv[i] if i < len(argv) else None
+            a.output = argv[i] if i < len(argv) else None
         elif arg.startswith("--output=") or (arg.startswith("-o") and len(arg) > 2):
-            output = arg.split("=", 1)[1] if arg.startswith("--output=") else arg[2:]
+            a.output = arg.split("=", 1)[1] if arg.startswith("--output=") else arg[2:]
         elif arg == "--raw":
             i += 1
-            raw = argv[i] if i < len(argv) else None
+            a.raw = argv[i] if i < len(argv) else None
         elif arg.startswith("--raw="):
-            raw = arg.split("=", 1)[1]
-        elif arg in ("-A", "--all-namespaces") or arg.startswith("--request-timeout"):
-            pass
-        elif arg in ("-n", "--namespace", "--kubeconfig", "--request-timeout"):
+            a.raw = arg.split("=", 1)[1]
+        elif arg in ("-n", "--namespace"):
             i += 1
-        elif arg.startswith("-"):
+            a.namespace = argv[i] if i < len(argv) else None
+        elif arg.startswith("--namespace="):
+            a.namespace = arg.split("=", 1)[1]
+        elif arg in ("--overwrite", "--overwrite=true"):
+            a.overwrite = True
+        elif arg in ("-A", "--all-namespaces") or arg.startswith("--request-timeout="):
+            pass
+        elif arg in ("--kubeconfig", "--request-timeout"):
+            i += 1
+        elif arg.startswith("-") and arg != "-" and not arg.endswith("-"):
             pass
         else:
-            words.append(arg)
+            a.words.append(arg)
         i += 1
-    if output not in (None, "json", "wide", "name"):
-        print(f"error: the hydra lab's kubectl does not support -o {output}", file=sys.stderr)
+    return a
+
+
+Handler = Callable[[Args, list[str]], int]
+#: (verb, kind) -> handler(args, names). Other object kinds plug in here.
+COMMANDS: dict[tuple[str, str], Handler] = {}
+KIND_ALIASES = {
+    "node": "nodes", "no": "nodes", "nodes": "nodes",
+    "lease": "leases", "leases": "leases", "leases.coordination.k8s.io": "leases",
+    "addon": "addons", "addons": "addons", "addons.k3s.cattle.io": "addons",
+}  # fmt: skip
+
+
+def command(verb: str, kind: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        COMMANDS[(verb, kind)] = fn
+        return fn
+
+    return register
+
+
+def kubectl(argv: list[str]) -> int:
+    from . import k3s_objects_cli  # objects other than nodes and leases (docs/prune.md)
+
+    handled = k3s_objects_cli.kubectl(argv)
+    if handled is not None:
+        return handled
+    a = parse(argv)
+    if a.output not in (None, "json", "wide", "name"):
+        print(f"error: the hydra lab's kubectl does not support -o {a.output}", file=sys.stderr)
         return 1
-    if words[:1] == ["get"] and raw is not None:
-        code, body = _get(raw)
+    if a.words[:1] == ["get"] and a.raw is not None:
+        code, body = _get(a.raw)
         sys.stdout.write(body.decode())
-        if code != 200:
-            return 1
-        return 0
-    if words[:2] in (["get", "nodes"], ["get", "node"], ["get", "no"]):
-        names = words[2:]
-        if not names:
-            body = _get_ok("/api/v1/nodes")
-            items = json.loads(body)["items"]
-            if output == "json":
-                print(json.dumps(json.loads(body), indent=4))
-            elif not items:
-                print("No resources found", file=sys.stderr)
-            else:
-                _print_nodes(items, output)
-            return 0
-        found: list[dict[str, Any]] = []
-        missing: list[str] = []
-        for name in names:
-            code, body = _get(f"/api/v1/nodes/{name}")
-            if code == 200:
-                found.append(json.loads(body))
-            elif code == 404:
-                missing.append(name)
-            else:
-                _get_ok(f"/api/v1/nodes/{name}")
-        for name in missing:
-            print(f'Error from server (NotFound): nodes "{name}" not found', file=sys.stderr)
-        if found:
-            if output == "json":
-                doc = (
-                    found[0]
-                    if len(names) == 1
-                    else {
-                        "apiVersion": "v1",
-                        "kind": "List",
-                        "items": found,
-                        "metadata": {"resourceVersion": ""},
-                    }
-                )
-                print(json.dumps(doc, indent=4))
-            else:
-                _print_nodes(found, output)
-        return 1 if missing else 0
-    if words[:2] in (["get", "addons"], ["get", "addon"], ["get", "addons.k3s.cattle.io"]):
-        body = _get_ok("/apis/k3s.cattle.io/v1/addons")
-        doc = json.loads(body)
-        if output == "json":
-            print(json.dumps(doc, indent=4))
-        else:
-            print("NAMESPACE     NAME")
-            for item in doc["items"]:
-                print(f"kube-system   {item['metadata']['name']}")
-        return 0
-    if words[:2] == ["delete", "node"] and len(words) > 2:
-        status = 0
-        for name in words[2:]:
-            code, _ = _get(f"/api/v1/nodes/{name}", method="DELETE")
-            if code == 200:
-                print(f'node "{name}" deleted')
-            else:
-                print(f'Error from server (NotFound): nodes "{name}" not found', file=sys.stderr)
-                status = 1
-        return status
+        return 0 if code == 200 else 1
+    if len(a.words) >= 2:
+        kind = KIND_ALIASES.get(a.words[1], a.words[1])
+        handler = COMMANDS.get((a.words[0], kind))
+        if handler is not None:
+            return handler(a, a.words[2:])
     print(f"error: the hydra lab's kubectl does not implement: {' '.join(argv)}", file=sys.stderr)
     return 1
+
+
+def _json_list(items: list[dict[str, Any]], api_version: str = "v1") -> dict[str, Any]:
+    return {"apiVersion": api_version, "kind": "List", "items": items,
+            "metadata": {"resourceVersion": ""}}  # fmt: skip
+
+
+@command("get", "nodes")
+def get_nodes(a: Args, names: list[str]) -> int:
+    if not names:
+        body = _get_ok("/api/v1/nodes")
+        items = json.loads(body)["items"]
+        if a.output == "json":
+            print(json.dumps(json.loads(body), indent=4))
+        elif not items:
+            print("No resources found", file=sys.stderr)
+        else:
+            _print_nodes(items, a.output)
+        return 0
+    found: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for name in names:
+        code, body = _get(f"/api/v1/nodes/{name}")
+        if code == 200:
+            found.append(json.loads(body))
+        elif code == 404:
+            missing.append(name)
+        else:
+            _get_ok(f"/api/v1/nodes/{name}")
+    for name in missing:
+        print(f'Error from server (NotFound): nodes "{name}" not found', file=sys.stderr)
+    if found:
+        if a.output == "json":
+            print(json.dumps(found[0] if len(names) == 1 else _json_list(found), indent=4))
+        else:
+            _print_nodes(found, a.output)
+    return 1 if missing else 0
+
+
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
+
+
+@command("get", "leases")
+def get_leases(a: Args, names: list[str]) -> int:
+    ns = a.namespace or "default"
+    base = LEASES.format(ns=ns)
+    if ns != "kube-node-lease":
+        items: list[dict[str, Any]] = []  # the lab keeps only the nodes' Leases
+        if names:
+            for name in names:
+                print(f'Error from server (NotFound): leases.coordination.k8s.io "{name}" '
+                      "not found", file=sys.stderr)  # fmt: skip
+            return 1
+    else:
+        if names:
+            items = []
+            missing = []
+            for name in names:
+                code, body = _get(f"{base}/{name}")
+                if code == 200:
+                    items.append(json.loads(body))
+                elif code == 404:
+                    missing.append(name)
+                else:
+                    _get_ok(f"{base}/{name}")
+            for name in missing:
+                print(f'Error from server (NotFound): leases.coordination.k8s.io "{name}" '
+                      "not found", file=sys.stderr)  # fmt: skip
+            if items and a.output == "json":
+                doc = items[0] if len(names) == 1 else _json_list(items, "v1")
+                print(json.dumps(doc, indent=4))
+            elif items:
+                _print_leases(items, a.output)
+            return 1 if missing else 0
+        items = json.loads(_get_ok(base))["items"]
+    if a.output == "json":
+        print(json.dumps(_json_list(items), indent=4))
+    elif not items:
+        print(f"No resources found in {ns} namespace.", file=sys.stderr)
+    else:
+        _print_leases(items, a.output)
+    return 0
+
+
+def _print_leases(items: list[dict[str, Any]], output: str | None) -> None:
+    if output == "name":
+        for lease in items:
+            print(f"lease.coordination.k8s.io/{lease['metadata']['name']}")
+        return
+    rows = [["NAME", "HOLDER", "AGE"]]
+    for lease in items:
+        rows.append([lease["metadata"]["name"], lease["spec"].get("holderIdentity", ""),
+                     _age(lease["metadata"].get("creationTimestamp", ""))])  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+@command("get", "addons")
+def get_addons(a: Args, names: list[str]) -> int:
+    body = _get_ok("/apis/k3s.cattle.io/v1/addons")
+    doc = json.loads(body)
+    if a.output == "json":
+        print(json.dumps(doc, indent=4))
+    else:
+        print("NAMESPACE     NAME")
+        for item in doc["items"]:
+            print(f"kube-system   {item['metadata']['name']}")
+    return 0
+
+
+@command("delete", "nodes")
+def delete_nodes(a: Args, names: list[str]) -> int:
+    status = 0
+    for name in names:
+        code, _ = _get(f"/api/v1/nodes/{name}", method="DELETE")
+        if code == 200:
+            print(f'node "{name}" deleted')
+        else:
+            print(f'Error from server (NotFound): nodes "{name}" not found', file=sys.stderr)
+            status = 1
+    return status
+
+
+def _node_or_error(name: str) -> dict[str, Any]:
+    code, body = _get(f"/api/v1/nodes/{name}")
+    if code == 404:
+        raise KubectlError(f'Error from server (NotFound): nodes "{name}" not found')
+    if code != 200:
+        _get_ok(f"/api/v1/nodes/{name}")
+    node: dict[str, Any] = json.loads(body)
+    return node
+
+
+def _patch(name: str, patch: dict[str, Any]) -> None:
+    code, _body = _get(f"/api/v1/nodes/{name}", method="PATCH", data=json.dumps(patch).encode())
+    if code != 200:
+        raise KubectlError(f"Error from server: patching node {name} failed ({code})")
+
+
+def _meta_edit(field_name: str, verb: str, a: Args, args: list[str]) -> int:
+    """kubectl label|annotate node NAME KEY=VAL… KEY-… [--overwrite]: a merge patch of
+    metadata.labels|annotations (null removes); a changed value needs --overwrite."""
+    if not args:
+        raise KubectlError(f"error: resource name and {field_name} required")
+    name, changes = args[0], args[1:]
+    current = _node_or_error(name)["metadata"].get(field_name, {}) or {}
+    patch: dict[str, str | None] = {}
+    for change in changes:
+        if change.endswith("-") and "=" not in change:
+            key = change[:-1]
+            if key not in current:
+                print(f'{field_name[:-1]} "{key}" not found.')
+            patch[key] = None
+            continue
+        key, eq, value = change.partition("=")
+        if not eq:
+            raise KubectlError(f"error: invalid {field_name[:-1]} spec: {change}")
+        if key in current and current[key] != value and not a.overwrite:
+            raise KubectlError(
+                f"error: '{key}' already has a value ({current[key]}), and --overwrite is false"
+            )
+        patch[key] = value
+    _patch(name, {"metadata": {field_name: patch}})
+    print(f"node/{name} {verb}")
+    return 0
+
+
+@command("label", "nodes")
+def label_nodes(a: Args, args: list[str]) -> int:
+    return _meta_edit("labels", "labeled", a, args)
+
+
+@command("annotate", "nodes")
+def annotate_nodes(a: Args, args: list[str]) -> int:
+    return _meta_edit("annotations", "annotated", a, args)
+
+
+def _taint_spec(spec: str) -> tuple[str, str | None, str]:
+    body, _, effect = spec.rpartition(":")
+    key, eq, value = body.partition("=")
+    if not key or effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
+        raise KubectlError(f"error: invalid taint spec: {spec}")
+    return key, (value if eq else None), effect
+
+
+@command("taint", "nodes")
+def taint_nodes(a: Args, args: list[str]) -> int:
+    """kubectl taint node NAME KEY[=VAL]:EFFECT… KEY[:EFFECT]-…: the node's taints are
+    read, changed here and written back whole (spec.taints is replaced by a patch)."""
+    if not args:
+        raise KubectlError("error: at least one taint update is required")
+    name, specs = args[0], args[1:]
+    taints = list(_node_or_error(name)["spec"].get("taints", []) or [])
+    for spec in specs:
+        if spec.endswith("-"):
+            body = spec[:-1]
+            key, _, effect = body.partition(":")
+            kept = [t for t in taints
+                    if not (t["key"] == key and (not effect or t["effect"] == effect))]  # fmt: skip
+            if len(kept) == len(taints):
+                raise KubectlError(f'error: taint "{body}" not found')
+            taints = kept
+            continue
+        key, value, effect = _taint_spec(spec)
+        same = [t for t in taints if t["key"] == key and t["effect"] == effect]
+        if same and not a.overwrite and same[0].get("value") != value:
+            raise KubectlError(
+                f"error: node {name} already has {key} taint(s) with same effect(s) "
+                "and --overwrite is false"
+            )
+        taints = [t for t in taints if not (t["key"] == key and t["effect"] == effect)]
+        new: dict[str, str] = {"key": key, "effect": effect}
+        if value:
+            new["value"] = value
+        taints.append(new)
+    _patch(name, {"spec": {"taints": taints}})
+    print(f"node/{name} modified")
+    return 0
 
 
 def main(closure: Path, prog: str, argv: list[str]) -> int:

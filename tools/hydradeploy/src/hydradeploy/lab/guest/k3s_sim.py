@@ -1,17 +1,18 @@
 """The simulated k3s daemon of a lab host (lib/hydra-lab/k3s-sim CLOSURE).
 
-server: an HTTP API on :6443 that keeps the node registry and answers what
-`k3s kubectl` asks (nodes, readyz, addons), in the shape real Kubernetes gives.
-agent: heartbeats its node (and its microVM guests' nodes) to the server URL.
-A node that stops heartbeating turns Ready=Unknown after the grace period.
-A server that is not cluster-init forwards heartbeats and reads to the cluster-init
-server (standing in for the replicated datastore of an HA cluster).
-Faults from the closure: join (never registers), labels (wrong labels), gpus (none).
+server: an HTTP API on :6443 over the node and Lease registry (k3s_nodes, where each
+behaviour cites the upstream code it follows), answering what `k3s kubectl` asks
+(nodes, leases, readyz, addons, label/taint/annotate patches) in Kubernetes' shapes.
+Every host runs a kubelet loop (`kubelet`): it registers its node and its microVM
+guests' nodes once, then renews their Leases and syncs their status every
+heartbeat_seconds. A server that is not cluster-init forwards kubelet calls and reads
+to the cluster-init server (standing in for the replicated datastore of an HA cluster).
+Faults from the closure: join (never registers), labels (--node-label values replaced by
+a wrong one; merged like any flag), gpus (no device plugin), lease (never renews).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -24,7 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from . import common
+from . import common, k3s_deploy
+from .k3s_nodes import Registry
 
 DEFAULT_ADDONS = (
     "aggregated-metrics-reader", "auth-delegator", "auth-reader", "ccm", "coredns",
@@ -47,30 +49,34 @@ def parse_taint(spec: str) -> dict[str, str]:
     return taint
 
 
-def node_objects(settings: dict[str, Any]) -> list[dict[str, Any]]:
-    """What this host's kubelet(s) post: its own node and its microVM guests'."""
-    fault = settings.get("fault")
-    if fault == "join":
-        return []
-    nodes = []
-    own_labels = dict(settings["labels"])
-    gpus = dict(settings["gpus"])
-    if fault == "labels":
-        own_labels = {"hydra.io/lab-fault": "wrong-labels"}
-    if fault == "gpus":
-        gpus = {}
+def node_labels(settings: dict[str, Any]) -> dict[str, str]:
+    """The k3s --node-label values of this host's node (server role labels included)."""
+    labels = dict(settings["labels"])
+    if settings.get("fault") == "labels":
+        labels = {"hydra.io/lab-fault": "wrong-labels"}
     role_labels: dict[str, str] = {}
     if settings["role"] == "server":
         role_labels["node-role.kubernetes.io/control-plane"] = "true"
         role_labels["node-role.kubernetes.io/master"] = "true"
         if settings.get("embedded_etcd"):
             role_labels["node-role.kubernetes.io/etcd"] = "true"
+    return {**role_labels, **labels}
+
+
+def node_objects(settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """What this host's kubelet(s) register: its own node and its microVM guests'
+    (labels from the kubelet and --node-label, taints from --node-taint, full status)."""
+    fault = settings.get("fault")
+    if fault == "join":
+        return []
+    nodes = []
+    gpus = {} if fault == "gpus" else dict(settings["gpus"])
     nodes.append(
         _node(
             settings,
             settings["node_name"],
             settings["address"],
-            {**role_labels, **own_labels},
+            node_labels(settings),
             settings["taints"],
             gpus,
             settings.get("cpu", 16),
@@ -103,14 +109,13 @@ def _node(
     cpu: int,
     memory_mb: int,
 ) -> dict[str, Any]:
+    # initialNode (kubernetes pkg/kubelet/kubelet_node_status.go @c579a3279): hostname,
+    # os and arch labels, then the --node-labels (k3s passes its --node-label there);
+    # the instance-type labels come later from the cloud controller (k3s_nodes).
     base_labels = {
-        "beta.kubernetes.io/arch": "amd64",
-        "beta.kubernetes.io/instance-type": "k3s",
-        "beta.kubernetes.io/os": "linux",
         "kubernetes.io/arch": "amd64",
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",
-        "node.kubernetes.io/instance-type": "k3s",
     }
     capacity = {
         "cpu": str(cpu),
@@ -132,6 +137,7 @@ def _node(
                 "k3s.io/internal-ip": address,
                 "k3s.io/node-args": json.dumps([settings["role"]]),
                 "node.alpha.kubernetes.io/ttl": "0",
+                "volumes.kubernetes.io/controller-managed-attach-detach": "true",
                 "hydra.io/lab-closure": settings.get("closure", ""),
             },
         },
@@ -143,117 +149,23 @@ def _node(
             ],
             "capacity": capacity,
             "allocatable": dict(capacity),
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
             "nodeInfo": {
                 "architecture": "amd64",
+                "bootID": name,
                 "containerRuntimeVersion": "containerd://2.1.4-k3s1",
                 "kernelVersion": os.uname().release,
                 "kubeProxyVersion": settings["kubelet_version"],
                 "kubeletVersion": settings["kubelet_version"],
+                "machineID": name,
                 "operatingSystem": "linux",
                 "osImage": "NixOS (hydra lab host)",
-                "machineID": name,
                 "systemUUID": name,
-                "bootID": name,
             },
         },
     }
     if taints:
         node["spec"]["taints"] = [parse_taint(t) for t in taints]
-    return node
-
-
-class Registry:
-    """The server's nodes, persisted so a k3s restart keeps them (like etcd would)."""
-
-    def __init__(self, grace: float, path: Path) -> None:
-        self.grace = grace
-        self.path = path
-        self.lock = threading.Lock()
-        self.nodes: dict[str, dict[str, Any]] = {}
-        with contextlib.suppress(OSError, ValueError):
-            self.nodes = json.loads(path.read_text())
-
-    def heartbeat(self, nodes: list[dict[str, Any]]) -> None:
-        now = time.time()
-        with self.lock:
-            for node in nodes:
-                name = node["metadata"]["name"]
-                old = self.nodes.get(name)
-                created = old["created"] if old else now
-                was_ready = old is not None and now - old["last"] <= self.grace
-                since = old["since"] if old and was_ready else now
-                self.nodes[name] = {"node": node, "last": now, "created": created, "since": since}
-            self._save()
-
-    def delete(self, name: str) -> bool:
-        with self.lock:
-            found = self.nodes.pop(name, None) is not None
-            self._save()
-            return found
-
-    def _save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.nodes))
-        os.replace(tmp, self.path)
-
-    def render(self, name: str) -> dict[str, Any] | None:
-        with self.lock:
-            entry = self.nodes.get(name)
-        if entry is None:
-            return None
-        return _with_status(entry, self.grace)
-
-    def render_all(self) -> list[dict[str, Any]]:
-        with self.lock:
-            entries = [self.nodes[n] for n in sorted(self.nodes)]
-        return [_with_status(e, self.grace) for e in entries]
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-
-
-def _with_status(entry: dict[str, Any], grace: float) -> dict[str, Any]:
-    node: dict[str, Any] = json.loads(json.dumps(entry["node"]))
-    now = time.time()
-    ready = now - entry["last"] <= grace
-    node["metadata"]["creationTimestamp"] = _iso(entry["created"])
-    node["metadata"]["uid"] = f"lab-{node['metadata']['name']}-{int(entry['created'])}"
-    heartbeat = _iso(entry["last"])
-    if ready:
-        cond = {
-            "type": "Ready",
-            "status": "True",
-            "reason": "KubeletReady",
-            "message": "kubelet is posting ready status",
-            "lastTransitionTime": _iso(entry["since"]),
-        }
-    else:
-        cond = {
-            "type": "Ready",
-            "status": "Unknown",
-            "reason": "NodeStatusUnknown",
-            "message": "Kubelet stopped posting node status.",
-            "lastTransitionTime": _iso(entry["last"] + grace),
-        }
-        # The node lifecycle controller taints unreachable nodes, as in Kubernetes.
-        node["spec"]["taints"] = [
-            *node["spec"].get("taints", []),
-            {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"},
-            {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"},
-        ]
-    cond["lastHeartbeatTime"] = heartbeat
-    pressure = [
-        {"type": t, "status": "False" if ready else "Unknown", "reason": r,
-         "message": m, "lastHeartbeatTime": heartbeat,
-         "lastTransitionTime": _iso(entry["created"])}
-        for t, r, m in (
-            ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-            ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-            ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-        )
-    ]  # fmt: skip
-    node["status"]["conditions"] = [*pressure, cond]
     return node
 
 
@@ -277,11 +189,37 @@ def _not_found(name: str) -> dict[str, Any]:
             "details": {"name": name, "kind": "nodes"}, "code": 404}  # fmt: skip
 
 
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+
+
+def _lease_not_found(name: str) -> dict[str, Any]:
+    return {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "message": f'leases.coordination.k8s.io "{name}" not found', "reason": "NotFound",
+            "details": {"name": name, "group": "coordination.k8s.io", "kind": "leases"},
+            "code": 404}  # fmt: skip
+
+
+def _list(items: list[dict[str, Any]], api_version: str = "v1") -> dict[str, Any]:
+    return {"apiVersion": api_version, "kind": "List", "items": items,
+            "metadata": {"resourceVersion": ""}}  # fmt: skip
+
+
+def lease_duration(settings: dict[str, Any]) -> float:
+    # renewInterval = leaseDuration × nodeLeaseRenewIntervalFraction (0.25): the lab's
+    # renewal interval is heartbeat_seconds, so its Lease lasts four of them.
+    return float(settings["heartbeat_seconds"]) / 0.25
+
+
 def serve(settings: dict[str, Any], token: str) -> None:
     upstream = None if settings.get("cluster_init") else settings["server_url"]
     SERVER_DIR = common.SERVER_STATE.parent
     SERVER_DIR.mkdir(parents=True, exist_ok=True)
-    registry = Registry(float(settings["grace_seconds"]), common.SERVER_STATE)
+    registry = Registry(
+        float(settings["grace_seconds"]), common.SERVER_STATE, lease_duration(settings)
+    )
+    # The deploy controller and the objects it manages (k3s_deploy.py, docs/prune.md).
+    packaged = [a["metadata"]["name"] for a in addons(settings)["items"]]
+    objects = None if upstream else k3s_deploy.start(packaged, SERVER_DIR)
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
@@ -296,6 +234,9 @@ def serve(settings: dict[str, Any], token: str) -> None:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def _body(self) -> bytes:
+            return self.rfile.read(int(self.headers.get("Content-Length", "0")))
 
         def _proxy(self, method: str, body: bytes | None = None) -> None:
             assert upstream is not None
@@ -318,33 +259,38 @@ def serve(settings: dict[str, Any], token: str) -> None:
                     },
                 )
 
+        def _objects(self, method: str, body: bytes | None = None) -> bool:
+            return k3s_deploy.serve_objects(self, objects, upstream, method, body)
+
         def do_GET(self) -> None:
             path = self.path.split("?")[0]
+            if self._objects("GET"):
+                return
             if path in ("/readyz", "/healthz", "/livez"):
                 self._send(200, "ok")
             elif path == "/apis/k3s.cattle.io/v1/addons":
                 self._send(200, addons(settings))
-            elif upstream is not None and path.startswith("/api/v1/nodes"):
+            elif upstream is not None and path.startswith(("/api/v1/nodes", LEASES)):
                 self._proxy("GET")
             elif path == "/api/v1/nodes":
-                self._send(
-                    200,
-                    {
-                        "apiVersion": "v1",
-                        "kind": "List",
-                        "items": registry.render_all(),
-                        "metadata": {"resourceVersion": ""},
-                    },
-                )
+                self._send(200, _list(registry.render_all()))
             elif path.startswith("/api/v1/nodes/"):
                 name = path.rsplit("/", 1)[1]
                 node = registry.render(name)
                 self._send(200, node) if node else self._send(404, _not_found(name))
+            elif path == LEASES:
+                self._send(200, _list(registry.leases(), "coordination.k8s.io/v1"))
+            elif path.startswith(LEASES + "/"):
+                name = path.rsplit("/", 1)[1]
+                lease = registry.lease(name)
+                self._send(200, lease) if lease else self._send(404, _lease_not_found(name))
             else:
                 self._send(404, {"kind": "Status", "code": 404, "message": "not found"})
 
         def do_DELETE(self) -> None:
             path = self.path.split("?")[0]
+            if self._objects("DELETE"):
+                return
             if upstream is not None:
                 self._proxy("DELETE")
             elif path.startswith("/api/v1/nodes/"):
@@ -356,34 +302,63 @@ def serve(settings: dict[str, Any], token: str) -> None:
             else:
                 self._send(404, {"kind": "Status", "code": 404})
 
+        def do_PUT(self) -> None:
+            body = self._body()
+            if not self._objects("PUT", body):
+                self._send(404, {"kind": "Status", "code": 404})
+
+        def do_PATCH(self) -> None:
+            path = self.path.split("?")[0]
+            body = self._body()
+            if upstream is not None:
+                self._proxy("PATCH", body)
+            elif path.startswith("/api/v1/nodes/"):
+                name = path.rsplit("/", 1)[1]
+                try:
+                    patch = json.loads(body)
+                except ValueError:
+                    self._send(400, {"kind": "Status", "code": 400, "message": "bad patch"})
+                    return
+                node = registry.patch(name, patch)
+                self._send(200, node) if node else self._send(404, _not_found(name))
+            else:
+                self._send(404, {"kind": "Status", "code": 404})
+
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            body = self.rfile.read(length)
-            if self.path != "/lab/v1/heartbeat":
+            body = self._body()
+            if not self.path.startswith("/lab/v1/") and self._objects("POST", body):
+                return
+            if not self.path.startswith("/lab/v1/"):
                 self._send(404, {"kind": "Status", "code": 404})
             elif self.headers.get("Authorization") != f"Bearer {token}":
                 self._send(401, {"kind": "Status", "code": 401, "message": "Unauthorized"})
             elif upstream is not None:
                 self._proxy("POST", body)
             else:
-                registry.heartbeat(json.loads(body)["nodes"])
-                self._send(200, {"kind": "Status", "status": "Success"})
+                self._kubelet_call(self.path, json.loads(body))
+
+        def _kubelet_call(self, path: str, req: dict[str, Any]) -> None:
+            if path == "/lab/v1/register":
+                created = registry.register(req["node"], req["node_labels"])
+                self._send(200, {"created": created})
+            elif path == "/lab/v1/status":
+                posted = registry.post_status(req["name"], req["status"], bool(req["report"]))
+                if posted is None:
+                    self._send(404, _not_found(req["name"]))
+                else:
+                    self._send(200, {"posted": posted})
+            elif path == "/lab/v1/lease":
+                ok = registry.renew_lease(req["name"])
+                self._send(200, {}) if ok else self._send(404, _lease_not_found(req["name"]))
+            else:
+                self._send(404, {"kind": "Status", "code": 404})
 
     server = ThreadingHTTPServer(("0.0.0.0", common.API_PORT), Handler)
     server.daemon_threads = True
     write_kubeconfig()
-    own = node_objects(settings)
-    if upstream is None:
-        # The server's own kubelet posts to the local API.
-        def local_beat() -> None:
-            while True:
-                if own:
-                    registry.heartbeat(own)
-                time.sleep(float(settings["heartbeat_seconds"]))
-
-        threading.Thread(target=local_beat, daemon=True).start()
-    else:
-        threading.Thread(target=beat, args=(settings, token, own), daemon=True).start()
+    # The server's own kubelet talks to its local API (which forwards on a joining server).
+    local = {**settings, "server_url": f"http://127.0.0.1:{common.API_PORT}"}
+    threading.Thread(target=kubelet, args=(local, token), daemon=True).start()
     server.serve_forever()
 
 
@@ -398,36 +373,82 @@ def write_kubeconfig() -> None:
     os.chmod(common.KUBECONFIG, 0o600)
 
 
-def beat(settings: dict[str, Any], token: str, nodes: list[dict[str, Any]]) -> None:
-    """An agent's kubelet: post node status to the server every interval, forever."""
-    url = settings["server_url"] + "/lab/v1/heartbeat"
+def status_now(node: dict[str, Any], started: float, plugin_delay: float) -> dict[str, Any]:
+    """The kubelet's node status at this moment. Until the device plugin has registered
+    again after a kubelet start, its resources count 0: the device manager starts with
+    empty healthy-device sets "so that the resource capacity will stay zero till the
+    corresponding device plugin re-registers" (kubernetes pkg/kubelet/cm/devicemanager/
+    manager.go, readCheckpoint), and re-registration zeroes extended resources
+    (`reconcileExtendedResource`, kubelet_node_status.go @c579a3279)."""
+    status: dict[str, Any] = json.loads(json.dumps(node["status"]))
+    if time.time() < started + plugin_delay:
+        for res in ("capacity", "allocatable"):
+            for key in status[res]:
+                if "/" in key:
+                    status[res][key] = "0"
+    return status
+
+
+def kubelet(settings: dict[str, Any], token: str) -> None:
+    """This host's kubelet(s) and k3s agent, forever: register once (k3s merges its
+    --node-label values), then every heartbeat_seconds renew the Lease and sync status —
+    posted when it changed or nodeStatusReportFrequency (status_report_seconds, default
+    300 s = upstream's 5 min) passed."""
+    base = settings["server_url"]
     interval = float(settings["heartbeat_seconds"])
-    body = json.dumps({"nodes": nodes}).encode()
+    report_every = float(settings.get("status_report_seconds", 300.0))
+    plugin_delay = float(settings.get("device_plugin_seconds", 2.0))
+    renew = settings.get("fault") != "lease"
+    nodes = node_objects(settings)
+    flags = {n["metadata"]["name"]: dict(n["metadata"]["labels"]) for n in nodes}
+    flags[settings["node_name"]] = node_labels(settings)
+    for vm in settings.get("microvms", []):
+        flags[vm["name"]] = dict(vm["labels"])
+    started = time.time()
+    registered: set[str] = set()
+    last_report: dict[str, float] = {}
     failing = False
+    if not nodes:
+        print('level=error msg="failed to join the cluster (lab fault: join)"', flush=True)
     while True:
-        if not nodes:
-            if not failing:
-                print('level=error msg="failed to join the cluster (lab fault: join)"', flush=True)
-                failing = True
-            time.sleep(interval)
-            continue
-        req = urllib.request.Request(
-            url,
-            data=body,
-            method="POST",
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        )
         try:
-            with urllib.request.urlopen(req, timeout=max(interval, 1.0)):
-                pass
+            for node in nodes:
+                name = node["metadata"]["name"]
+                if name not in registered:
+                    _call(base, token, "register", {"node": node, "node_labels": flags[name]})
+                    registered.add(name)
+                report = time.time() - last_report.get(name, 0.0) >= report_every
+                status = status_now(node, started, plugin_delay)
+                answer = _call(base, token, "status", {"name": name, "status": status,
+                                                       "report": report})  # fmt: skip
+                if answer.get("posted"):
+                    last_report[name] = time.time()
+                if renew:
+                    _call(base, token, "lease", {"name": name})
             if failing:
-                print(f'level=info msg="connected to {settings["server_url"]}"', flush=True)
+                print(f'level=info msg="connected to {base}"', flush=True)
             failing = False
-        except (OSError, urllib.error.HTTPError) as exc:
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404 and not failing:
+                print(f'level=error msg="kubelet call to {base} failed: {exc}"', flush=True)
+                failing = True
+        except (OSError, ValueError) as exc:
             if not failing:
-                print(f'level=error msg="heartbeat to {url} failed: {exc}"', flush=True)
+                print(f'level=error msg="kubelet call to {base} failed: {exc}"', flush=True)
             failing = True
         time.sleep(interval)
+
+
+def _call(base: str, token: str, what: str, body: dict[str, Any]) -> dict[str, Any]:
+    req = urllib.request.Request(
+        f"{base}/lab/v1/{what}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        answer: dict[str, Any] = json.loads(resp.read() or b"{}")
+        return answer
 
 
 def main(closure: Path) -> int:
@@ -450,7 +471,7 @@ def main(closure: Path) -> int:
     if settings["role"] == "server":
         serve(settings, token)
     else:
-        beat(settings, token, node_objects(settings))
+        kubelet(settings, token)
     return 0
 
 

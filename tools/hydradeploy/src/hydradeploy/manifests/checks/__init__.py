@@ -2,6 +2,8 @@
 CHECKS (run_all runs them in that order: module by module, alphabetically)."""
 
 from hydradeploy.manifests.checks import (  # noqa: F401 (registers the checks)
+    chart_values,
+    daemonsets,
     gpus,
     helm_charts,
     inventory_values,

@@ -56,7 +56,9 @@ def check_k3s_components(t: Tree) -> list[Problem]:
             proxy = t.values(d).get("proxy") or {}
             if (proxy.get("service") or {}).get("type", "LoadBalancer") == "LoadBalancer":
                 https = (proxy.get("https") or {}).get("enabled", False)
-                for port in (80, 443) if https else (80,):
+                no_http = (proxy.get("service") or {}).get("disableHttpPort", False)
+                ports = (80,) if not https else (443,) if no_http else (80, 443)
+                for port in ports:
                     key = (port, "TCP")
                     if key in taken:
                         out.append(

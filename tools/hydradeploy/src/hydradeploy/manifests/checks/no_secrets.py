@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from hydradeploy.manifests.checks.registry import check
 from hydradeploy.manifests.problem import Problem
 from hydradeploy.manifests.tree import Tree
-
-SECRET_NAME = re.compile(
-    r"(PASSW(OR)?D|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL)", re.IGNORECASE
-)
+from hydradeploy.secret_names import is_secret
 
 
 @check("no-secrets")
@@ -30,11 +25,8 @@ def check_no_secrets(t: Tree) -> list[Problem]:
     for pod in t.pods:
         for c in pod.containers() + list(pod.spec.get("initContainers") or []):
             for e in c.get("env") or []:
-                if (
-                    "value" in e
-                    and SECRET_NAME.search(str(e.get("name", "")))
-                    and e["value"] not in ("", "true", "false")
-                ):
+                # the converter's and `secrets check`'s rule (hydradeploy.secret_names)
+                if "value" in e and is_secret(str(e.get("name", "")), str(e["value"])):
                     out.append(
                         Problem(
                             str(pod.doc),

@@ -36,7 +36,7 @@ def check_node_labels(t: Tree) -> list[Problem]:
                 )
             )
     for d in t.of_kind("HelmChart"):
-        for path, sel in walk_selectors(t.values(d)):
+        for path, sel, tolerations in walk_selectors(t.values(d)):
             for key in sel:
                 if unknown(key):
                     out.append(
@@ -46,14 +46,12 @@ def check_node_labels(t: Tree) -> list[Problem]:
                             f"values {path} uses label {key!r}, which no inventory node carries",
                         )
                     )
-            if not t.candidate_nodes(
-                {"nodeSelector": sel, "tolerations": [{"operator": "Exists"}]}
-            ):
+            if not t.candidate_nodes({"nodeSelector": sel, "tolerations": tolerations}):
                 out.append(
                     Problem(
                         str(d),
                         "node-labels",
-                        f"values {path} matches no inventory node",
+                        f"values {path} matches no inventory node (taints included)",
                     )
                 )
     for d in t.of_kind("ResourceFlavor"):

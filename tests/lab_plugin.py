@@ -1,4 +1,5 @@
-"""pytest fixtures for the lab (registered by tests/conftest.py).
+"""pytest fixtures for the lab (registered by tests/conftest.py; test-only, so it lives
+here and not in the package).
 
     def test_x(lab_factory):                       # module-scoped: one lab per module
         lab = lab_factory([HostSpec("srv", "server"), HostSpec("w1", "agent")])
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from hydradeploy.lab.lab import Lab
 from hydradeploy.lab.requirements import missing
 from hydradeploy.lab.spec import HostSpec

@@ -352,6 +352,14 @@ def _summary(lines: list[str]) -> list[str]:
     for ln in lines:
         if "echo kind=nixos" in ln:
             out.append("preflight")
+        elif "if mkdir" in ln:  # before guard.sh: the lock looks for running guards
+            out.append("lock")
+        elif "reached.tmp" in ln:
+            out.append("reached")
+        elif "NRestarts" in ln:
+            out.append("k3s restarts")
+        elif "hydradeploy/verified" in ln:
+            out.append("verified")
         elif "guard.sh" in ln:
             out.append("arm " + ("rollback" if "-rollback " in ln else "activate"))
         elif "activated" in ln and "while" in ln:
@@ -400,7 +408,11 @@ def test_a_held_lock_stops_the_host_after_preflight_and_releases_nothing(inv) ->
     host = inv.host("hydra-ai")  # the first wave: no server gate before it
     net = FakeNet()
     net.reply(host.name, "echo kind=nixos", PROBE_OUT.format(h="a" * 32))
-    net.reply(host.name, "if mkdir", "held\nalice@elsewhere pid 1 since T (run x)\nx\n")
+    net.reply(
+        host.name,
+        "if mkdir",
+        "held\nholder=alice@elsewhere pid 1 since T (run x)\nrun=x\n",
+    )
     progress = Progress([host.name], stream=io.StringIO())
     engine = Engine(inv, Options(), progress, "r", Pool(inv, net.connect))
     reps = engine.run([host], None)
@@ -429,16 +441,29 @@ def _switch(inv, monkeypatch, healthy: bool) -> tuple[FakeNet, HostReport]:
     monkeypatch.setattr(engine_mod.checks, "wait_healthy", lambda *a, **k: verdict)
     host = inv.host("hydra-ai")
     net = FakeNet()
+    new = Closure("/nix/store/" + "b" * 32 + "-new", "prebuilt")
+    real_probe = engine_mod.probe.probe
+
+    def probe(
+        conn, *a, **k
+    ):  # after the activation (until a rollback) the new closure runs
+        st = real_probe(conn, *a, **k)
+        seen = _summary(net.lines(host.name))
+        if "wait for activation" in seen and "wait for the rollback" not in seen:
+            st = replace(st, current=new.path, profile_path=new.path)
+        return st
+
+    monkeypatch.setattr(engine_mod.probe, "probe", probe)
     net.reply(host.name, "echo kind=nixos", PROBE_OUT.format(h="a" * 32))
     net.reply(host.name, "if mkdir", "acquired\n")
     net.reply(host.name, "guard.sh", "systemd hydradeploy-guard-x\n")
     net.reply(host.name, 'ln -s "$want"', "confirmed\n")
+    net.reply(host.name, "reached.tmp", "reached\n")
     net.reply(host.name, 'while [ ! -e "$state/activated"', "0 1000\n")
     net.reply(host.name, 'while [ ! -e "$state/rolledback"', "0 guard 1001\n")
-    opts = Options(goal=Goal.SWITCH, check_timeout=0)
+    opts = Options(goal=Goal.SWITCH, check_timeout=0, stability_window=0)
     progress = Progress([host.name], stream=io.StringIO())
     engine = Engine(inv, opts, progress, "run1", Pool(inv, net.connect))
-    new = Closure("/nix/store/" + "b" * 32 + "-new", "prebuilt")
     reps = engine.run([host], {host.name: new})
     return net, reps[0]
 
@@ -452,9 +477,10 @@ def test_switch_runs_the_guard_and_confirms_over_a_new_connection(
         "preflight", "lock",
         "nix-env -p /nix/var/nix/profiles/system --set NEW",
         "arm activate", "wait for activation",
-        "decide confirmed",  # on the second connection
+        "reached",  # on the second connection: the guard stays armed through the checks
         "preflight",  # what runs now, after the checks
-        "unlock", "record",
+        "decide confirmed",  # only now
+        "unlock", "verified", "record",
     ]  # fmt: skip
     assert net.opened == ["hydra-ai", "hydra-ai"]  # the working one, then the confirm
     assert rep.ssh_connections == 0  # counted by transport.connect, not the stand-in
@@ -470,9 +496,9 @@ def test_failed_checks_roll_back_through_a_new_guard_and_recheck(
     assert _summary(net.lines("hydra-ai")) == [
         "preflight", "lock",
         "nix-env -p /nix/var/nix/profiles/system --set NEW",
-        "arm activate", "wait for activation", "decide confirmed",
+        "arm activate", "wait for activation", "reached",
         "preflight",  # after the checks: what runs
-        "arm rollback", "wait for the rollback",
+        "decide rollback", "wait for the rollback",  # through the still-armed guard
         "preflight",  # re-check on the old generation
         "unlock", "record",
     ]  # fmt: skip
@@ -484,14 +510,21 @@ def test_rollback_targets_read_each_hosts_generations(inv) -> None:
     net = FakeNet(down={"hydra-amd"})
     gens = "   4   2026-11-20 10:00:01   \n   5   2026-11-21 05:01:19   (current)\n"
     net.reply("hydra-compute", "--list-generations", gens)
+    net.reply(
+        "hydra-compute", "hydradeploy/verified", "4\n"
+    )  # passed its checks (verified.py)
     net.reply("hydra-compute", "readlink -f", "/nix/store/" + "c" * 32 + "-old\n")
     hosts = [inv.host("hydra-compute"), inv.host("hydra-amd")]
     closures, problems = rollback_targets(inv, hosts, None, Pool(inv, net.connect))
     assert closures["hydra-compute"].generation == 4
     assert closures["hydra-compute"].path.endswith("-old")
     assert len(problems) == 1 and problems[0].startswith("hydra-amd: cannot connect")
-    assert net.lines("hydra-compute") == [
-        "nix-env -p /nix/var/nix/profiles/system --list-generations",
+    lines = net.lines("hydra-compute")
+    assert lines[0] == "nix-env -p /nix/var/nix/profiles/system --list-generations"
+    assert (
+        "/var/lib/hydradeploy/verified" in lines[1]
+    )  # the default: the last verified one
+    assert lines[2:] == [
         "sh -c 'readlink -f \"$1\"' hydradeploy /nix/var/nix/profiles/system-4-link",
     ]
 

@@ -154,7 +154,7 @@ def test_status_generations_and_check(lab, hd):
     rc, gens, _ = hd("generations", "w1", "--output", "json")
     assert rc == 0
     assert [g["generation"] for g in gens if g["current"]] == [generation(lab, "w1")]
-    assert all(set(g) == {"generation", "date", "current"} for g in gens)
+    assert all(set(g) == {"generation", "date", "current", "verified"} for g in gens)
     rc, _table, _err = hd("status")
     assert rc == 0
     # a host that cannot be reached: what only it could tell is unknown (null / ?),

@@ -113,6 +113,8 @@ quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress on 
 
 
 def _render_run(res: RunResult, output: str) -> None:
+    from hydradeploy.deploy import signals
+
     if output == "json":
         emit_json(res.as_json())
     else:
@@ -143,7 +145,7 @@ def _render_run(res: RunResult, output: str) -> None:
             show(res.pruned, "table", dry_run=False)
         click.echo(f"record: {res.record} (run {res.run_id})", err=True)
     if res.interrupted:
-        raise KeyboardInterrupt
+        raise signals.exit_exception(res.signal)
     if res.outcome != "ok":
         raise OperationFailed("")
     if res.pruned is not None and any(i.action == "delete" and i.done is False for i in res.pruned):
@@ -170,6 +172,13 @@ def _render_run(res: RunResult, output: str) -> None:
     "--activation-timeout", 600, 7200, "Seconds switch-to-configuration may take.", minimum=1
 )
 @click.option(
+    "--stability-window",
+    type=click.FloatRange(0, 600),
+    default=10,
+    show_default=True,
+    help="Seconds k3s must stay up, unrestarted, and the node Ready after the checks pass.",
+)
+@click.option(
     "--no-rollback", is_flag=True, help="Leave a failed host as it is (no watchdog, no rollback)."
 )
 @click.option("--keep-going", is_flag=True, help="Continue with later waves when a host fails.")
@@ -193,6 +202,7 @@ def deploy(
     confirm_timeout: int,
     check_timeout: float,
     activation_timeout: float,
+    stability_window: float,
     no_rollback: bool,
     keep_going: bool,
     prune: bool,
@@ -216,7 +226,7 @@ def deploy(
         goal=Goal(mode), max_parallel=max_parallel, confirm_timeout=confirm_timeout,
         check_timeout=check_timeout, activation_timeout=activation_timeout,
         rollback=not no_rollback, keep_going=keep_going, build_on=build_on,
-        flake=flake or _default_flake(), closures=closures,
+        flake=flake or _default_flake(), closures=closures, stability_window=stability_window,
     )  # fmt: skip
     if prune and mode not in ("switch", "test"):
         raise UserError(
@@ -277,8 +287,9 @@ def rollback(
 @output_option
 @click.pass_context
 def generations(ctx: click.Context, host: str, output: str) -> None:
-    """HOST's system generations, with dates and which one is current."""
+    """HOST's system generations: dates, which one is current, which ones hydradeploy verified."""
     from hydradeploy.deploy import generations as gens
+    from hydradeploy.deploy import verified
     from hydradeploy.transport import RemoteError, connect
 
     inv = load(ctx)
@@ -286,13 +297,22 @@ def generations(ctx: click.Context, host: str, output: str) -> None:
     try:
         with connect(h) as conn:
             found = gens.list_on(conn)
+            good = verified.read(conn)
     except RemoteError as exc:
         raise OperationFailed(str(exc)) from None
     if output == "json":
-        emit_json([g.as_json() for g in found])
+        emit_json([{**g.as_json(), "verified": g.number in good} for g in found])
         return
-    rows = [[str(g.number), g.date, "current" if g.current else ""] for g in found]
-    table(f"{host}: system generations", ("generation", "date", "current"), rows)
+    rows = [
+        [
+            str(g.number),
+            g.date,
+            "current" if g.current else "",
+            "verified" if g.number in good else "",
+        ]
+        for g in found
+    ]
+    table(f"{host}: system generations", ("generation", "date", "current", "verified"), rows)
 
 
 def _known(value: Any, yes: str, no: str) -> str:

@@ -19,14 +19,17 @@ from dataclasses import dataclass, field
 
 from hydradeploy.deploy import (
     activate,
+    armed,
     checks,
     closure,
     lock,
     nix,
     node_sync,
     order,
+    preflight,
     probe,
     record,
+    stability,
     watchdog,
 )
 from hydradeploy.deploy.models import (
@@ -65,6 +68,7 @@ class Options:
     build_on: str = "local"  # local | target, when no --closure is given
     flake: str = "."
     closures: dict[str, str] = field(default_factory=dict)
+    stability_window: float = stability.DEFAULT_WINDOW_S
 
 
 def _ended_at(result: str | None) -> float | None:
@@ -372,6 +376,8 @@ class HostDeploy:
         self.rep.generation_before, self.rep.closure_before = st.generation, st.current
         if not st.is_nixos_like:
             raise self._fail("preflight", "not a NixOS host (no /etc/NIXOS)")
+        if why := preflight.refusal(self.host.name, st):  # e.g. a full /nix: before any change
+            raise self._fail("preflight", why)
         if not st.current or st.generation is None:
             raise self._fail("preflight", f"no current system generation in {SYSTEM_PROFILE}")
 
@@ -470,7 +476,12 @@ class HostDeploy:
         guard = self._guard(
             "activate", target.path, str(opts.goal), opts.confirm_timeout if opts.rollback else 0
         )
-        how = self._step("arm", lambda: watchdog.arm(own, guard))
+        try:
+            how = self._step("arm", lambda: watchdog.arm(own, guard))
+        except RemoteError as exc:  # nothing activated: the profile must not stay moved
+            restored = armed.restore_profile(own, guard.state_dir, st.generation)
+            self._fail("arm", f"{exc}; {restored}")
+            raise HostFailed(rep.message) from None
         self.progress.step(host.name, "activate", f"guard: {how}")
         t = time.monotonic()
         rc: int | None = None
@@ -546,10 +557,9 @@ class HostDeploy:
                 with self.e.pool.fresh(
                     host, timeout=min(5.0, max(1.0, deadline - time.monotonic()))
                 ) as fresh:
-                    decision = (
-                        watchdog.decide(fresh, guard.state_dir, "confirmed")
-                        if opts.rollback
-                        else "confirmed"
+                    extra = armed.extension_s(opts.check_timeout, opts.stability_window)
+                    decision = (  # the guard stays armed through the checks (issue 15)
+                        armed.reached(fresh, guard.state_dir, extra) if opts.rollback else "reached"
                     )
                 break
             except RemoteError as exc:
@@ -558,7 +568,7 @@ class HostDeploy:
                     decision = ""
                     break
                 time.sleep(0.5)
-        if decision == "confirmed":
+        if decision == "reached":
             rep.steps.append(StepResult("confirm", True, "", time.monotonic() - t))
             # the working connection died during activation: open a new one
             self._own = self.e.pool.peek(host) or self.e.connect(host)
@@ -709,24 +719,46 @@ class HostDeploy:
             ),
         )
         bad = checks.failures(results)
+        if not bad:  # still armed: k3s must stay up and the node Ready for a while
+            window = self.opts.stability_window
+            self.progress.step(host.name, "stability", f"{window:g} s")
+            bad = stability.hold(host, self.e.inv, own, source, window,
+                                 on_poll=lambda text: self.progress.line(host.name, text))  # fmt: skip
         rep.steps.append(
             StepResult("checks", not bad, "; ".join(map(str, bad)), time.monotonic() - t)
         )
-        now = probe.probe(own)
+        expected = rep.closure_after
+        try:
+            now = probe.probe(own)
+        except RemoteError as exc:  # cut during the checks: the armed guard rolls it back
+            cause = str(exc).removeprefix(f"{host.name}: ").removeprefix("preflight: ")
+            self._fail("checks", f"host unreachable during the checks: {cause}")
+            if self.opts.rollback:
+                self.await_host_rollback(self._guard("activate", "", str(self.opts.goal), 0))
+            raise HostFailed(rep.message) from None
         rep.generation_after, rep.closure_after = now.generation, now.current
+        if not bad and now.current != expected:  # healthy is not enough: this deploy's closure
+            bad = [CheckResult("closure", False, f"running {now.current}, deployed {expected}")]
+        guard_dir = f"{lock.RUNS_DIR}/{self.e.run_id}-activate"
+        if (
+            not bad
+            and self.opts.rollback
+            and (d := watchdog.decide(own, guard_dir, "confirmed")) != "confirmed"
+        ):
+            bad = [
+                CheckResult("confirm", False, f"the guard decided {d!r} before the checks ended")
+            ]
         if not bad:
             rep.outcome = Outcome.DEPLOYED
-            rep.message = f"generation {now.generation}"
-            return
-        if self.e.cancel.is_set():
-            raise self._fail(
-                "checks",
-                f"interrupted during checks; on generation {now.generation}",
-                Outcome.INTERRUPTED,
+            rep.message = (
+                f"generation {now.generation}, stable for {self.opts.stability_window:g} s"
             )
+            return
+        if self.e.cancel.is_set():  # not verified: roll back rather than leave it unverified
+            bad = [CheckResult(r.name, False, f"interrupted: {r.detail}") for r in bad]
         rep.failed_checks = bad
         self._fail("checks", "; ".join(map(str, bad)))
         if self.opts.rollback:
             guard = self._guard("activate", now.current, str(self.opts.goal), 0)
-            self.rollback_via_guard(own, guard, decide=False)
+            self.rollback_via_guard(own, guard, decide=True)  # still armed
         raise HostFailed(rep.message)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hydradeploy.deploy import nix
+from hydradeploy.deploy import nix, verified
 from hydradeploy.deploy.models import SYSTEM_PROFILE, Closure, Generation
 from hydradeploy.errors import UserError
 from hydradeploy.inventory import Host, Inventory
@@ -17,15 +17,16 @@ def list_on(conn: Connection) -> list[Generation]:
     return nix.parse_generations(res.stdout)
 
 
-def pick(host: str, gens: list[Generation], to: int | None) -> int:
-    """The generation `rollback --to` means: the given one, else the one before the
-    current. UserError (exit 2) when it does not exist or is the current one."""
+def pick(host: str, gens: list[Generation], to: int | None, good: set[int]) -> int:
+    """The generation `rollback --to` means: the given one, else the newest earlier one
+    that hydradeploy verified (`good`, verified.py) — never one that failed. UserError
+    (exit 2) when it does not exist or is the current one."""
     current = next((g.number for g in gens if g.current), None)
     if to is None:
-        older = [g.number for g in gens if current is not None and g.number < current]
-        if not older:
-            raise UserError(f"{host}: no generation before the current one ({current})")
-        return older[-1]
+        target = verified.rollback_target(gens, good)
+        if isinstance(target, str):
+            raise UserError(f"{host}: {target}")
+        return target
     if to not in {g.number for g in gens}:
         raise UserError(
             f"{host}: no generation {to} (has {', '.join(str(g.number) for g in gens)})"
@@ -37,7 +38,7 @@ def pick(host: str, gens: list[Generation], to: int | None) -> int:
 
 def rollback_target(conn: Connection, to: int | None) -> Closure:
     """The closure of the generation to roll back to, read from the host."""
-    number = pick(conn.name, list_on(conn), to)
+    number = pick(conn.name, list_on(conn), to, verified.read(conn) if to is None else set())
     link = f"{SYSTEM_PROFILE}-{number}-link"
     path = conn.run(
         script('readlink -f "$1"', link), timeout=15, check=True, what="read generation"

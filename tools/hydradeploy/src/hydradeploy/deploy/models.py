@@ -124,6 +124,8 @@ class HostReport:
     ssh_connections: int = 0
     seconds: float = 0.0
     changes: list[str] = field(default_factory=list)
+    #: generation_after passed its checks and is recorded so on the host (verified.py)
+    verified: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -148,4 +150,5 @@ class HostReport:
                 for s in self.steps
             ],
             "changes": self.changes,
+            "verified": self.verified,
         }

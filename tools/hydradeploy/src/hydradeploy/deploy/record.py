@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from hydradeploy.deploy import verified
 from hydradeploy.deploy.lock import STATE_DIR
 from hydradeploy.deploy.models import HostReport
 from hydradeploy.transport import Connection, RemoteError, script
@@ -84,6 +85,9 @@ def append_local(record: dict[str, Any], path: Path | None = None) -> Path:
 
 
 def append_remote(remote: Connection, record: dict[str, Any], report: HostReport) -> None:
+    """The host's own line, after marking the generation this run verified there (so
+    both records say whether it was verified)."""
+    report.verified = verified.mark(remote, report, str(record.get("id", "?")))
     own = {**{k: v for k, v in record.items() if k != "hosts"}, "host": report.as_json()}
     # best effort: the local record has it all; the host's copy is a convenience
     with contextlib.suppress(RemoteError):

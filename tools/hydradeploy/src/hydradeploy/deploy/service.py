@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hydradeploy.deploy import record
+from hydradeploy.deploy import record, signals
 from hydradeploy.deploy.engine import Engine, Options
 from hydradeploy.deploy.models import Closure, HostReport
 from hydradeploy.deploy.progress import Progress
@@ -22,6 +22,7 @@ class RunResult:
     record: Path
     reports: list[HostReport] = field(default_factory=list)
     pruned: list[Any] | None = None  # `deploy --prune`: what prune did (docs/prune.md)
+    signal: int | None = None  # what interrupted the run (SIGINT, SIGTERM, SIGHUP)
 
     @property
     def interrupted(self) -> bool:
@@ -60,8 +61,11 @@ def run(
         if k not in ("hosts", "outcome")
     }
     interrupted = False
+    # SIGTERM/SIGHUP like SIGINT, for the rest of the command (a late one must not kill
+    # it while it writes the record); a second one never skips a rollback (signals.py)
+    intr = signals.install()
     try:
-        with progress:
+        with progress, intr.raising():
             reports = engine.run(hosts, closures)
     except KeyboardInterrupt:
         interrupted = True
@@ -71,7 +75,8 @@ def run(
     rec = record.entry(run_id, command, started, reports, outcome, sys.argv[1:], **where)
     if pruned is not None:  # what `deploy --prune` deleted (docs/prune.md)
         rec["pruned"] = [i.as_json() for i in pruned]
-    return RunResult(run_id, outcome, record.append_local(rec), reports, pruned)
+    path = record.append_local(rec)
+    return RunResult(run_id, outcome, path, reports, pruned, intr.signum if interrupted else None)
 
 
 def _prune_after(inv: Inventory, reports: list[HostReport], quiet: bool) -> list[Any] | None:

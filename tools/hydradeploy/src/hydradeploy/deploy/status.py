@@ -10,7 +10,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from hydradeploy.deploy import checks, probe
+from hydradeploy.deploy import checks, preflight, probe
 from hydradeploy.inventory import Host, Inventory
 from hydradeploy.transport import RemoteError
 from hydradeploy.transport.pool import Pool
@@ -40,6 +40,7 @@ def look(
                 "gpus_expected": h.gpu_resources(), "gpus_allocatable": None, "checks": [],
                 "error": errors.get(h.name, ""),
             }  # fmt: skip
+            st: probe.HostState | None = None
             if own is not None:
                 try:
                     st = probe.probe(own)
@@ -65,6 +66,8 @@ def look(
                 base["node_ready"] = ready
                 base["node"] = "absent" if node is None else ("Ready" if ready else "NotReady")
                 base["gpus_allocatable"] = _gpu_counts(node) if node is not None else {}
+            if st is not None:  # profile and running system agree (issue 15)
+                results = [*results, preflight.profile_check(st)]
             base["checks"] = [{"check": r.name, "ok": r.ok, "detail": r.detail} for r in results]
             return base
 

@@ -68,6 +68,10 @@ while :; do
       *) exit 0 ;;
     esac
   fi
+  if [ -z "$extended" ] && [ -e "$state/reached" ]; then  # armed.py: stay armed through the checks
+    extended=$(cat "$state/reached"); case $extended in ''|*[!0-9]*) extended=0 ;; esac
+    deadline=$(( $(date +%s) + extended )); log "reached; waiting ${extended}s for the checks"
+  fi
   if [ "$(date +%s)" -ge "$deadline" ]; then
     if ln -s watchdog "$state/decision" 2>/dev/null; then
       log "no confirmation within ${timeout}s"

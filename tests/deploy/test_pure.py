@@ -395,6 +395,34 @@ def test_degraded_system_passes_but_says_which_units_failed(inv):
     assert not res["node-exists"].ok  # no server answered: named, not silently passed
 
 
+def test_units_failed_since_the_deploy_fail_the_system_check(inv):
+    facts = checks.parse_host_facts(
+        "system=degraded\nk3s=active\nfailed=old.service new.service \n"
+    )
+    host = inv.host("hydra-compute")
+    res = {
+        r.name: r
+        for r in checks.evaluate(
+            host, inv, facts, failed_before=frozenset({"old.service"})
+        )
+    }
+    assert not res["system"].ok
+    assert (
+        res["system"].detail
+        == "system is degraded (failed since the deploy: new.service)"
+    )
+    # failures that were there before the deploy alone do not fail it
+    res = {r.name: r for r in checks.evaluate(
+        host, inv, facts, failed_before=frozenset({"old.service", "new.service"}))}  # fmt: skip
+    assert res["system"].ok
+
+
+def test_preflight_records_the_units_failed_before():
+    st = probe.parse("kind=nixos\nfailed=a.service b.service \n")
+    assert st.failed_units == frozenset({"a.service", "b.service"})
+    assert probe.parse("kind=nixos\nfailed=\n").failed_units == frozenset()
+
+
 def test_built_path_from_nix_build_json():
     out = "/nix/store/" + "b" * 32 + "-nixos-system-hydra-ai-25.05"
     assert (

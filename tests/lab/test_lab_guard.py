@@ -16,6 +16,7 @@ from hydradeploy.deploy import watchdog
 from hydradeploy.deploy.lock import LOCK_DIR, RUNS_DIR
 from hydradeploy.deploy.remote import script
 from hydradeploy.lab import HostSpec, Lab
+from hydradeploy.lab.closure import BROKEN_UNIT
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -169,6 +170,22 @@ def test_a_closure_whose_sshd_config_breaks_sshd_is_rolled_back_by_the_host(
     assert (
         unit_facts(lab, "w1", "ssh.service", "ActiveState")["ActiveState"] == "active"
     )
+    assert lab.run("w1", ["systemctl", "is-system-running"]).stdout.strip() == "running"
+
+
+def test_a_closure_that_leaves_a_unit_failed_is_rolled_back(lab: Lab, env) -> None:
+    """A service of the new generation fails to start (ssh and k3s fine): the system
+    turns degraded, the deploy fails naming the unit, the host goes back and runs again."""
+    before = state(lab, "w1")
+    bad = lab.closure("w1", fault="unit")
+    res = subprocess.run(
+        deploy_argv(lab, "w1", f"--closure=w1={bad}", "--output", "json", *FAST),
+        capture_output=True, text=True, timeout=180, env=env, check=False,
+    )  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    assert "Traceback" not in res.stderr
+    assert BROKEN_UNIT in res.stdout, res.stdout  # the report names the unit
+    assert state(lab, "w1") == before
     assert lab.run("w1", ["systemctl", "is-system-running"]).stdout.strip() == "running"
 
 

@@ -5,7 +5,8 @@ directly; `collect` gathers the facts over SSH and `wait_healthy` polls with bac
 until every check passes or `--check-timeout` runs out.
 
 Checks, each named in every failure:
-  system          systemctl is-system-running: running, or degraded (failed units listed)
+  system          systemctl is-system-running: running, or degraded by units failed
+                  before the deploy (a unit failed since preflight fails it)
   k3s-active      systemctl is-active k3s
   node-exists     seen from a server: the node object exists
   node-ready      its Ready condition is True; after an activation, also its Lease
@@ -328,17 +329,28 @@ def node_checks(
 
 
 def evaluate(
-    host: Host, inv: Inventory, facts: Facts, fresh_since: float | None = None
+    host: Host,
+    inv: Inventory,
+    facts: Facts,
+    fresh_since: float | None = None,
+    failed_before: frozenset[str] | None = None,
 ) -> list[CheckResult]:
-    """Every check for `host` on one poll's facts."""
+    """Every check for `host` on one poll's facts. `failed_before`: the units that had
+    failed before the deploy; a unit failed since then fails the system check (the
+    activation broke it), while `degraded` by older failures alone passes with them
+    listed. Without it (`check`, `status`) degraded passes, its units listed."""
     out: list[CheckResult] = []
     if facts.host_error:
         out.append(CheckResult("system", False, facts.host_error))
     else:
-        sys_ok = facts.system in ("running", "degraded")
+        failed = facts.failed_units.split()
+        new = [u for u in failed if u not in failed_before] if failed_before is not None else []
+        sys_ok = facts.system in ("running", "degraded") and not new
         detail = f"system is {facts.system or 'unknown'}"
-        if facts.system == "degraded" and facts.failed_units:
-            detail += f" (failed units: {facts.failed_units.strip()})"
+        if new:
+            detail += f" (failed since the deploy: {' '.join(new)})"
+        elif facts.system == "degraded" and failed:
+            detail += f" (failed units: {' '.join(failed)})"
         out.append(CheckResult("system", sys_ok, "" if facts.system == "running" else detail))
         out.append(
             CheckResult(
@@ -440,6 +452,7 @@ def wait_healthy(
     on_poll: Callable[[list[CheckResult]], None] | None = None,
     fresh_since: float | None = None,
     before_checks: Callable[[Facts], None] | None = None,
+    failed_before: frozenset[str] | None = None,
 ) -> list[CheckResult]:
     """Poll until every check passes or `timeout` runs out; return the last results.
 
@@ -454,7 +467,7 @@ def wait_healthy(
     pending = before_checks
     while True:
         facts = collect(host, own, source)
-        results = evaluate(host, inv, facts, fresh_since)
+        results = evaluate(host, inv, facts, fresh_since, failed_before)
         if pending is not None and _rejoined(results):
             pending(facts)
             pending = None

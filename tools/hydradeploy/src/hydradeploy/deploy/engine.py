@@ -680,6 +680,7 @@ class HostDeploy:
             cancelled=self.e.cancel.is_set,
             fresh_since=_ended_at(result),
             # the old generation's k3s re-merged its --node-label values: the inventory's again
+            failed_before=self.st.failed_units,
             before_checks=lambda facts: node_sync.during_deploy(
                 host, self.e.inv, source, facts, rep, lambda t: self.progress.line(host.name, t)
             ),
@@ -714,6 +715,7 @@ class HostDeploy:
             on_poll=show,
             fresh_since=fresh_since,
             # after the node rejoined, before the checks: labels/taints from the inventory
+            failed_before=self.st.failed_units,
             before_checks=lambda facts: node_sync.during_deploy(
                 host, self.e.inv, source, facts, rep, lambda t: self.progress.line(host.name, t)
             ),

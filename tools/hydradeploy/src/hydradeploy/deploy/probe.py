@@ -18,6 +18,7 @@ echo "profile_path=$(readlink -f "$profile" 2>/dev/null)"
 echo "store_free_kb=$(df -Pk /nix/store 2>/dev/null | awk 'NR==2 {print $4}')"
 echo "k3s=$(systemctl is-active k3s 2>/dev/null)"
 echo "now=$(date +%s)"
+echo "failed=$(systemctl list-units --failed --plain --no-legend 2>/dev/null | awk '{printf "%s ", $1}')"
 """
 
 
@@ -31,6 +32,8 @@ class HostState:
     k3s: str
     system: str
     closure_age_s: int | None
+    # units failed before the deploy: the system check fails only on units failed since
+    failed_units: frozenset[str] = frozenset()
 
     @property
     def is_nixos_like(self) -> bool:
@@ -66,6 +69,7 @@ def parse(text: str) -> HostState:
         k3s=kv.get("k3s", "") or "unknown",
         system=kv.get("system", "") or "not asked",
         closure_age_s=(now - ctime) if now is not None and ctime is not None else None,
+        failed_units=frozenset(kv.get("failed", "").split()),
     )
 
 

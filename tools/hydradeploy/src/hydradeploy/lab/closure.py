@@ -96,6 +96,9 @@ def k3s_settings(
     }
 
 
+BROKEN_UNIT = "hydra-lab-broken.service"
+
+
 def k3s_unit(settings: dict[str, Any], digest: str) -> str:
     """The closure's k3s.service. Service settings follow nixpkgs
     nixos/modules/services/cluster/rancher/default.nix (commit 011c1bdb102b): Type exec
@@ -165,6 +168,15 @@ def write_tree(root: Path, settings: dict[str, Any]) -> None:
     units = root / "etc" / "systemd" / "system"
     units.mkdir(parents=True)
     (units / "k3s.service").write_text(k3s_unit(settings, k3s_digest(settings)))
+    if settings.get("fault") == "unit":
+        # A service of the new generation that fails to start (ssh and k3s unaffected):
+        # switch-to-configuration starts it and reports it failed; the system turns
+        # `degraded` (systemd's is-system-running: "one or more units failed").
+        (units / BROKEN_UNIT).write_text(
+            "[Unit]\nDescription=a service this closure breaks (hydra lab fault 'unit')\n\n"
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/false\n\n"
+            "[Install]\nWantedBy=multi-user.target\n"
+        )
     (root / "etc" / "ssh").mkdir()
     (root / "etc" / "ssh" / "sshd_config").write_text(sshd_config_text(settings))
     (root / "nixos-version").write_text(f"hydra-lab.{settings['revision']}\n")

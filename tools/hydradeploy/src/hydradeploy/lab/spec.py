@@ -11,7 +11,7 @@ from typing import Any
 from hydradeploy.errors import UserError
 from hydradeploy.kube_names import is_dns1123_label
 
-FAULTS = ("activation", "network", "join", "labels", "gpus", "lease", "sshd", "crash")
+FAULTS = ("activation", "network", "join", "labels", "gpus", "lease", "sshd", "crash", "unit")
 K3S_FAULTS = ("join", "labels", "gpus", "lease", "crash")  # the ones the simulated k3s acts on
 GPU_MODELS = {"nvidia": "lab NVIDIA GPU", "amd": "lab AMD GPU"}
 

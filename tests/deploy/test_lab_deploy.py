@@ -23,7 +23,8 @@ from hydradeploy.lab import HostSpec
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 PROFILE = "/nix/var/nix/profiles/system"
-FAST = ["--confirm-timeout", "5", "--check-timeout", "20"]
+# a short stability window: the path runs, the suite stays within CI\'s time
+FAST = ["--confirm-timeout", "5", "--check-timeout", "20", "--stability-window", "2"]
 
 
 @pytest.fixture(scope="module")

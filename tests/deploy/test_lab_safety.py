@@ -22,7 +22,8 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 PROFILE = "/nix/var/nix/profiles/system"
 LOCK = "/var/lib/hydradeploy/lock"
-FAST = ["--confirm-timeout", "5", "--check-timeout", "20"]
+# a short stability window: the path runs, the suite stays within CI\'s time
+FAST = ["--confirm-timeout", "5", "--check-timeout", "20", "--stability-window", "2"]
 
 
 @pytest.fixture(scope="module")

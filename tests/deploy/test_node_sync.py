@@ -92,7 +92,8 @@ def test_invalid_values_never_reach_an_argv(
 # ----------------------------------------------------------------------------- lab
 
 lab_marks = [pytest.mark.lab, pytest.mark.slow]
-FAST = ["--confirm-timeout", "5", "--check-timeout", "30"]
+# a short stability window: the path runs, the suite stays within CI\'s time
+FAST = ["--confirm-timeout", "5", "--check-timeout", "30", "--stability-window", "2"]
 
 
 @pytest.fixture(scope="module")

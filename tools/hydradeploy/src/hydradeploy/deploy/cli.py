@@ -72,6 +72,13 @@ def _quiet(ctx: click.Context, quiet: bool) -> bool:
 
 
 # options deploy, plan and rollback share (one definition each)
+stability_window_option = click.option(
+    "--stability-window",
+    type=click.FloatRange(0, 600),
+    default=10,
+    show_default=True,
+    help="Seconds k3s must stay up, unrestarted, and the node Ready after the checks pass.",
+)
 closure_option = click.option(
     "--closure",
     "closure_specs",
@@ -171,13 +178,7 @@ def _render_run(res: RunResult, output: str) -> None:
 @seconds_option(
     "--activation-timeout", 600, 7200, "Seconds switch-to-configuration may take.", minimum=1
 )
-@click.option(
-    "--stability-window",
-    type=click.FloatRange(0, 600),
-    default=10,
-    show_default=True,
-    help="Seconds k3s must stay up, unrestarted, and the node Ready after the checks pass.",
-)
+@stability_window_option
 @click.option(
     "--no-rollback", is_flag=True, help="Leave a failed host as it is (no watchdog, no rollback)."
 )
@@ -247,6 +248,7 @@ def deploy(
 )
 @confirm_timeout_option
 @check_timeout_option
+@stability_window_option
 @quiet_option
 @output_option
 @click.pass_context
@@ -258,6 +260,7 @@ def rollback(
     to: int | None,
     confirm_timeout: int,
     check_timeout: float,
+    stability_window: float,
     quiet: bool,
     output: str,
 ) -> None:
@@ -274,7 +277,10 @@ def rollback(
     closures, errors = gens.rollback_targets(inv, chosen, to)
     if errors:
         raise OperationFailed("; ".join(errors))
-    opts = Options(confirm_timeout=confirm_timeout, check_timeout=check_timeout)
+    opts = Options(
+        confirm_timeout=confirm_timeout, check_timeout=check_timeout,
+        stability_window=stability_window,
+    )  # fmt: skip
     res = service.run(inv, "rollback", chosen, opts, closures, quiet=_quiet(ctx, quiet))
     _render_run(res, output)
 

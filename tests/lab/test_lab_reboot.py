@@ -190,3 +190,70 @@ def test_a_node_that_does_not_come_back_stops_the_run(
             time.sleep(0.2)
         lab.wait_booted("w1")
         lab.run("srv", ["k3s", "kubectl", "uncordon", "w1"])
+
+
+def deploy_boot_reboot(lab: Lab, env: dict[str, str], host: str, closure: str,
+                       *extra: str) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "hydradeploy", "--inventory", str(lab.inventory_path),
+         "deploy", host, f"--closure={host}={closure}", "--confirm-timeout", "5",
+         "--check-timeout", "15", *extra],
+        capture_output=True, text=True, timeout=300, env=env, check=False,
+    )  # fmt: skip
+
+
+def test_deploy_reboot_needs_mode_boot(lab: Lab, env: dict[str, str]) -> None:
+    res = deploy_boot_reboot(lab, env, "w2", lab.closure("w2"), "--reboot")
+    assert res.returncode == 2 and "--reboot needs --mode boot" in res.stderr, (
+        res.stderr
+    )
+
+
+def test_deploy_mode_boot_reboot_runs_the_new_generation(
+    lab: Lab, env: dict[str, str]
+) -> None:
+    new = lab.closure("w2")
+    boots = lab.boots("w2")
+    res = deploy_boot_reboot(
+        lab, env, "w2", new, "--mode", "boot", "--reboot", "--output", "json"
+    )
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["deploy"]["outcome"] == "ok" and [
+        r["outcome"] for r in doc["reboot"]
+    ] == ["ok"]
+    assert lab.boots("w2") == boots + 1
+    assert (
+        lab.run("w2", ["readlink", "-f", "/run/current-system"]).stdout.strip() == new
+    )
+    assert lab.node_ready("w2") and not cordoned(node(lab, "w2"))
+
+
+def test_deploy_mode_boot_reboot_rolls_back_a_closure_that_never_joins(
+    lab: Lab, env: dict[str, str]
+) -> None:
+    old_gen, old = (
+        generation(lab, "w2"),
+        lab.run("w2", ["readlink", "-f", PROFILE]).stdout.strip(),
+    )
+    bad = lab.closure("w2", fault="join")
+    boots = lab.boots("w2")
+    res = deploy_boot_reboot(
+        lab, env, "w2", bad, "--mode", "boot", "--reboot", "--output", "json"
+    )
+    assert res.returncode == 1, res.stdout + res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("hydradeploy: w2: node did not come back Ready"), last
+    assert "rolled back to generation" in last and "healthy" in last, last
+    (row,) = json.loads(res.stdout)["reboot"]
+    assert (
+        row["steps"][-3:] == ["wait-boot", "checks", "uncordon"]
+        and "rollback" in row["steps"]
+    )
+    assert lab.boots("w2") == boots + 2  # into the bad generation, then back
+    assert generation(lab, "w2") == old_gen
+    assert (
+        lab.run("w2", ["readlink", "-f", "/run/current-system"]).stdout.strip() == old
+    )
+    assert lab.run("w2", ["readlink", "-f", "/run/booted-system"]).stdout.strip() == old
+    assert lab.node_ready("w2") and not cordoned(node(lab, "w2"))

@@ -16,7 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from hydradeploy.deploy import checks
+from hydradeploy.deploy import checks, nix
+from hydradeploy.deploy.activate import switch_command
+from hydradeploy.deploy.models import SYSTEM_PROFILE
 from hydradeploy.deploy.progress import Progress
 from hydradeploy.errors import UserError
 from hydradeploy.inventory import Host, Inventory
@@ -105,6 +107,9 @@ class Options:
     drain_timeout: float = 120.0
     boot_timeout: float = 300.0
     check_timeout: float = 180.0
+    #: `deploy --mode boot --reboot`: host -> the generation it ran before the deploy;
+    #: when the new generation fails after the boot, the host boots back into this one
+    rollback_to: dict[str, int] = field(default_factory=dict)
 
 
 def _generation(conn: Connection) -> int | None:
@@ -236,6 +241,30 @@ class HostReboot:
         if not ok:
             raise RebootFailed(f"{self.name}: uncordon failed: {why}")
 
+    def boot_previous(self, old: int, why: str) -> None:
+        """The new generation failed after the boot: make generation OLD the boot
+        default again (profile + switch-to-configuration boot) and reboot into it."""
+        new = self.res.generation_after
+        why = why.removesuffix(" (left cordoned)")
+        self._step("rollback", f"generation {old}, then reboot")
+        try:
+            conn = self.run.pool.get(self.host)
+            conn.run(nix.switch_generation(old, SYSTEM_PROFILE), timeout=120, check=True,
+                     what="nix-env --switch-generation")  # fmt: skip
+            conn.run(switch_command(SYSTEM_PROFILE, "boot"), timeout=600, check=True,
+                     what="switch-to-configuration boot")  # fmt: skip
+        except RemoteError as exc:
+            raise RebootFailed(f"{why}; rollback to generation {old} failed: {exc}") from None
+        mark = self.reboot()
+        booted_at = self.wait_boot(mark)
+        gone = f"{why}; rolled back to generation {old} and booted into it"
+        try:
+            self.verify(booted_at)
+        except RebootFailed as exc:
+            raise RebootFailed(f"{gone}, but it is not healthy either: {exc}") from None
+        self.uncordon()
+        raise RebootFailed(f"{gone} (healthy, uncordoned; generation {new} stays listed)")
+
     def go(self) -> None:
         t0 = time.monotonic()
         try:
@@ -243,7 +272,13 @@ class HostReboot:
             self.drain()
             mark = self.reboot()
             booted_at = self.wait_boot(mark)
-            self.verify(booted_at)
+            try:
+                self.verify(booted_at)
+            except RebootFailed as exc:
+                old = self.run.opts.rollback_to.get(self.name)
+                if old is None or old == self.res.generation_after:
+                    raise
+                self.boot_previous(old, str(exc))
             self.uncordon()
             self.res.outcome, self.res.step = "ok", ""
             self.run.progress.step(self.name, "done")

@@ -3,10 +3,16 @@ in waves of --max-parallel that keep one GPU node of each vendor up."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pytest
-from hydradeploy.deploy.reboot import plan_waves
+from hydradeploy.deploy.progress import Progress
+from hydradeploy.deploy.reboot import Options, Run, plan_waves
 from hydradeploy.errors import UserError
-from hydradeploy.inventory import Gpu, Host
+from hydradeploy.inventory import Gpu, Host, load_inventory
+from hydradeploy.transport.pool import Pool
+from transport_fake import FakeNet
 
 
 def host(name: str, role: str = "agent", *vendors: str, init: bool = False) -> Host:
@@ -69,3 +75,40 @@ def test_servers_never_share_a_wave_even_with_max_parallel() -> None:
     waves = plan_waves([SRV, SRV2, PLAIN], EVERY, 8, False)
     assert all(sum(h.is_server for h in w) <= 1 for w in waves)
     assert names(waves) == [["srv2"], ["srv"], ["cpu"]]
+
+
+# ------------------------------------------------------------------ a drain that fails
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_a_drain_that_times_out_uncordons_names_the_host_and_stops() -> None:
+    """kubectl drain failing (a PodDisruptionBudget kept a pod): one line naming the
+    host and the likely cause; the host is uncordoned and not rebooted; later hosts are
+    not touched. The commands are those a real cluster gets (tests/transport_fake.py)."""
+    inv = load_inventory(REPO / "hosts" / "inventory.toml")
+    agents = inv.agents[:2]
+    assert len(agents) == 2, "the example inventory has two agents"
+    first, second = agents
+    net = FakeNet()
+    kube = inv.cluster_init.name
+    net.reply(kube, f"drain {first.name}", rc=1,
+              stderr='error when evicting pods/"web-0" -n "apps" (will retry after 5s): '
+                     "Cannot evict pod as it would violate the pod's disruption budget.\n"
+                     'There are pending pods in node "x" when an error occurred: '
+                     "global timeout reached: 7s")  # fmt: skip
+    run = Run(inv, Options(drain_timeout=7, force=True), Progress([], stream=io.StringIO()),
+              Pool(inv, net.connect))  # fmt: skip
+    results = {r.host: r for r in run.go([[first], [second]])}
+    bad = results[first.name]
+    assert bad.outcome == "failed" and bad.steps == ["cordon", "drain"]
+    assert bad.message.startswith(f"{first.name}: drain did not finish within 7s: a "
+                                  "PodDisruptionBudget or a pod that would not leave")  # fmt: skip
+    assert "global timeout reached" in bad.message and "\n" not in bad.message
+    assert results[second.name].outcome == "skipped"
+    lines = net.lines(kube)
+    assert any(f"k3s kubectl drain {first.name} --ignore-daemonsets --delete-emptydir-data "
+               "--timeout=7s" in ln for ln in lines), lines  # fmt: skip
+    assert any(f"kubectl uncordon {first.name}" in ln for ln in lines), lines
+    assert not any("reboot" in ln for _, ln in net.calls), net.calls
+    assert not any(second.name in ln for _, ln in net.calls), net.calls

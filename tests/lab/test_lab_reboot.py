@@ -257,3 +257,15 @@ def test_deploy_mode_boot_reboot_rolls_back_a_closure_that_never_joins(
     )
     assert lab.run("w2", ["readlink", "-f", "/run/booted-system"]).stdout.strip() == old
     assert lab.node_ready("w2") and not cordoned(node(lab, "w2"))
+
+
+def test_reboot_the_only_server(lab: Lab, env: dict[str, str]) -> None:
+    """The server cordons and drains itself (no other server answers), goes down with
+    its API, comes back, passes the server checks (readyz) and uncordons itself."""
+    boots, gen = lab.boots("srv"), generation(lab, "srv")
+    res = reboot(lab, env, "srv")
+    assert res.returncode == 0, res.stderr
+    (row,) = json.loads(res.stdout)
+    assert row["outcome"] == "ok" and row["steps"][-1] == "uncordon", row
+    assert lab.boots("srv") == boots + 1 and generation(lab, "srv") == gen
+    assert lab.node_ready("srv") and not cordoned(node(lab, "srv"))

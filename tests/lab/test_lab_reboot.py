@@ -96,6 +96,10 @@ def test_kubectl_cordon_sets_unschedulable_and_the_controller_taints(lab: Lab) -
     assert out.returncode == 0, out.stderr
     n = node(lab, "w2")
     assert cordoned(n) and UNSCHEDULABLE in taint_keys(n)
+    table = lab.run("srv", ["k3s", "kubectl", "get", "nodes"]).stdout
+    assert [ln.split()[1] for ln in table.splitlines() if ln.startswith("w2 ")] == [
+        "Ready,SchedulingDisabled"
+    ], table
     assert [t["effect"] for t in n["spec"]["taints"] if t["key"] == UNSCHEDULABLE] == [
         "NoSchedule"
     ]

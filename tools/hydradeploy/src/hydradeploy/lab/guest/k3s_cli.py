@@ -93,10 +93,14 @@ def _age(ts: str) -> str:
 
 
 def _status(node: dict[str, Any]) -> str:
+    """kubectl's STATUS column: Ready/NotReady, plus SchedulingDisabled for a cordoned
+    node (kubernetes pkg/printers/internalversion/printers.go @008dafe0, `printNode`)."""
+    status = "Unknown"
     for cond in node["status"].get("conditions", []):
         if cond["type"] == "Ready":
-            return "Ready" if cond["status"] == "True" else "NotReady"
-    return "Unknown"
+            status = "Ready" if cond["status"] == "True" else "NotReady"
+            break
+    return status + (",SchedulingDisabled" if node["spec"].get("unschedulable") else "")
 
 
 def _roles(node: dict[str, Any]) -> str:

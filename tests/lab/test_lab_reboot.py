@@ -249,12 +249,16 @@ def test_deploy_mode_boot_reboot_rolls_back_a_closure_that_never_joins(
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("hydradeploy: w2: node did not come back Ready"), last
     assert "rolled back to generation" in last and "healthy" in last, last
-    (row,) = json.loads(res.stdout)["reboot"]
+    doc = json.loads(res.stdout)
+    ((dep,), (row,)) = doc["deploy"]["hosts"], doc["reboot"]
     assert (
         row["steps"][-3:] == ["wait-boot", "checks", "uncordon"]
         and "rollback" in row["steps"]
     )
     assert lab.boots("w2") == boots + 2  # into the bad generation, then back
+    # booted the deployed generation, ended on the one before the deploy
+    assert (row["generation_before"], row["generation_after"]) == (
+        dep["generation_after"], dep["generation_before"])  # fmt: skip
     assert generation(lab, "w2") == old_gen
     assert (
         lab.run("w2", ["readlink", "-f", "/run/current-system"]).stdout.strip() == old

@@ -172,7 +172,8 @@ class HostReboot:
         try:
             conn = self.run.pool.get(self.host)
             mark = conn.run(["sh", "-c", _BOOT_MARK], timeout=20, what="boot id").stdout
-            self.res.generation_before = _generation(conn)
+            if self.res.generation_before is None:  # a rollback reboots a second time
+                self.res.generation_before = _generation(conn)
             # systemd-run --on-active: a transient timer unit, so the reboot is not tied
             # to this session (systemd-run(1)); a timer's AccuracySec defaults to 1min
             # (systemd.timer(5); systemd commit 9f5eb56a "make it default to 1min"): without a

@@ -277,3 +277,23 @@ def test_reboot_the_only_server(lab: Lab, env: dict[str, str]) -> None:
     assert row["outcome"] == "ok" and row["steps"][-1] == "uncordon", row
     assert lab.boots("srv") == boots + 1 and generation(lab, "srv") == gen
     assert lab.node_ready("srv") and not cordoned(node(lab, "srv"))
+
+
+def test_deploy_mode_boot_then_reboot_runs_the_new_generation(
+    lab: Lab, env: dict[str, str]
+) -> None:
+    """The kernel / driver update path in two commands: nothing changes live, the reboot
+    boots the new generation and checks it."""
+    running = lab.run("w1", ["readlink", "-f", "/run/current-system"]).stdout.strip()
+    new = lab.closure("w1")
+    res = deploy_boot_reboot(lab, env, "w1", new, "--mode", "boot")
+    assert res.returncode == 0, res.stderr
+    assert (
+        lab.run("w1", ["readlink", "-f", "/run/current-system"]).stdout.strip()
+        == running
+    )
+    res = reboot(lab, env, "w1")
+    assert res.returncode == 0, res.stderr
+    for link in ("/run/current-system", "/run/booted-system"):
+        assert lab.run("w1", ["readlink", "-f", link]).stdout.strip() == new
+    assert lab.node_ready("w1") and not cordoned(node(lab, "w1"))

@@ -28,6 +28,10 @@ plan *ARGS="--all":
 rollback HOST *ARGS:
     hydradeploy rollback {{HOST}} {{ARGS}}
 
+# Reboot hosts one at a time: cordon, drain, reboot, wait for the boot, join checks, uncordon
+reboot HOST *ARGS:
+    hydradeploy reboot {{HOST}} {{ARGS}}
+
 # Generation, k3s, node Ready and GPUs per host (? where a host could not tell)
 status *HOSTS:
     hydradeploy status {{HOSTS}}

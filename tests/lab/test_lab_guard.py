@@ -192,7 +192,7 @@ def test_a_closure_that_leaves_a_unit_failed_is_rolled_back(lab: Lab, env) -> No
 
 def test_deploy_mode_boot_then_a_reboot_runs_the_new_generation(lab: Lab, env) -> None:
     """The kernel/driver update path: `deploy --mode boot` changes nothing running; the
-    reboot boots the new generation (here `lab reboot`; `hydradeploy reboot` is not built)."""
+    reboot boots the new generation (here `lab reboot`; `hydradeploy reboot` does the same cluster-safely, test_lab_reboot.py)."""
     link, running = state(lab, "w1")
     new = lab.closure("w1")
     res = subprocess.run(

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("hydradeploy.deploy.cli", "status", "Generation, k3s and node state per host."),
     "check": ("hydradeploy.deploy.cli", "check", "Run the join and health checks only."),
     "history": ("hydradeploy.deploy.cli", "history", "Show the record of past deploys."),
+    "reboot": ("hydradeploy.deploy.reboot_cli", "reboot", "Reboot hosts: cordon, drain, check."),
     "prune": ("hydradeploy.deploy.prune_cli", "prune", "Delete objects of removed manifests."),
     "nodes": ("hydradeploy.deploy.nodes_cli", "nodes", "Sync node labels and taints."),
     "secrets": ("hydradeploy.secrets.cli", "secrets", "Manage age-encrypted secrets."),

@@ -124,7 +124,7 @@ def _render_run(res: RunResult, output: str) -> None:
 
     if output == "json":
         emit_json(res.as_json())
-    else:
+    elif output == "table":
         rows = []
         for r in res.reports:
             before = "?" if r.generation_before is None else r.generation_before
@@ -187,6 +187,11 @@ def _render_run(res: RunResult, output: str) -> None:
     "--prune", is_flag=True,
     help="Afterwards delete the objects of manifests removed from k8s/ (see `prune`).",
 )  # fmt: skip
+@click.option(
+    "--reboot", "then_reboot", is_flag=True,
+    help="With --mode boot: then `hydradeploy reboot` the hosts; a host failing its checks "
+    "after the boot is booted back into its previous generation.",
+)  # fmt: skip
 @quiet_option
 @output_option
 @click.pass_context
@@ -207,6 +212,7 @@ def deploy(
     no_rollback: bool,
     keep_going: bool,
     prune: bool,
+    then_reboot: bool,
     quiet: bool,
     output: str,
 ) -> None:
@@ -233,7 +239,20 @@ def deploy(
         raise UserError(
             f"--prune needs --mode switch or test (not {mode}): it reads the running system"
         )
+    if then_reboot and mode != "boot":
+        raise UserError(f"--reboot needs --mode boot (not {mode}): it boots what the deploy set")
     res = service.run(inv, "deploy", chosen, opts, quiet=_quiet(ctx, quiet), prune=prune)
+    if then_reboot and res.outcome == "ok":
+        from hydradeploy.deploy import reboot_cli
+
+        _render_run(res, "table" if output == "table" else "none")
+        before = {r.host: r.generation_before for r in res.reports}
+        reboot_cli.run_and_render(
+            inv, chosen, quiet=_quiet(ctx, quiet), output=output,
+            json_extra={"deploy": res.as_json()}, check_timeout=check_timeout,
+            rollback_to={h: g for h, g in before.items() if g is not None},
+        )  # fmt: skip
+        return
     _render_run(res, output)
 
 

@@ -4,7 +4,8 @@ Answers the calls the deploy tool makes, with kubectl's exit codes:
 `k3s --version`, `k3s kubectl get nodes|node NAME [-o json|wide|name]`,
 `k3s kubectl get lease[s] -n kube-node-lease [NAME] -o json`,
 `k3s kubectl get --raw /readyz`, `k3s kubectl get addons -A -o json`,
-`k3s kubectl delete node NAME`, `k3s kubectl label|annotate|taint node NAME … [--overwrite]`.
+`k3s kubectl delete node NAME`, `k3s kubectl label|annotate|taint node NAME … [--overwrite]`,
+`k3s kubectl cordon|uncordon NODE`, `k3s kubectl drain NODE [--timeout=…]` (no pods: a cordon).
 It reads the server's kubeconfig like kubectl does. Commands are looked up in COMMANDS
 by (verb, kind); a module adding kinds registers its handlers with @command.
 """
@@ -92,10 +93,14 @@ def _age(ts: str) -> str:
 
 
 def _status(node: dict[str, Any]) -> str:
+    """kubectl's STATUS column: Ready/NotReady, plus SchedulingDisabled for a cordoned
+    node (kubernetes pkg/printers/internalversion/printers.go @008dafe0, `printNode`)."""
+    status = "Unknown"
     for cond in node["status"].get("conditions", []):
         if cond["type"] == "Ready":
-            return "Ready" if cond["status"] == "True" else "NotReady"
-    return "Unknown"
+            status = "Ready" if cond["status"] == "True" else "NotReady"
+            break
+    return status + (",SchedulingDisabled" if node["spec"].get("unschedulable") else "")
 
 
 def _roles(node: dict[str, Any]) -> str:
@@ -438,6 +443,40 @@ def taint_nodes(a: Args, args: list[str]) -> int:
     return 0
 
 
+def _cordon(name: str, desired: bool) -> str:
+    """kubectl's CordonHelper: patch spec.unschedulable only when it differs (kubernetes
+    staging/src/k8s.io/kubectl/pkg/drain/cordon.go @2556d2c3, `UpdateIfRequired`,
+    `PatchOrReplaceWithContext`); the taint is the node lifecycle controller's
+    (k3s_nodes.py). Returns kubectl-like wording (the lab's own)."""
+    node = _node_or_error(name)
+    if bool(node["spec"].get("unschedulable")) == desired:
+        return f"node/{name} already {'cordoned' if desired else 'uncordoned'}"
+    _patch(name, {"spec": {"unschedulable": desired}})
+    return f"node/{name} {'cordoned' if desired else 'uncordoned'}"
+
+
+def _one_node(verb: str, argv: list[str]) -> str:
+    names = parse(argv).words
+    if len(names) != 1:
+        raise KubectlError(f"error: USAGE: {verb} NODE [flags]")
+    return names[0]
+
+
+def cordon(argv: list[str], desired: bool) -> int:
+    print(_cordon(_one_node("cordon" if desired else "uncordon", argv), desired))
+    return 0
+
+
+def drain(argv: list[str]) -> int:
+    """kubectl drain = cordon, then evict every pod (PDBs respected, retried until
+    --timeout). The lab runs no pods: nothing to evict, so drain is the cordon and
+    success; --ignore-daemonsets, --delete-emptydir-data and --timeout are accepted."""
+    name = _one_node("drain", argv)
+    print(_cordon(name, True))
+    print(f"node/{name} drained")
+    return 0
+
+
 def main(closure: Path, prog: str, argv: list[str]) -> int:
     settings = common.load_settings(closure)
     if prog == "kubectl":
@@ -447,6 +486,10 @@ def main(closure: Path, prog: str, argv: list[str]) -> int:
             print(f"k3s version {settings['kubelet_version']} (hydra lab simulation)")
             print("go version go1.24.6")
             return 0
+        if argv[:2] in (["kubectl", "cordon"], ["kubectl", "uncordon"]):
+            return cordon(argv[2:], argv[1] == "cordon")
+        if argv[:2] == ["kubectl", "drain"]:
+            return drain(argv[2:])
         if argv[:1] == ["kubectl"]:
             return kubectl(argv[1:])
         if argv[:1] == ["check-config"]:

@@ -31,6 +31,11 @@ them, each following the upstream code named next to it:
   ("NodeStatusUnknown", "Kubelet stopped posting node status.") and the node gets the
   `node.kubernetes.io/unreachable` NoSchedule/NoExecute taints, removed when it reports
   Ready again. Ready=False gets `node.kubernetes.io/not-ready` the same way.
+* cordon: `kubectl cordon` only sets `spec.unschedulable` (kubernetes
+  staging/src/k8s.io/kubectl/pkg/drain/cordon.go @2556d2c3, `CordonHelper
+  .PatchOrReplaceWithContext`); the node lifecycle controller's `doNoScheduleTaintingPass`
+  (node_lifecycle_controller.go @003e8629) adds the `node.kubernetes.io/unschedulable`
+  NoSchedule taint while `spec.unschedulable` is true and removes it when it is not.
 
 The controllers run lazily, on every read and write under the registry lock — the same
 outcome as a periodic monitor with a zero period.
@@ -50,6 +55,7 @@ from typing import Any
 UNINITIALIZED = "node.cloudprovider.kubernetes.io/uninitialized"
 UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"
+UNSCHEDULABLE = "node.kubernetes.io/unschedulable"  # v1.TaintNodeUnschedulable
 LEASE_NAMESPACE = "kube-node-lease"
 # Labels the kubelet keeps up to date on an existing node (`updateDefaultLabels`).
 KUBELET_DEFAULT_LABELS = (
@@ -216,6 +222,12 @@ class Registry:
                 meta[field] = dict(sorted(meta.get(field, {}).items()))
             if "taints" in patch.get("spec", {}):
                 entry["node"]["spec"]["taints"] = list(patch["spec"]["taints"] or [])
+            if "unschedulable" in patch.get("spec", {}):
+                if patch["spec"]["unschedulable"]:
+                    entry["node"]["spec"]["unschedulable"] = True
+                else:  # false is the default: the API leaves it out
+                    entry["node"]["spec"].pop("unschedulable", None)
+            self._controllers(entry, now)
             self._save()
         return self.render(name)
 
@@ -275,6 +287,18 @@ class Registry:
                 {"key": UNREACHABLE, "effect": "NoSchedule", "timeAdded": iso(now)},
                 {"key": UNREACHABLE, "effect": "NoExecute", "timeAdded": iso(now)},
             ]
+            changed = True
+        # doNoScheduleTaintingPass: the unschedulable taint follows spec.unschedulable
+        cordoned = bool(node["spec"].get("unschedulable"))
+        tainted = any(t.get("key") == UNSCHEDULABLE for t in taints)
+        if cordoned and not tainted:
+            taints = [
+                *taints,
+                {"key": UNSCHEDULABLE, "effect": "NoSchedule", "timeAdded": iso(now)},
+            ]
+            changed = True
+        elif tainted and not cordoned:
+            taints = [t for t in taints if t.get("key") != UNSCHEDULABLE]
             changed = True
         if changed:
             node["spec"]["taints"] = taints

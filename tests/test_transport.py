@@ -318,7 +318,7 @@ def test_the_pool_reuses_one_connection_per_host(inv) -> None:
 
 
 PROBE_OUT = (
-    "kind=lab\ncurrent=/nix/store/{h}-old\ncurrent_time=100\nprofile_link=system-4-link\n"
+    "kind=nixos\ncurrent=/nix/store/{h}-old\ncurrent_time=100\nprofile_link=system-4-link\n"
     "profile_path=/nix/store/{h}-old\nstore_free_kb=1000000\nk3s=active\nnow=200\n"
 )
 
@@ -362,9 +362,9 @@ def _summary(lines: list[str]) -> list[str]:
             out.append("verified")
         elif "guard.sh" in ln:
             out.append("arm " + ("rollback" if "-rollback " in ln else "activate"))
-        elif "activated" in ln and "while" in ln:
+        elif "while" in ln and ln.split()[-2:-1] == ["activated"]:
             out.append("wait for activation")
-        elif "rolledback" in ln and "while" in ln:
+        elif "while" in ln and ln.split()[-2:-1] == ["rolledback"]:
             out.append("wait for the rollback")
         elif 'ln -s "$want"' in ln:
             out.append("decide " + ln.rsplit(" ", 1)[-1])
@@ -459,8 +459,14 @@ def _switch(inv, monkeypatch, healthy: bool) -> tuple[FakeNet, HostReport]:
     net.reply(host.name, "guard.sh", "systemd hydradeploy-guard-x\n")
     net.reply(host.name, 'ln -s "$want"', "confirmed\n")
     net.reply(host.name, "reached.tmp", "reached\n")
-    net.reply(host.name, 'while [ ! -e "$state/activated"', "0 1000\n")
-    net.reply(host.name, 'while [ ! -e "$state/rolledback"', "0 guard 1001\n")
+    # the guard's status (watchdog.STATUS): key=value lines, waited for by the file named
+    # after the state directory
+    net.reply(host.name, "-activate activated ", "activated=0 1000\n")
+    net.reply(
+        host.name,
+        "-activate rolledback ",
+        "activated=0 1000\nrolledback=0 guard 1001\n",
+    )
     opts = Options(goal=Goal.SWITCH, check_timeout=0, stability_window=0)
     progress = Progress([host.name], stream=io.StringIO())
     engine = Engine(inv, opts, progress, "run1", Pool(inv, net.connect))

@@ -125,15 +125,15 @@ def test_rollback_target_is_the_newest_earlier_verified_generation():
 
 
 def test_preflight_refuses_a_full_store():
-    st = probe.parse("kind=lab\nstore_free_kb=1024\n")
+    st = probe.parse("kind=nixos\nstore_free_kb=1024\n")
     assert preflight.refusal("w1", st).startswith(
         "w1: /nix/store has 1 MiB free, at least 64 MiB"
     )
     assert (
-        preflight.refusal("w1", probe.parse("kind=lab\nstore_free_kb=999999\n")) == ""
+        preflight.refusal("w1", probe.parse("kind=nixos\nstore_free_kb=999999\n")) == ""
     )
     assert (
-        preflight.refusal("w1", probe.parse("kind=lab\n")) == ""
+        preflight.refusal("w1", probe.parse("kind=nixos\n")) == ""
     )  # unknown: copy decides
 
 

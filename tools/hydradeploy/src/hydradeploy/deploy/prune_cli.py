@@ -103,6 +103,11 @@ def prune(
     stale link of an older generation), and the objects labelled as theirs. Deletes
     workloads, then Services, then ConfigMaps/Secrets, then Namespaces, then the Addon;
     PVCs and CRDs only with --include-data.
+
+    \b
+    Examples:
+      hydradeploy prune --dry-run
+      hydradeploy prune --server hydra-ai --output json
     """
     inv = load(ctx)
     host = server_of(inv, server)

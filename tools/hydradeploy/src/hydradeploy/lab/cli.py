@@ -52,7 +52,11 @@ def lab() -> None:
 def up(lab_dir: Path, hosts: tuple[str, ...], source: Path | None, grace: float) -> None:
     """Start lab hosts; prints the lab inventory path last.
 
-    Example: hydradeploy lab up --dir /tmp/lab srv:server:nvidia=2 w1:agent:nvidia=2 edge:agent:amd=1
+    \b
+    Examples:
+      hydradeploy lab up --dir /tmp/lab --inventory hosts/inventory.toml
+      hydradeploy lab up --dir /tmp/lab hydra-ai:server:nvidia=2 hydra-compute:agent:nvidia=2 \\
+          hydra-amd:agent:amd=1
     """
     if bool(hosts) == bool(source):
         raise UserError("lab up: give either HOST:ROLE[:GPUS]… or --inventory FILE")
@@ -103,6 +107,11 @@ def closure(
     """Build a closure for HOST; prints its store path last.
 
     Its k3s settings come from the lab inventory; --fault makes it fail on purpose.
+
+    \b
+    Examples:
+      hydradeploy lab closure --dir /tmp/lab hydra-compute
+      hydradeploy lab closure --dir /tmp/lab hydra-compute --fault join --manifests k8s
     """
     click.echo(
         _lab(lab_dir).closure(host, fault=fault, manifests=manifests, restart_sshd=restart_sshd)
@@ -114,7 +123,12 @@ def closure(
 @click.argument("host")
 def reboot(lab_dir: Path, host: str) -> None:
     """Reboot HOST (`systemctl reboot` inside; it boots again with a new PID 1) and wait
-    until its systemd has finished booting."""
+    until its systemd has finished booting.
+
+    \b
+    Example:
+      hydradeploy lab reboot --dir /tmp/lab hydra-compute
+    """
     the_lab = _lab(lab_dir)
     before = the_lab.boots(host)
     the_lab.reboot(host)
@@ -130,7 +144,12 @@ def reboot(lab_dir: Path, host: str) -> None:
 @DIR_OPTION
 @click.argument("host")
 def cut(lab_dir: Path, host: str) -> None:
-    """Cut HOST's network link (from the outside)."""
+    """Cut HOST's network link (from the outside).
+
+    \b
+    Example:
+      hydradeploy lab cut --dir /tmp/lab hydra-compute
+    """
     _lab(lab_dir).cut(host)
 
 
@@ -138,7 +157,12 @@ def cut(lab_dir: Path, host: str) -> None:
 @DIR_OPTION
 @click.argument("host")
 def restore(lab_dir: Path, host: str) -> None:
-    """Restore HOST's network link."""
+    """Restore HOST's network link.
+
+    \b
+    Example:
+      hydradeploy lab restore --dir /tmp/lab hydra-compute
+    """
     _lab(lab_dir).restore(host)
 
 
@@ -146,7 +170,12 @@ def restore(lab_dir: Path, host: str) -> None:
 @DIR_OPTION
 @click.argument("host")
 def kill_sshd(lab_dir: Path, host: str) -> None:
-    """Stop HOST's sshd (open sessions stay)."""
+    """Stop HOST's sshd (open sessions stay).
+
+    \b
+    Example:
+      hydradeploy lab kill-sshd --dir /tmp/lab hydra-amd
+    """
     _lab(lab_dir).kill_sshd(host)
 
 
@@ -154,7 +183,12 @@ def kill_sshd(lab_dir: Path, host: str) -> None:
 @DIR_OPTION
 @click.argument("host")
 def start_sshd(lab_dir: Path, host: str) -> None:
-    """Start HOST's sshd again."""
+    """Start HOST's sshd again.
+
+    \b
+    Example:
+      hydradeploy lab start-sshd --dir /tmp/lab hydra-amd
+    """
     _lab(lab_dir).start_sshd(host)
 
 
@@ -163,7 +197,13 @@ def start_sshd(lab_dir: Path, host: str) -> None:
 @click.argument("host")
 @click.argument("ms", type=click.IntRange(min=0))
 def slow(lab_dir: Path, host: str, ms: int) -> None:
-    """Add MS ms of latency on HOST's link (0 removes it)."""
+    """Add MS ms of latency on HOST's link (0 removes it).
+
+    \b
+    Examples:
+      hydradeploy lab slow --dir /tmp/lab hydra-compute 300
+      hydradeploy lab slow --dir /tmp/lab hydra-compute 0
+    """
     _lab(lab_dir).slow(host, ms)
 
 
@@ -171,11 +211,17 @@ def slow(lab_dir: Path, host: str, ms: int) -> None:
 @DIR_OPTION
 @click.argument("host")
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
-@click.option("--timeout", type=click.FloatRange(min=1), default=60, show_default=True)
+@click.option(
+    "--timeout", type=click.FloatRange(min=1), default=60, show_default=True,
+    help="Seconds the command may run before it is killed.",
+)  # fmt: skip
 def exec_(lab_dir: Path, host: str, argv: tuple[str, ...], timeout: float) -> None:
     """Run a command inside HOST, without SSH.
 
-    Example: hydradeploy lab exec --dir D w1 -- ip addr
+    \b
+    Examples:
+      hydradeploy lab exec --dir /tmp/lab hydra-compute -- ip addr
+      hydradeploy lab exec --dir /tmp/lab hydra-ai --timeout 120 -- k3s kubectl get nodes
     """
     proc = _lab(lab_dir).run(host, list(argv), timeout=timeout)
     sys.stdout.write(proc.stdout)
@@ -187,7 +233,12 @@ def exec_(lab_dir: Path, host: str, argv: tuple[str, ...], timeout: float) -> No
 @DIR_OPTION
 @click.argument("host")
 def fill_disk(lab_dir: Path, host: str) -> None:
-    """Fill HOST's /nix (copies to it then fail)."""
+    """Fill HOST's /nix (copies to it then fail).
+
+    \b
+    Example:
+      hydradeploy lab fill-disk --dir /tmp/lab hydra-compute
+    """
     _lab(lab_dir).fill_disk(host)
 
 
@@ -195,7 +246,12 @@ def fill_disk(lab_dir: Path, host: str) -> None:
 @DIR_OPTION
 @click.argument("host")
 def free_disk(lab_dir: Path, host: str) -> None:
-    """Undo fill-disk."""
+    """Undo fill-disk.
+
+    \b
+    Example:
+      hydradeploy lab free-disk --dir /tmp/lab hydra-compute
+    """
     _lab(lab_dir).free_disk(host)
 
 
@@ -203,7 +259,13 @@ def free_disk(lab_dir: Path, host: str) -> None:
 @DIR_OPTION
 @output_option
 def status(lab_dir: Path, output: str) -> None:
-    """Hosts of the lab: address, link, system state, sshd, k3s, node Ready."""
+    """Hosts of the lab: address, link, system state, sshd, k3s, node Ready.
+
+    \b
+    Examples:
+      hydradeploy lab status --dir /tmp/lab
+      hydradeploy lab status --dir /tmp/lab --output json
+    """
     rows = _lab(lab_dir).status()
     if output == "json":
         emit_json(rows)
@@ -219,6 +281,10 @@ def down(lab_dir: Path) -> None:
     """Remove everything the lab created (also after a crash).
 
     Every namespace, process, mount and file; idempotent.
+
+    \b
+    Example:
+      hydradeploy lab down --dir /tmp/lab
     """
     _lab(lab_dir).down()
     _say(f"lab: {lab_dir} is down")

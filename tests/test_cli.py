@@ -235,3 +235,24 @@ def test_completion_functions_offer_names_tags_and_the_last_item_of_a_list(
     # a broken inventory completes nothing rather than failing the shell
     ctx.obj = {"inventory_path": repo / "no-such.toml"}
     assert complete_hosts(ctx, None, "") == []  # type: ignore[arg-type]
+
+
+def test_completion_reads_the_inventory_named_after_the_command(tmp_path: Path) -> None:
+    """`status --inventory X <TAB>` completes X's hosts, as the command would use X."""
+    from click.shell_completion import BashComplete
+
+    inv = tmp_path / "inv.toml"
+    inv.write_text(
+        '[cluster]\nname = "t"\n'
+        '[hosts.only-here]\naddress = "127.0.0.1"\nrole = "server"\ncluster_init = true\n'
+    )
+    complete = BashComplete(root_cli, {}, "hydradeploy", "_HYDRADEPLOY_COMPLETE")
+    for args in (
+        ["--inventory", str(inv), "status"],
+        ["status", "--inventory", str(inv)],
+    ):
+        assert [c.value for c in complete.get_completions(args, "")] == ["only-here"], (
+            args
+        )
+    words = complete.get_completions(["deploy", "--inventory", str(inv), "--on"], "@s")
+    assert [c.value for c in words] == ["@server"]

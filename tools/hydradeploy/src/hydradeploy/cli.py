@@ -80,6 +80,11 @@ class LazyGroup(click.Group):
         command: click.Command = getattr(mod, attr)
         return command
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # global options written after the command (`status --inventory X`) are the
+        # group's: also while the shell completes a word, which parses here without main()
+        return super().parse_args(ctx, hoist_globals(args))
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
         if rows:

@@ -256,3 +256,41 @@ def test_completion_reads_the_inventory_named_after_the_command(tmp_path: Path) 
         )
     words = complete.get_completions(["deploy", "--inventory", str(inv), "--on"], "@s")
     assert [c.value for c in words] == ["@server"]
+    words = complete.get_completions(["history", "--inventory", str(inv), "--host"], "")
+    assert [c.value for c in words] == ["only-here"]
+
+
+def test_history_this_inventory_matches_the_file_however_its_path_was_written(
+    tmp_path: Path, repo: Path, monkeypatch
+) -> None:
+    from hydradeploy.deploy import service
+    from hydradeploy.deploy.engine import Options
+    from hydradeploy.inventory import load_inventory
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    (tmp_path / "hosts").mkdir()
+    inv = tmp_path / "hosts" / "inventory.toml"
+    inv.write_text((repo / "hosts" / "inventory.toml").read_text())
+    other = tmp_path / "other.toml"
+    other.write_text(inv.read_text())
+    monkeypatch.chdir(tmp_path)
+    # a run made with a relative --inventory records the absolute file (no hosts: no SSH)
+    for path in (Path("hosts/inventory.toml"), other):
+        service.run(load_inventory(path), "deploy", [], Options(), quiet=True)
+    env = {"XDG_STATE_HOME": str(tmp_path / "state"), "HYDRA_ROOT": str(tmp_path)}
+    for args in (
+        [],
+        ["--inventory", "hosts/inventory.toml"],
+        ["--inventory", str(inv)],
+    ):
+        res = run_cli(
+            *args,
+            "history",
+            "--this-inventory",
+            "--output",
+            "json",
+            env=env,
+            cwd=tmp_path,
+        )
+        assert res.returncode == 0, res.stderr
+        assert [e["inventory"] for e in json.loads(res.stdout)] == [str(inv)], args

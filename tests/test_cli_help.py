@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import click
 import pytest
 from cli_runner import REPO
 from hydradeploy.cli import cli, hoist_globals
+from hydradeploy.inventory import load_inventory
 
 # an example is an indented line of the help that starts with the program's name
 # (click keeps a `\b` block's lines as written; a line ending in `\` continues)
@@ -112,18 +112,13 @@ def parse(argv: list[str]) -> tuple[tuple[str, ...], click.Context]:
 
 
 def _inventory() -> tuple[set[str], set[str]]:
-    data = tomllib.loads((REPO / "hosts" / "inventory.toml").read_text())
-    hosts = data["hosts"]
-    names = set(hosts)
-    tags = {"server", "agent", "gpu", "nvidia", "amd"}
-    for h in hosts.values():
-        tags.update(h.get("tags", []))
-    return names, tags
+    """Host names and tags (the inventory's and the built-in ones) of the example
+    inventory, read the way the commands read it."""
+    inv = load_inventory(REPO / "hosts" / "inventory.toml")
+    return set(inv.hosts), {t for h in inv.hosts.values() for t in h.all_tags()}
 
 
-@pytest.mark.parametrize(
-    ("path", "cmd", "ctx"), LEAVES, ids=[_id(p) for p, _, _ in LEAVES]
-)
+@pytest.mark.parametrize(("path", "cmd", "ctx"), TREE, ids=[_id(p) for p, _, _ in TREE])
 def test_every_option_has_help_text(path, cmd, ctx) -> None:
     bare = [
         "/".join(p.opts)

@@ -14,8 +14,6 @@ unchecked. The record (deploy/record.py) is written on every exit path.
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import sys
 import threading
 import time
@@ -385,10 +383,5 @@ def reboot(
 
 
 def _say_finishing(signum: int) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        print(
-            f"hydradeploy: {signal.Signals(signum).name}: stopping after the hosts being "
-            "rebooted are back and uncordoned; no other host is started",
-            file=sys.stderr,
-            flush=True,
-        )
+    signals.say(signum, ": stopping after the hosts being rebooted are back and "
+                "uncordoned; no other host is started")  # fmt: skip

@@ -68,8 +68,9 @@ def example_lines(help_: str) -> list[str]:
 
 
 def invocations(line: str) -> list[list[str]]:
-    """The hydradeploy argv(s) of one example line: shell operators split it, and
-    redirections (`< token.txt`) are the shell's, not the command's."""
+    """The hydradeploy argv(s) of one example line: shell operators split it,
+    redirections (`< token.txt`) are the shell's, not the command's, and a command
+    substitution (`$(nix-store -q … | grep x)`) stands for one word."""
     lex = shlex.shlex(line, posix=True, punctuation_chars=True)
     lex.whitespace_split = True
     argvs: list[list[str]] = [[]]
@@ -77,6 +78,13 @@ def invocations(line: str) -> list[list[str]]:
     i = 0
     while i < len(words):
         w = words[i]
+        if w.endswith("$") and i + 1 < len(words) and words[i + 1] == "(":
+            depth, i = 1, i + 2
+            while i < len(words) and depth:
+                depth += {"(": 1, ")": -1}.get(words[i], 0)
+                i += 1
+            argvs[-1].append(w[:-1] + "SUBSTITUTED")
+            continue
         if w in SHELL_OPERATORS:
             argvs.append([])
         elif w in REDIRECTIONS:
@@ -209,6 +217,7 @@ def test_the_example_parser_finds_continued_lines_and_shell_operators() -> None:
         "Usage: x\n\n  Examples:\n    hydradeploy deploy --all --mode boot && "
         "hydradeploy reboot --all\n    hydradeploy secrets init --token-stdin < t.txt\n"
         "    hydradeploy convert compose-to-k8s a.yml \\\n        --host hydra-ai\n"
+        "    hydradeploy lab cache --dir d $(nix-store -q --references $P | grep x) q\n"
         "  not hydradeploy status\n"
     )
     lines = example_lines(help_)
@@ -217,6 +226,7 @@ def test_the_example_parser_finds_continued_lines_and_shell_operators() -> None:
         ["reboot", "--all"],
         ["secrets", "init", "--token-stdin"],
         ["convert", "compose-to-k8s", "a.yml", "--host", "hydra-ai"],
+        ["lab", "cache", "--dir", "d", "SUBSTITUTED", "q"],
     ]
 
 

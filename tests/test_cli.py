@@ -313,3 +313,50 @@ def test_every_parameter_naming_an_inventory_host_completes_host_names() -> None
                 complete = p._custom_shell_complete  # type: ignore[attr-defined]
                 assert complete in (complete_hosts, complete_selectors), (leaf, p.name)
     assert found > len(HOST_COMMANDS) * 2
+
+
+# ------------------------------------------------------------------ in the lab
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+def test_lab_exec_timeout_and_nodes_sync_selection_in_the_lab(lab_factory) -> None:
+    from hydradeploy.lab import HostSpec
+
+    lab = lab_factory([HostSpec("srv", "server"), HostSpec("w1", "agent")])
+    res = run_cli(
+        "lab",
+        "exec",
+        "--dir",
+        str(lab.dir),
+        "srv",
+        "--timeout",
+        "1",
+        "--",
+        "sleep",
+        "5",
+    )
+    assert res.returncode == 1, res.stderr
+    assert res.stderr.strip() == (
+        "hydradeploy: lab exec: srv: sleep did not finish within 1s"
+        " (it may still run inside the host)"
+    )
+    inv = str(lab.inventory_path)
+    for args, nodes in (
+        (["--on", "@agent"], ["w1"]),
+        (["srv", "--on", "w1"], ["srv", "w1"]),
+        (["--all"], ["srv", "w1"]),
+    ):
+        res = run_cli(
+            "nodes",
+            "sync",
+            *args,
+            "--dry-run",
+            "--output",
+            "json",
+            "--inventory",
+            inv,
+            timeout=120,
+        )
+        assert res.returncode == 0, res.stderr
+        assert [n["node"] for n in json.loads(res.stdout)["nodes"]] == nodes, args

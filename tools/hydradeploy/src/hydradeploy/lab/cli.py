@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from hydradeploy.errors import UserError
+from hydradeploy.errors import OperationFailed, UserError
 from hydradeploy.lab.spec import FAULTS, HostSpec
 from hydradeploy.output import emit_json, output_option, table
 
@@ -213,7 +213,7 @@ def slow(lab_dir: Path, host: str, ms: int) -> None:
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.option(
     "--timeout", type=click.FloatRange(min=1), default=60, show_default=True,
-    help="Seconds the command may run before it is killed.",
+    help="Seconds to wait for the command, then exit 1 (it may still run inside HOST).",
 )  # fmt: skip
 def exec_(lab_dir: Path, host: str, argv: tuple[str, ...], timeout: float) -> None:
     """Run a command inside HOST, without SSH.
@@ -223,7 +223,15 @@ def exec_(lab_dir: Path, host: str, argv: tuple[str, ...], timeout: float) -> No
       hydradeploy lab exec --dir /tmp/lab hydra-compute -- ip addr
       hydradeploy lab exec --dir /tmp/lab hydra-ai --timeout 120 -- k3s kubectl get nodes
     """
-    proc = _lab(lab_dir).run(host, list(argv), timeout=timeout)
+    import subprocess
+
+    try:
+        proc = _lab(lab_dir).run(host, list(argv), timeout=timeout)
+    except subprocess.TimeoutExpired:  # nsenter is killed; its forked child may live on
+        raise OperationFailed(
+            f"lab exec: {host}: {argv[0]} did not finish within {timeout:g}s"
+            " (it may still run inside the host)"
+        ) from None
     sys.stdout.write(proc.stdout)
     sys.stderr.write(proc.stderr)
     sys.exit(proc.returncode)

@@ -52,8 +52,7 @@ def run(
     path, Ctrl-C included (the caller re-raises when `interrupted`)."""
     run_id = record.new_run_id()
     started = record.now_iso()
-    # absolute: `history --this-inventory` compares it from any working directory
-    where = {"inventory": str(inv.path.resolve()), "cluster": inv.cluster.name}
+    where = {"inventory": str(inv.path), "cluster": inv.cluster.name}
     progress = Progress([h.name for h in hosts], quiet=quiet)
     engine = Engine(inv, opts, progress, run_id)
     engine.record_meta = {

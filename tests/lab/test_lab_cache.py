@@ -191,3 +191,24 @@ def test_down_stops_the_cache_server_and_removes_the_cache(lab_factory) -> None:
     assert not cache.is_server(pid)
     assert not os.path.exists(small.dir / cache.CACHE_DIR)
     assert not os.path.exists(small.dir / cache.SECRET_KEY)
+
+
+def test_cache_server_exits_once_its_lab_is_gone(lab: Lab, tmp_path: Path) -> None:
+    """A lab cleaned up without its lab.json (after a crash) leaves no server behind."""
+    state = LabState.load(lab.dir)
+    assert state is not None
+    marker = tmp_path / "lab.json"
+    marker.write_text("{}")
+    (tmp_path / "cache").mkdir()
+    pid, _ = cache.serve(
+        tmp_path / "cache", state.gateway, state.bridge, marker, tmp_path / "log"
+    )
+    try:
+        assert cache.is_server(pid)
+        marker.unlink()
+        processes.wait_gone(pid, 5)
+        processes.reap(pid)
+        assert not cache.is_server(pid)
+    finally:
+        processes.kill(pid, 9)
+        processes.reap(pid)

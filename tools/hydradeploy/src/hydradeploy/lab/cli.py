@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,11 +121,30 @@ def closure(
     Example:
       hydradeploy lab closure --dir /tmp/lab w1 --payload-mib 200
     """
-    path = _lab(lab_dir).closure(
-        host, fault=fault, manifests=manifests, restart_sshd=restart_sshd,
-        payload_mib=payload_mib, payload_seed=payload_seed,
-    )  # fmt: skip
+    the_lab = _lab(lab_dir)
+    with _working(f"lab closure: building {host}'s closure with {payload_mib} MiB of payload",
+                  payload_mib > 0):  # fmt: skip
+        path = the_lab.closure(
+            host, fault=fault, manifests=manifests, restart_sshd=restart_sshd,
+            payload_mib=payload_mib, payload_seed=payload_seed,
+        )  # fmt: skip
     click.echo(path)
+
+
+@contextlib.contextmanager
+def _working(message: str, show: bool = True) -> Iterator[None]:
+    """A spinner on stderr while a slow step runs (a line when stderr is no terminal)."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not show:
+        yield
+    elif console.is_terminal:
+        with console.status(message):
+            yield
+    else:
+        console.print(message, highlight=False)
+        yield
 
 
 @lab.command()
@@ -141,7 +162,8 @@ def cache(lab_dir: Path, paths: tuple[str, ...]) -> None:
       hydradeploy lab cache --dir /tmp/lab $(nix-store -q --references $P | grep payload)
     """
     the_lab = _lab(lab_dir)
-    url = the_lab.cache(list(paths))
+    with _working(f"lab cache: copying the closures of {len(paths)} path(s) into the cache"):
+        url = the_lab.cache(list(paths))
     _say(f"lab: {len(paths)} closure(s) in {the_lab.cache_dir}, served at {url}, "
          f"key {the_lab.cache_public_key}")  # fmt: skip
     click.echo(url)

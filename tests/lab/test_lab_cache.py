@@ -5,6 +5,7 @@ build/substitution-goal.cc; see lab/cache.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import urllib.request
@@ -102,6 +103,13 @@ def test_host_substitutes_from_the_lab_cache(lab: Lab, cli) -> None:
     address = lab.address("w1")
     assert f'{address} "GET /{Path(target).name.split("-")[0]}.narinfo' in new_log
     assert f'{address} "GET /nar/' in new_log
+    # --output json: what the cache now holds for these paths
+    proc = cli("lab", "cache", "--dir", str(lab.dir), "--output", "json", *paths)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["url"] == url and info["public_key"] == lab.cache_public_key
+    assert info["paths"] == sorted(paths)  # payload paths have no references
+    assert info["nar_bytes"] >= 4 * MIB
     # `nix copy --from` the cache works too, signatures checked
     other = paths[1]
     proc = lab.run(

@@ -150,7 +150,8 @@ def _working(message: str, show: bool = True) -> Iterator[None]:
 @lab.command()
 @DIR_OPTION
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
-def cache(lab_dir: Path, paths: tuple[str, ...]) -> None:
+@output_option
+def cache(lab_dir: Path, paths: tuple[str, ...], output: str) -> None:
     """Put the closures of store PATHs into the lab's binary cache; prints its URL last.
 
     The cache is signed with the lab's key (DIR/cache-key.sec) and served over HTTP on
@@ -160,10 +161,21 @@ def cache(lab_dir: Path, paths: tuple[str, ...]) -> None:
     \b
     Example (only the payload of closure $P, so the deployer sends the rest):
       hydradeploy lab cache --dir /tmp/lab $(nix-store -q --references $P | grep payload)
+
+    --output json: url, public_key, cache_dir, paths (the closures' paths), nar_bytes.
     """
+    from hydradeploy.lab import cache as lab_cache
+
     the_lab = _lab(lab_dir)
     with _working(f"lab cache: copying the closures of {len(paths)} path(s) into the cache"):
         url = the_lab.cache(list(paths))
+    if output == "json":
+        closure_paths, nar_bytes = lab_cache.closure_of(list(paths))
+        emit_json({
+            "url": url, "public_key": the_lab.cache_public_key,
+            "cache_dir": str(the_lab.cache_dir), "paths": closure_paths, "nar_bytes": nar_bytes,
+        })  # fmt: skip
+        return
     _say(f"lab: {len(paths)} closure(s) in {the_lab.cache_dir}, served at {url}, "
          f"key {the_lab.cache_public_key}")  # fmt: skip
     click.echo(url)

@@ -191,6 +191,9 @@ def test_cache_rejects_paths_not_in_the_store(lab: Lab, cli) -> None:
 
 def test_down_stops_the_cache_server_and_removes_the_cache(lab_factory) -> None:
     small = lab_factory([HostSpec("solo", "server")])
+    # before `lab cache`: no substituter at all (not Nix's default cache.nixos.org)
+    shown = small.run("solo", [*cache.NIX_COMMAND, "show-config"]).stdout.splitlines()
+    assert "substituters = " in shown
     small.cache(payload.paths_of(small.closure("solo", payload_mib=1)))
     state = LabState.load(small.dir)
     assert state is not None and state.cache_pid and cache.is_server(state.cache_pid)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import urllib.request
 import zlib
 from pathlib import Path
@@ -198,6 +199,17 @@ def test_down_stops_the_cache_server_and_removes_the_cache(lab_factory) -> None:
     state = LabState.load(small.dir)
     assert state is not None and state.cache_pid and cache.is_server(state.cache_pid)
     pid = state.cache_pid
+    # a reboot keeps the host's nix.conf (its own upper layer) and the server runs on
+    boots = small.boots("solo")
+    small.reboot("solo")
+    deadline = time.monotonic() + 60
+    while small.boots("solo") == boots or small.leader_pid("solo") is None:
+        assert time.monotonic() < deadline, "solo did not boot again"
+        time.sleep(0.1)
+    small.wait_booted("solo")
+    conf = small.run("solo", ["cat", "/etc/nix/nix.conf"]).stdout
+    assert f"substituters = {small.cache_url}\n" in conf
+    assert cache.is_server(pid)
     small.down()
     assert not cache.is_server(pid)
     assert not os.path.exists(small.dir / cache.CACHE_DIR)

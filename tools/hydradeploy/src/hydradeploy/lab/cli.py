@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,21 +103,88 @@ def _print_hosts(the_lab: Any) -> None:
     "--restart-sshd", is_flag=True,
     help="A changed (valid) sshd_config: activating the closure restarts ssh.service.",
 )  # fmt: skip
+@click.option(
+    "--payload-mib", type=click.IntRange(min=0), default=0, show_default=True,
+    help="Add N MiB of incompressible data in up to 40 store paths the closure references.",
+)  # fmt: skip
+@click.option(
+    "--payload-seed", metavar="SEED",
+    help="What the payload's contents and store paths derive from (default: HOST); "
+    "the same seed and size give the same payload paths.",
+)  # fmt: skip
 def closure(
-    lab_dir: Path, host: str, fault: str | None, manifests: Path | None, restart_sshd: bool
-) -> None:
+    lab_dir: Path, host: str, fault: str | None, manifests: Path | None, restart_sshd: bool,
+    payload_mib: int, payload_seed: str | None,
+) -> None:  # fmt: skip
     """Build a closure for HOST; prints its store path last.
 
-    Its k3s settings come from the lab inventory; --fault makes it fail on purpose.
+    Its k3s settings come from the lab inventory; --fault makes it fail on purpose;
+    --payload-mib makes it as big as a real system's, in many store paths.
 
     \b
     Examples:
       hydradeploy lab closure --dir /tmp/lab hydra-compute
       hydradeploy lab closure --dir /tmp/lab hydra-compute --fault join --manifests k8s
+      hydradeploy lab closure --dir /tmp/lab hydra-compute --payload-mib 200
     """
-    click.echo(
-        _lab(lab_dir).closure(host, fault=fault, manifests=manifests, restart_sshd=restart_sshd)
-    )
+    the_lab = _lab(lab_dir)
+    with _working(f"lab closure: building {host}'s closure with {payload_mib} MiB of payload",
+                  payload_mib > 0):  # fmt: skip
+        path = the_lab.closure(
+            host, fault=fault, manifests=manifests, restart_sshd=restart_sshd,
+            payload_mib=payload_mib, payload_seed=payload_seed,
+        )  # fmt: skip
+    click.echo(path)
+
+
+@contextlib.contextmanager
+def _working(message: str, show: bool = True) -> Iterator[None]:
+    """A spinner on stderr while a slow step runs (a line when stderr is no terminal)."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not show:
+        yield
+    elif console.is_terminal:
+        with console.status(message):
+            yield
+    else:
+        console.print(message, highlight=False)
+        yield
+
+
+@lab.command()
+@DIR_OPTION
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@output_option
+def cache(lab_dir: Path, paths: tuple[str, ...], output: str) -> None:
+    """Put the closures of store PATHs into the lab's binary cache; prints its URL last.
+
+    The cache is signed with the lab's key (DIR/cache-key.sec) and served over HTTP on
+    the lab network; every lab host's nix.conf lists it as its substituter and trusts
+    its public key, so hosts substitute these paths instead of receiving them.
+
+    \b
+    Example (only the payload of closure $P, so the deployer sends the rest):
+      hydradeploy lab cache --dir /tmp/lab $(nix-store -q --references $P | grep payload)
+
+    --output json: url, public_key, cache_dir, paths (the closures' paths), nar_bytes.
+    """
+    from hydradeploy.lab import cache as lab_cache
+
+    the_lab = _lab(lab_dir)
+    with _working(f"lab cache: copying the closures of {len(paths)} path(s) into the cache"):
+        url = the_lab.cache(list(paths))
+    if output == "json":
+        closure_paths, nar_bytes = lab_cache.closure_of(list(paths))
+        emit_json({
+            "url": url, "public_key": the_lab.cache_public_key,
+            "cache_dir": str(the_lab.cache_dir), "paths": closure_paths, "nar_bytes": nar_bytes,
+        })  # fmt: skip
+        return
+    _say(f"lab: {len(paths)} closure(s) in {the_lab.cache_dir}, served at {url}, "
+         f"key {the_lab.cache_public_key}")  # fmt: skip
+    click.echo(url)
 
 
 @lab.command()

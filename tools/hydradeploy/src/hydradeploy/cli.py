@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "generations": ("hydradeploy.deploy.cli", "generations", "List a host's system generations."),
     "status": ("hydradeploy.deploy.cli", "status", "Generation, k3s and node state per host."),
     "check": ("hydradeploy.deploy.cli", "check", "Run the join and health checks only."),
-    "history": ("hydradeploy.deploy.cli", "history", "Show the record of past deploys."),
+    "history": ("hydradeploy.deploy.cli", "history", "Past deploys, rollbacks and reboots."),
     "reboot": ("hydradeploy.deploy.reboot_cli", "reboot", "Reboot hosts: cordon, drain, check."),
     "prune": ("hydradeploy.deploy.prune_cli", "prune", "Delete objects of removed manifests."),
     "nodes": ("hydradeploy.deploy.nodes_cli", "nodes", "Sync node labels and taints."),

@@ -453,7 +453,7 @@ def history(
     last: int,
     output: str,
 ) -> None:
-    """The record of past deploys and rollbacks (who, when, hosts, generations, outcome)."""
+    """The record of past deploys, rollbacks and reboots (who, when, hosts, generations, outcome)."""
     from hydradeploy.cli_options import inventory_path
     from hydradeploy.deploy import record
 

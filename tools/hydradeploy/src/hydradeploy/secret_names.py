@@ -14,6 +14,7 @@ is secret whatever its name.
 
 from __future__ import annotations
 
+import functools
 import re
 
 SECRET_SUBSTRINGS = ("PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "KEY", "CREDENTIAL")
@@ -49,6 +50,8 @@ def is_reference_name(name: str) -> bool:
     )
 
 
+# names recur across containers (TZ, PUID, …): each is judged once per process
+@functools.lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
     parts = _parts(name)
     upper = "".join(parts)

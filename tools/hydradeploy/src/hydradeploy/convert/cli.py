@@ -415,7 +415,7 @@ def _run(
     allow_empty: bool,
     quiet: bool,
 ) -> None:
-    from hydradeploy.convert import diff, ownership, write
+    from hydradeploy.convert import ownership, write
     from hydradeploy.convert.emit import EmitOptions
     from hydradeploy.convert.emit import convert as emit
     from hydradeploy.convert.model import Note
@@ -444,7 +444,12 @@ def _run(
     label = ", ".join(source.files)
     # each file is written (or compared) as soon as it is built, then dropped
     # only this source's files are compared, replaced or removed (ownership.py)
-    checker = diff.DriftCheck(out, owner=label) if check else None
+    checker = None
+    if check:
+        # deepdiff costs ~50 ms to import: only --check needs it
+        from hydradeploy.convert import diff
+
+        checker = diff.DriftCheck(out, owner=label)
     tree = None if check else write.StagedTree(out, owner=label)
     if checker is not None:
         checker.own(namespace)

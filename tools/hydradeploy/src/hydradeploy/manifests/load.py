@@ -8,6 +8,10 @@ from typing import Any
 
 import yaml
 
+# libyaml's loader when present: the pure-Python one takes ~0.3 s for k8s/, paid on
+# every conversion (the converter runs these checks too)
+LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass(frozen=True)
 class Doc:
@@ -55,12 +59,9 @@ class ManifestError(Exception):
 def load_documents(root: Path) -> list[Doc]:
     """Every document of every *.yaml / *.yml under root, in path order."""
     docs: list[Doc] = []
-    # libyaml's loader when present: the pure-Python one takes ~0.3 s for k8s/, paid on
-    # every conversion (the converter runs these checks too)
-    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     for path in sorted([*root.rglob("*.yaml"), *root.rglob("*.yml")]):
         try:
-            loaded = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader))
+            loaded = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=LOADER))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise ManifestError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
         for i, obj in enumerate(loaded):

@@ -328,9 +328,7 @@ def _inventory_problems(ctx: click.Context, source: Any, conv: Any) -> list[str]
     LoadBalancer Services stay Pending when the inventory disables k3s's ServiceLB, and
     a ROCm container needs the host's HSA_OVERRIDE_GFX_VERSION (seed mistake 7)."""
     host: str | None = source.host
-    pinned = host is not None and any(
-        n.key == "nodeSelector" and n.kind == "converted" for r in conv.containers for n in r.notes
-    )
+    pinned = host is not None and any(r.pinned_node is not None for r in conv.containers)
     balanced = any(r.load_balancer for r in conv.containers)
     rocm = [c for c in source.containers if any(g.vendor == "amd" for g in c.gpus)]
     if not (pinned or balanced or (rocm and host)):

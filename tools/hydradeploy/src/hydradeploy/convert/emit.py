@@ -1,6 +1,10 @@
 """The one emitter: neutral model → Kubernetes objects (plain dicts), plus the Secrets
 that must not land under k8s/ and the notes the report shows.
 
+First what depends on the whole source — names, alias Services, which containers share
+a pod, shared volumes, each pod's placement (`place`) — then each pod from its parts,
+every part a pure function of the model and those decisions (parts.py).
+
 Every rule here is listed, with its reason, in docs/converter.md; the note texts say the
 same thing to the user per container.
 """
@@ -200,7 +204,8 @@ def convert(source: Source, opts: EmitOptions, on_file: FileSink | None = None) 
     by_source = {c.source_name: c for c in source.containers}
     groups, group_notes = pod_groups(source)
     top_notes += group_notes
-    aliases = _assign_aliases(source, names, top_notes)
+    aliases, alias_notes = _assign_aliases(source, names)
+    top_notes += alias_notes
     awaited = {d for c in source.containers for d in c.awaits_completion}
     group_of = {m.source_name: primary for primary, ms in groups.items() for m in ms}
     files: dict[str, list[dict[str, Any]]] = {}
@@ -355,8 +360,8 @@ def _is_dns1035(name: str) -> bool:
 
 
 def _assign_aliases(
-    source: Source, names: dict[str, str], top_notes: list[Note]
-) -> dict[str, list[tuple[str, str]]]:
+    source: Source, names: dict[str, str]
+) -> tuple[dict[str, list[tuple[str, str]]], list[Note]]:
     """source name -> [(Service name, the alias it stands for)]: one extra Service per
     other name a container answered to, so `http://<alias>:port` keeps resolving.
 
@@ -365,6 +370,7 @@ def _assign_aliases(
     taken = set(names.values())
     taken |= {f"{n}-{suffix}" for n in names.values() for suffix in ("lb", "nodeport")}
     out: dict[str, list[tuple[str, str]]] = {}
+    notes: list[Note] = []
     for c in source.containers:
         own = names[c.source_name]
         for alias, origin in c.aliases:
@@ -376,7 +382,7 @@ def _assign_aliases(
             if service == own or (service, alias) in out.get(c.source_name, []):
                 continue
             if service in taken:
-                top_notes.append(
+                notes.append(
                     Note(
                         "warning",
                         "aliases",
@@ -387,14 +393,14 @@ def _assign_aliases(
             taken.add(service)
             out.setdefault(c.source_name, []).append((service, alias))
             if service != wanted:
-                top_notes.append(
+                notes.append(
                     Note(
                         "changed",
                         "aliases",
                         f"{c.source_name}: {origin} {alias!r} is no DNS-1035 label: its Service is {service!r}; clients must use that name",
                     )
                 )
-    return out
+    return out, notes
 
 
 def _in_namespace(note: Note, ns: str) -> Note:

@@ -148,7 +148,7 @@ def test_ports_clusterip_nodeport_loadbalancer_loopback() -> None:
             "targetPort": 8081,
             "nodePort": 30080,
             "protocol": "TCP",
-        }
+        },
     ]
     lb = svc["web-lb"]["spec"]
     assert lb["type"] == "LoadBalancer"

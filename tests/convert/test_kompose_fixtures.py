@@ -62,12 +62,16 @@ def test_every_kompose_fixture_converts_or_is_cleanly_refused() -> None:
     converted, refused = [], []
     for path in inputs:
         try:
-            source = load_compose([path], environ={}, host="hydra-ai", home="/home/user")
+            source = load_compose(
+                [path], environ={}, host="hydra-ai", home="/home/user"
+            )
             conv = convert(source, EmitOptions(namespace="apps", host="hydra-ai"))
         except UserError as exc:
             message = str(exc)
             assert "\n" not in message, f"{path}: error is not one line: {message!r}"
-            assert path.name in message, f"{path}: error does not name the file: {message}"
+            assert path.name in message, (
+                f"{path}: error does not name the file: {message}"
+            )
             refused.append(path)
             continue
         for docs in conv.files.values():

@@ -31,22 +31,29 @@ def problems(
     from hydradeploy.manifests import CHECKS, Doc, ManifestError, Tree, load_documents
     from hydradeploy.versions import KUBERNETES_VERSION
 
-    ours = [
-        Doc(out / rel, i, doc) for rel in sorted(generated) for i, doc in enumerate(generated[rel])
-    ]
+    ours = []
+    for rel in sorted(generated):
+        file = out / rel
+        ours += [Doc(file, i, doc) for i, doc in enumerate(generated[rel])]
     context: list[Any] = []
     if k8s_root is not None and k8s_root.is_dir():
-        mine = {os.path.abspath(d.path) for d in ours}
         try:
             docs = load_documents(k8s_root)
         except ManifestError as exc:
             return [f"k8s/ not checked with the output: {exc}"]
+        prefix = os.path.abspath(out) + os.sep
+
+        def replaced(path: Path) -> bool:
+            """A file this conversion writes again (its old version is not context)."""
+            a = os.path.abspath(path)
+            return a.startswith(prefix) and a[len(prefix) :] in generated
+
         # one decision per file, not per document (a file's owner is its first line)
         keep: dict[Path, bool] = {}
         for d in docs:
             if d.path not in keep:
                 keep[d.path] = (
-                    os.path.abspath(d.path) not in mine
+                    not replaced(d.path)
                     # the conversion's own staging folder (write.StagedTree) is not k8s/
                     and not any(part.startswith(".hydradeploy-") for part in d.path.parts)
                     and (skip is None or not d.path.is_relative_to(skip))
@@ -54,7 +61,7 @@ def problems(
                 )
         context = [d for d in docs if keep[d.path]]
     tree = Tree(context + ours, inventory, KUBERNETES_VERSION)
-    paths = {str(d.path) for d in ours}
+    paths = {f"{out}/{rel}" for rel in generated}  # str(out / rel): Problem.where's file
     lines = []
     for check in CHECKS.values():
         for p in check(tree):

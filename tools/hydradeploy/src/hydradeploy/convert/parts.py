@@ -105,39 +105,37 @@ class Pod:
     groups: Mapping[str, Sequence[Container]] = field(default_factory=dict)  # primary -> pod
     aliases: tuple[tuple[str, str], ...] = ()  # (Service name, alias it stands for)
 
-    @property
-    def primary(self) -> Container:
-        return self.members[0]
+    # derived once (every object's metadata asks); read-only: meta() and the part
+    # functions copy them into the documents
+    primary: Container = field(init=False, repr=False, compare=False)
+    name: str = field(init=False, repr=False, compare=False)
+    ns: str = field(init=False, repr=False, compare=False)
+    labels: Mapping[str, str] = field(init=False, repr=False, compare=False)
+    selector: Mapping[str, str] = field(init=False, repr=False, compare=False)
+    annotations: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def name(self) -> str:
-        return self.names[self.primary.source_name]
-
-    @property
-    def ns(self) -> str:
-        return self.opts.namespace
-
-    @property
-    def labels(self) -> dict[str, str]:
-        labels = {"app.kubernetes.io/name": self.name, "app.kubernetes.io/managed-by": MANAGED_BY}
+    def __post_init__(self) -> None:
+        c = self.members[0]
+        name = self.names[c.source_name]
+        labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": MANAGED_BY}
         if self.source.project:
             labels["app.kubernetes.io/part-of"] = sanitize(self.source.project)
-        return labels
-
-    @property
-    def selector(self) -> dict[str, str]:
-        return {"app.kubernetes.io/name": self.name}
-
-    @property
-    def annotations(self) -> dict[str, str]:
-        c = self.primary
-        out = {
+        annotations = {
             "hydra.io/source": f"{c.source_file}#{c.source_name}",
             "hydra.io/source-container": c.source_name,
         }
         if self.source.host:
-            out["hydra.io/source-host"] = self.source.host
-        return out
+            annotations["hydra.io/source-host"] = self.source.host
+        derived = {
+            "primary": c,
+            "name": name,
+            "ns": self.opts.namespace,
+            "labels": labels,
+            "selector": {"app.kubernetes.io/name": name},
+            "annotations": annotations,
+        }
+        for key, value in derived.items():
+            object.__setattr__(self, key, value)
 
 
 class _Said:
@@ -164,7 +162,7 @@ def escape(text: str) -> str:
 
 
 def meta(
-    name: str, ns: str, labels: dict[str, str], annotations: dict[str, str] | None = None
+    name: str, ns: str, labels: Mapping[str, str], annotations: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"name": name, "namespace": ns, "labels": dict(labels)}
     if annotations:
@@ -187,7 +185,7 @@ def volume_name(target: str, taken: frozenset[str]) -> str:
 
 
 def pvc(
-    name: str, ns: str, opts: EmitOptions, labels: dict[str, str], volume: str
+    name: str, ns: str, opts: EmitOptions, labels: Mapping[str, str], volume: str
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"]}
     if opts.storage_class:
@@ -841,7 +839,7 @@ def services(pod: Pod) -> Services:
         spec["clusterIP"] = "None"
     else:
         spec["type"] = "ClusterIP"
-    spec["selector"] = pod.selector
+    spec["selector"] = dict(pod.selector)
     if ports:
         spec["ports"] = [
             {
@@ -950,7 +948,7 @@ def services(pod: Pod) -> Services:
                 "metadata": meta(f"{name}-{suffix}", ns, labels, annotations),
                 "spec": {
                     "type": kind,
-                    "selector": pod.selector,
+                    "selector": dict(pod.selector),
                     "ports": [unique[k] for k in sorted(unique)],
                 },
             }
@@ -994,13 +992,13 @@ def workload(
     said = _Said()
     c = pod.primary
     placement = pod.placement
-    annotations = pod.annotations
+    annotations = dict(pod.annotations)
     if c.depends_on:
         annotations["hydra.io/depends-on"] = ",".join(
             sorted(pod.names.get(d, d) for d in set(c.depends_on))
         )
     template_annotations, label_notes = label_annotations(c)
-    template: dict[str, Any] = {"metadata": {"labels": pod.labels}}
+    template: dict[str, Any] = {"metadata": {"labels": dict(pod.labels)}}
     if template_annotations:
         template["metadata"]["annotations"] = template_annotations
     template["spec"] = spec
@@ -1009,7 +1007,7 @@ def workload(
         return job(pod, template, annotations), label_notes
     body: dict[str, Any] = {
         "replicas": c.replicas,
-        "selector": {"matchLabels": pod.selector},
+        "selector": {"matchLabels": dict(pod.selector)},
     }
     if kind == "StatefulSet":
         body["serviceName"] = pod.name

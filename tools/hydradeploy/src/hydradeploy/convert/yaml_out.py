@@ -79,12 +79,18 @@ def _value(v: Any) -> str:
 
 
 def _mapping(d: dict[str, Any], pad: str, out: list[str]) -> None:
+    # the hot loop of every conversion: exact type tests first (the emitter builds plain
+    # dicts, lists and strings), the general _value for the rest
+    inner = pad + "  "
     for k, v in d.items():
-        key = scalar(str(k))
-        if isinstance(v, dict) and v:
+        key = scalar(k if type(k) is str else str(k))
+        t = type(v)
+        if t is str:
+            out.append(f"{pad}{key}: {scalar(v)}\n")
+        elif (t is dict or isinstance(v, dict)) and v:
             out.append(f"{pad}{key}:\n")
-            _mapping(v, pad + "  ", out)
-        elif isinstance(v, list) and v:
+            _mapping(v, inner, out)
+        elif (t is list or isinstance(v, list)) and v:
             out.append(f"{pad}{key}:\n")
             _sequence(v, pad, out)
         else:

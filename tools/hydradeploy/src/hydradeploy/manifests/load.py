@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -15,27 +16,30 @@ LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 @dataclass(frozen=True)
 class Doc:
+    """One document. Its identity (kind, group, name, namespace) is read once: every
+    check asks for it, of every document (a manifest is not changed once loaded)."""
+
     path: Path
     index: int  # position of the document in its file, from 0
     obj: dict[str, Any]
 
-    @property
+    @cached_property
     def kind(self) -> str:
         return str(self.obj.get("kind", ""))
 
-    @property
+    @cached_property
     def api_version(self) -> str:
         return str(self.obj.get("apiVersion", ""))
 
-    @property
+    @cached_property
     def group(self) -> str:
         return self.api_version.rpartition("/")[0]
 
-    @property
+    @cached_property
     def name(self) -> str:
         return str((self.obj.get("metadata") or {}).get("name", ""))
 
-    @property
+    @cached_property
     def namespace(self) -> str:
         return str((self.obj.get("metadata") or {}).get("namespace", ""))
 

@@ -39,16 +39,17 @@ class Tree:
     pods: list[PodTemplate] = field(init=False)
     _by_kind: dict[str, list[Doc]] = field(init=False, repr=False)
     _values: dict[int, tuple[Doc, dict[str, Any]]] = field(init=False, repr=False)
-    _candidates: dict[int, tuple[PodTemplate, list[Node]]] = field(init=False, repr=False)
+    _candidates: dict[str, list[Node]] = field(init=False, repr=False)
     _label_keys: set[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_kind = {}
         for d in self.docs:
             self._by_kind.setdefault(d.kind, []).append(d)
-        # keyed by id(): Doc and PodTemplate hold dicts (unhashable); each entry keeps
-        # its key object alive, so an id is never reused while cached
+        # keyed by id(): a Doc holds a dict (unhashable); each entry keeps its Doc
+        # alive, so an id is never reused while cached
         self._values = {}
+        # keyed by the repr of what scheduling reads (candidate_nodes)
         self._candidates = {}
         static = cluster_nodes(self.inventory)
         found = discover(static, self.of_kind("HelmChart"), self.values)
@@ -99,13 +100,24 @@ class Tree:
         return {}
 
     def pod_candidates(self, pod: PodTemplate) -> list[Node]:
-        """candidate_nodes of one of the tree's pods, computed once per pod (several
-        checks ask for each)."""
-        if id(pod) not in self._candidates:
-            self._candidates[id(pod)] = (pod, self.candidate_nodes(pod.spec))
-        return list(self._candidates[id(pod)][1])
+        """candidate_nodes of one of the tree's pods."""
+        return self.candidate_nodes(pod.spec)
 
     def candidate_nodes(self, pod: Mapping[str, Any]) -> list[Node]:
+        """Inventory nodes the scheduler could put this pod on; computed once per distinct
+        scheduling (several checks ask for every pod, and generated pods mostly share
+        one: the same nodeSelector, no affinity)."""
+        key = repr(
+            [
+                pod.get(k)
+                for k in ("nodeSelector", "runtimeClassName", "affinity", "tolerations", "nodeName")
+            ]
+        )
+        if key not in self._candidates:
+            self._candidates[key] = self._candidate_nodes(pod)
+        return list(self._candidates[key])
+
+    def _candidate_nodes(self, pod: Mapping[str, Any]) -> list[Node]:
         """Inventory nodes the scheduler could put this pod on (labels, required node
         affinity, RuntimeClass scheduling, taints). Labels discovery may add but whose
         values are not modelled (Node.discovered_prefixes) are taken as satisfiable."""

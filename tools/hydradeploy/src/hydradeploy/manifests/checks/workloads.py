@@ -77,7 +77,10 @@ def _selected(
 ) -> list[int]:
     """Indexes of the pods of `namespace` whose labels include every item of `sel`
     (candidates from the index, then compared as they are: 1 is not "1")."""
-    lists = sorted((index.get((namespace, str(k), str(v)), []) for k, v in sel.items()), key=len)
+    lists = [index.get((namespace, str(k), str(v)), []) for k, v in sel.items()]
+    if len(lists) == 1:
+        return lists[0]  # the common case: one label, already in order
+    lists.sort(key=len)
     found = set(lists[0])
     for more in lists[1:]:
         found.intersection_update(more)
@@ -111,12 +114,15 @@ def check_services(t: Tree) -> list[Problem]:
                 )
             )
             continue
+        targets = [port.get("targetPort") for port in d.spec.get("ports") or []]
+        named = [target for target in targets if isinstance(target, str)]
+        if not named:
+            continue  # numeric target ports need no container port names
         port_names = {
             p.get("name") for m in matches for c in m.containers() for p in c.get("ports") or []
         }
-        for port in d.spec.get("ports") or []:
-            target = port.get("targetPort")
-            if isinstance(target, str) and target not in port_names:
+        for target in named:
+            if target not in port_names:
                 out.append(
                     Problem(
                         str(d),

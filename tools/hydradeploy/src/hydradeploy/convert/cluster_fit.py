@@ -28,7 +28,14 @@ def problems(
     skip: Path | None = None,
 ) -> list[str]:
     """One line per problem of the generated objects (path relative to --out)."""
-    from hydradeploy.manifests import CHECKS, Doc, ManifestError, Tree, load_documents
+    from hydradeploy.manifests import (
+        CHECKS,
+        Doc,
+        ManifestError,
+        Tree,
+        load_documents,
+        manifest_files,
+    )
     from hydradeploy.versions import KUBERNETES_VERSION
 
     ours = []
@@ -37,29 +44,26 @@ def problems(
         ours += [Doc(file, i, doc) for i, doc in enumerate(generated[rel])]
     context: list[Any] = []
     if k8s_root is not None and k8s_root.is_dir():
-        try:
-            docs = load_documents(k8s_root)
-        except ManifestError as exc:
-            return [f"k8s/ not checked with the output: {exc}"]
         prefix = os.path.abspath(out) + os.sep
 
-        def replaced(path: Path) -> bool:
-            """A file this conversion writes again (its old version is not context)."""
+        def context_file(path: Path) -> bool:
+            """Not a file this conversion writes again (its old version), not in the
+            staging folder of a conversion (write.StagedTree), not skipped, and not
+            written by this source before (a file's owner is its first line)."""
             a = os.path.abspath(path)
-            return a.startswith(prefix) and a[len(prefix) :] in generated
+            return (
+                not (a.startswith(prefix) and a[len(prefix) :] in generated)
+                and not any(part.startswith(".hydradeploy-") for part in path.parts)
+                and (skip is None or not path.is_relative_to(skip))
+                and ownership.owner(path) != owner
+            )
 
-        # one decision per file, not per document (a file's owner is its first line)
-        keep: dict[Path, bool] = {}
-        for d in docs:
-            if d.path not in keep:
-                keep[d.path] = (
-                    not replaced(d.path)
-                    # the conversion's own staging folder (write.StagedTree) is not k8s/
-                    and not any(part.startswith(".hydradeploy-") for part in d.path.parts)
-                    and (skip is None or not d.path.is_relative_to(skip))
-                    and ownership.owner(d.path) != owner
-                )
-        context = [d for d in docs if keep[d.path]]
+        # chosen before parsing: only the context is read
+        files = [f for f in manifest_files(k8s_root) if context_file(f)]
+        try:
+            context = load_documents(k8s_root, files)
+        except ManifestError as exc:
+            return [f"k8s/ not checked with the output: {exc}"]
     tree = Tree(context + ours, inventory, KUBERNETES_VERSION)
     paths = {f"{out}/{rel}" for rel in generated}  # str(out / rel): Problem.where's file
     lines = []

@@ -76,10 +76,16 @@ class ManifestError(Exception):
     """A file that is not a list of YAML mappings."""
 
 
-def load_documents(root: Path) -> list[Doc]:
-    """Every document of every *.yaml / *.yml under root, in path order."""
+def manifest_files(root: Path) -> list[Path]:
+    """Every *.yaml / *.yml under root, in path order."""
+    return sorted([*root.rglob("*.yaml"), *root.rglob("*.yml")])
+
+
+def load_documents(root: Path, files: list[Path] | None = None) -> list[Doc]:
+    """Every document of every manifest file under root (or of `files`, a selection of
+    them), in path order."""
     docs: list[Doc] = []
-    for path in sorted([*root.rglob("*.yaml"), *root.rglob("*.yml")]):
+    for path in manifest_files(root) if files is None else files:
         try:
             loaded = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=LOADER))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:

@@ -3,14 +3,9 @@ rule of hydradeploy.secret_names, which k8s-check and `secrets check` share."""
 
 from __future__ import annotations
 
-import functools
-
-from hydradeploy.secret_names import is_secret as _is_secret
+from hydradeploy.secret_names import is_secret
 
 __all__ = ["is_secret", "split_environment"]
-
-# the same NAME=VALUE pairs recur across containers (TZ, PUID, …): judge each once
-is_secret = functools.lru_cache(maxsize=8192)(_is_secret)
 
 
 def split_environment(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:

@@ -41,6 +41,7 @@ class Tree:
     _values: dict[int, tuple[Doc, dict[str, Any]]] = field(init=False, repr=False)
     _candidates: dict[str, list[Node]] = field(init=False, repr=False)
     _label_keys: set[str] = field(init=False, repr=False)
+    _names: dict[tuple[str, str | None], frozenset[str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_kind = {}
@@ -51,6 +52,7 @@ class Tree:
         self._values = {}
         # keyed by the repr of what scheduling reads (candidate_nodes)
         self._candidates = {}
+        self._names = {}
         static = cluster_nodes(self.inventory)
         found = discover(static, self.of_kind("HelmChart"), self.values)
         self.nodes = [
@@ -81,8 +83,15 @@ class Tree:
         docs = self._by_kind.get(kind, [])
         return [d for d in docs if group is None or d.group == group]
 
-    def names(self, kind: str, namespace: str | None = None) -> set[str]:
-        return {d.name for d in self.of_kind(kind) if namespace is None or d.namespace == namespace}
+    def names(self, kind: str, namespace: str | None = None) -> frozenset[str]:
+        """Names of the objects of `kind` (in `namespace`); computed once per question
+        (the references check asks per volume of every pod)."""
+        key = (kind, namespace)
+        if key not in self._names:
+            self._names[key] = frozenset(
+                d.name for d in self.of_kind(kind) if namespace is None or d.namespace == namespace
+            )
+        return self._names[key]
 
     def known_label_keys(self) -> set[str]:
         return set(self._label_keys)

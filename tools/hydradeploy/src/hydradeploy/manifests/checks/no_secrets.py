@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 from hydradeploy.manifests.checks.registry import check
 from hydradeploy.manifests.problem import Problem
 from hydradeploy.manifests.tree import Tree
@@ -15,8 +13,6 @@ def check_no_secrets(t: Tree) -> list[Problem]:
     """No Secret objects and no secret-looking literal env values under k8s/: Secrets
     come from agenix (docs/secrets.md)."""
     out = []
-    # the same NAME=VALUE pairs recur across pods (TZ, PUID…): judge each once
-    secret = functools.lru_cache(maxsize=None)(is_secret)
     for d in t.docs:
         if d.kind == "Secret":
             out.append(
@@ -30,7 +26,7 @@ def check_no_secrets(t: Tree) -> list[Problem]:
         for c in pod.containers() + list(pod.spec.get("initContainers") or []):
             for e in c.get("env") or []:
                 # the converter's and `secrets check`'s rule (hydradeploy.secret_names)
-                if "value" in e and secret(str(e.get("name", "")), str(e["value"])):
+                if "value" in e and is_secret(str(e.get("name", "")), str(e["value"])):
                     out.append(
                         Problem(
                             str(pod.doc),

@@ -59,7 +59,7 @@ class Doc:
     def namespace(self) -> str:
         return str((self.obj.get("metadata") or {}).get("namespace", ""))
 
-    @property
+    @_once
     def spec(self) -> dict[str, Any]:
         spec = self.obj.get("spec")
         return spec if isinstance(spec, dict) else {}

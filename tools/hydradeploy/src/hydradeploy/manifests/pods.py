@@ -23,7 +23,12 @@ class PodTemplate:
     spec: Mapping[str, Any]
 
     def containers(self) -> list[dict[str, Any]]:
-        return [c for c in self.spec.get("containers") or [] if isinstance(c, dict)]
+        """The spec's containers (asked by most checks, of every pod: listed once)."""
+        cached = self.__dict__.get("_containers")
+        if cached is None:
+            cached = [c for c in self.spec.get("containers") or [] if isinstance(c, dict)]
+            object.__setattr__(self, "_containers", cached)
+        return list(cached)
 
     def gpu_request(self) -> dict[str, int]:
         """Effective per-pod request of each GPU resource (containers summed, the largest

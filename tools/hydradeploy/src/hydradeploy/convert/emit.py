@@ -274,6 +274,7 @@ def convert(source: Source, opts: EmitOptions, on_file: FileSink | None = None) 
     )
     if used_configs:
         put(f"{ns}/_configs.yaml", [_config_map(source, ns, ref) for ref in used_configs])
+    shared_volumes = frozenset(shared)
     for c in source.containers:
         if c.source_name not in groups:
             continue  # a container of another one's pod, built with it
@@ -284,7 +285,7 @@ def convert(source: Source, opts: EmitOptions, on_file: FileSink | None = None) 
             opts=opts,
             placement=place(members, shared, one_shot(c, awaited, source.kind)),
             names=names,
-            shared=frozenset(shared),
+            shared=shared_volumes,
             by_source=by_source,
             group_of=group_of,
             groups=groups,

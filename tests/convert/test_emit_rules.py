@@ -139,14 +139,16 @@ def test_ports_clusterip_nodeport_loadbalancer_loopback() -> None:
         9100,
     }
     node = svc["web-nodeport"]["spec"]
+    # "9100" has no host port: podman picks one, here the cluster picks a NodePort
     assert node["type"] == "NodePort" and node["ports"] == [
+        {"name": "tcp-9100", "port": 9100, "targetPort": 9100, "protocol": "TCP"},
         {
             "name": "tcp-30080",
             "port": 30080,
             "targetPort": 8081,
             "nodePort": 30080,
             "protocol": "TCP",
-        }
+        },
     ]
     lb = svc["web-lb"]["spec"]
     assert lb["type"] == "LoadBalancer"

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from convert_helpers import podman, services
+from hydradeploy.convert.compose import load_compose
+from hydradeploy.convert.emit import Conversion, EmitOptions, convert
 from hydradeploy.convert.model import Port
 from hydradeploy.convert.ports import PortError, parse_port
 
@@ -62,3 +67,58 @@ def test_loopback_and_specific_addresses() -> None:
 def test_errors(spec: str, reason: str) -> None:
     with pytest.raises(PortError, match=reason):
         parse_port(spec)
+
+
+def _bare_6379_inputs(tmp_path: Path) -> dict[str, Conversion]:
+    """`6379` published without a host port, in each way a user can write it."""
+    compose_short = tmp_path / "short" / "docker-compose.yml"
+    compose_long = tmp_path / "long" / "docker-compose.yml"
+    for path, ports in (
+        (compose_short, '["6379"]'),
+        (compose_long, "[{target: 6379}]"),
+    ):
+        path.parent.mkdir()
+        path.write_text(
+            f"services:\n  redis:\n    image: redis:7\n    ports: {ports}\n"
+        )
+    opts = EmitOptions(namespace="apps", host="hydra-ai")
+    return {
+        "compose short": convert(
+            load_compose([compose_short], environ={}, host="hydra-ai"), opts
+        ),
+        "compose long": convert(
+            load_compose([compose_long], environ={}, host="hydra-ai"), opts
+        ),
+        "oci ports": podman({"redis": {"image": "redis:7", "ports": ["6379"]}}),
+        "podman -p": podman(
+            {"redis": {"image": "redis:7", "extraOptions": ["-p", "6379"]}}
+        ),
+        "podman --publish=": podman(
+            {"redis": {"image": "redis:7", "extraOptions": ["--publish=6379"]}}
+        ),
+    }
+
+
+def test_bare_published_port_is_a_nodeport_in_every_input_form(tmp_path: Path) -> None:
+    """Issue 14 point 4: compose's "6379" and podman's `-p 6379` both publish on a host
+    port the engine picks; both become the same NodePort and the same report line."""
+    lines = {}
+    for form, conv in _bare_6379_inputs(tmp_path).items():
+        svc = services(conv, "redis")["redis-nodeport"]
+        assert svc["spec"]["type"] == "NodePort", form
+        assert svc["spec"]["ports"] == [
+            {"name": "tcp-6379", "port": 6379, "targetPort": 6379, "protocol": "TCP"}
+        ], form
+        (line,) = [n for n in conv.containers[0].notes if "no host port" in n.message]
+        lines[form] = (line.kind, line.key, line.message.split(":", 1)[1])
+    assert len(set(lines.values())) == 1, lines
+
+
+def test_exposed_ports_stay_unpublished(tmp_path: Path) -> None:
+    """compose `expose` only declares a container port: a ClusterIP port, no NodePort."""
+    path = tmp_path / "docker-compose.yml"
+    path.write_text("services:\n  db:\n    image: postgres:16\n    expose: ['5432']\n")
+    conv = convert(load_compose([path], environ={}), EmitOptions(namespace="apps"))
+    assert sorted(services(conv, "db")) == ["db"]
+    assert services(conv, "db")["db"]["spec"]["ports"][0]["port"] == 5432
+    assert not [n for n in conv.containers[0].notes if "no host port" in n.message]

@@ -3,6 +3,7 @@ qbittorrent, sentry's .env), one test per point; every document strict-schema-va
 
 from __future__ import annotations
 
+import copy
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -689,3 +690,33 @@ def test_also_hostpath_type_file_where_the_source_is_a_known_file(
         "type": "File",
     }
     assert paths["/srv/web/html"] == {"path": "/srv/web/html"}  # a folder: unknown type
+
+
+def test_point7_cluster_fit_runs_every_check_services_included(tmp_path: Path) -> None:
+    """No check is left out for generated objects: a Service selecting no pod and a named
+    targetPort no container has are reported (the services check once compared every
+    Service with every pod and was skipped at conversion for its cost)."""
+    from hydradeploy.convert import cluster_fit
+    from hydradeploy.inventory import load_inventory
+
+    conv = podman({"web": {"image": "nginx:1.27", "ports": ["8080:80"]}})
+    generated = dict(conv.files)
+    web = generated["apps/web.yaml"]
+    stray = copy.deepcopy(next(d for d in web if d["metadata"]["name"] == "web"))
+    stray["metadata"]["name"] = "stray"
+    stray["spec"]["selector"] = {"app.kubernetes.io/name": "nobody"}
+    named = copy.deepcopy(next(d for d in web if d["metadata"]["name"] == "web"))
+    named["metadata"]["name"] = "named"
+    named["spec"]["ports"][0]["targetPort"] = "http"
+    generated["apps/extra.yaml"] = [stray, named]
+    inventory = load_inventory(REPO / "hosts" / "inventory.toml")
+    lines = cluster_fit.problems(tmp_path, generated, "test.json", inventory, None)
+    assert any(
+        line.startswith("[services] apps/extra.yaml")
+        and "matches no pod template" in line
+        for line in lines
+    ), lines
+    assert any(
+        "targetPort 'http' is not a named container port" in line for line in lines
+    )
+    assert not any("apps/web.yaml" in line and "[services]" in line for line in lines)

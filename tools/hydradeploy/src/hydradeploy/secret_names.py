@@ -14,6 +14,7 @@ is secret whatever its name.
 
 from __future__ import annotations
 
+import functools
 import re
 
 SECRET_SUBSTRINGS = ("PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "KEY", "CREDENTIAL")
@@ -49,6 +50,8 @@ def is_reference_name(name: str) -> bool:
     )
 
 
+# names recur across containers (TZ, PUID, …): each is judged once per process
+@functools.lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
     parts = _parts(name)
     upper = "".join(parts)
@@ -60,6 +63,9 @@ def has_url_credentials(value: str) -> bool:
     return bool(_URL_CREDENTIALS.search(value))
 
 
+# the converter judges each NAME=VALUE pair, then k8s-check's no-secrets check over its
+# output asks again for the same pairs: answered from here the second time
+@functools.lru_cache(maxsize=16384)
 def is_secret(name: str, value: str) -> bool:
     """Whether NAME=VALUE must not stay a literal in a manifest."""
     if value.strip().lower() in NOT_SECRET_VALUES:

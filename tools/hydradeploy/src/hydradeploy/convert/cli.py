@@ -328,9 +328,7 @@ def _inventory_problems(ctx: click.Context, source: Any, conv: Any) -> list[str]
     LoadBalancer Services stay Pending when the inventory disables k3s's ServiceLB, and
     a ROCm container needs the host's HSA_OVERRIDE_GFX_VERSION (seed mistake 7)."""
     host: str | None = source.host
-    pinned = host is not None and any(
-        n.key == "nodeSelector" and n.kind == "converted" for r in conv.containers for n in r.notes
-    )
+    pinned = host is not None and any(r.pinned_node is not None for r in conv.containers)
     balanced = any(r.load_balancer for r in conv.containers)
     rocm = [c for c in source.containers if any(g.vendor == "amd" for g in c.gpus)]
     if not (pinned or balanced or (rocm and host)):
@@ -415,7 +413,7 @@ def _run(
     allow_empty: bool,
     quiet: bool,
 ) -> None:
-    from hydradeploy.convert import diff, ownership, write
+    from hydradeploy.convert import ownership, write
     from hydradeploy.convert.emit import EmitOptions
     from hydradeploy.convert.emit import convert as emit
     from hydradeploy.convert.model import Note
@@ -444,7 +442,12 @@ def _run(
     label = ", ".join(source.files)
     # each file is written (or compared) as soon as it is built, then dropped
     # only this source's files are compared, replaced or removed (ownership.py)
-    checker = diff.DriftCheck(out, owner=label) if check else None
+    checker = None
+    if check:
+        # deepdiff costs ~50 ms to import: only --check needs it
+        from hydradeploy.convert import diff
+
+        checker = diff.DriftCheck(out, owner=label)
     tree = None if check else write.StagedTree(out, owner=label)
     if checker is not None:
         checker.own(namespace)

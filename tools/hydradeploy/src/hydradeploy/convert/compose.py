@@ -22,7 +22,7 @@ from hydradeploy.convert.interpolation import InterpolationError, interpolate_tr
 from hydradeploy.convert.model import Container, GpuRequest, Healthcheck, Note, Source
 from hydradeploy.convert.names import sanitize
 from hydradeploy.convert.options import OptionError, parse_device
-from hydradeploy.convert.ports import parse_port
+from hydradeploy.convert.ports import parse_port, publish
 from hydradeploy.convert.units import cpu_quantity, duration_seconds, size_quantity
 from hydradeploy.convert.volumes import mount_for, parse_tmpfs, parse_volume
 from hydradeploy.errors import UserError
@@ -749,11 +749,11 @@ def _ports(c: Container, spec: dict[str, Any]) -> None:
         else:
             raise _Err(f"key 'ports'[{i}]: {item!r} is not a port spec")
         try:
-            parsed, note = parse_port(text)
+            parsed, notes = publish(text)
         except ValueError as exc:
             raise _Err(f"key 'ports'[{i}]: {text!r}: {exc}") from None
-        c.ports.extend(_bare_published(c, parsed, text))
-        if note:
+        c.ports.extend(parsed)
+        for note in notes:
             c.note("changed", "ports", note)
     for i, item in enumerate(_str_list(spec.get("expose"), "expose")):
         try:
@@ -761,25 +761,6 @@ def _ports(c: Container, spec: dict[str, Any]) -> None:
         except ValueError as exc:
             raise _Err(f"key 'expose'[{i}]: {item!r}: {exc}") from None
         c.expose.extend(parsed)
-
-
-def _bare_published(c: Container, ports: list[Any], text: str) -> list[Any]:
-    """A published port without a host port ("6379"): "the container runtime
-    automatically allocates any unassigned port of the host" (spec 05-services.md
-    "ports", compose-spec 170098ba); here the cluster picks a NodePort."""
-    from dataclasses import replace
-
-    out = []
-    for p in ports:
-        if p.host_port is None and not p.random_host_port:
-            p = replace(p, random_host_port=True)
-            c.note(
-                "changed",
-                "ports",
-                f"{text!r} has no host port: compose published it on one the engine picked; here a NodePort the cluster picks (`kubectl get svc` shows it)",
-            )
-        out.append(p)
-    return out
 
 
 def _volumes(

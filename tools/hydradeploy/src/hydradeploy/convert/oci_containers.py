@@ -17,7 +17,7 @@ from typing import Any
 from hydradeploy.convert.gpus import extract_gpus
 from hydradeploy.convert.model import Container, Source
 from hydradeploy.convert.options import OptionError, apply_options, parse_device
-from hydradeploy.convert.ports import parse_port
+from hydradeploy.convert.ports import publish
 from hydradeploy.convert.volumes import parse_volume
 from hydradeploy.errors import UserError
 from hydradeploy.userfiles import read_user_text
@@ -187,11 +187,11 @@ def _apply(c: Container, spec: dict[str, Any]) -> None:
     c.environment_files = list(spec.get("environmentFiles") or [])
     for i, p in enumerate(spec.get("ports") or []):
         try:
-            ports, note = parse_port(p)
+            ports, notes = publish(p)
         except ValueError as exc:
             raise ValueError(f"key 'ports'[{i}]: {p!r}: {exc}") from None
         c.ports.extend(ports)
-        if note:
+        for note in notes:
             c.note("changed", "ports", note)
     for i, v in enumerate(spec.get("volumes") or []):
         try:

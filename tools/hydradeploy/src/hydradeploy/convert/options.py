@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from hydradeploy.convert.gpus import GpuError, parse_gpus_flag
 from hydradeploy.convert.model import Container, Device, GpuRequest
-from hydradeploy.convert.ports import parse_port
+from hydradeploy.convert.ports import publish
 from hydradeploy.convert.units import cpu_quantity, duration_seconds, size_quantity
 from hydradeploy.convert.volumes import parse_tmpfs, parse_volume
 
@@ -188,10 +188,10 @@ def _append(attr: str, transform: Callable[[str], object]) -> Callable[[Containe
 
 
 def _publish(c: Container, value: str) -> None:
-    ports, note = parse_port(value)
+    ports, notes = publish(value)
     c.ports.extend(ports)
-    if note:
-        c.note("changed", "-p", note)
+    for note in notes:
+        c.note("changed", "ports", note)
 
 
 def _volume(c: Container, value: str) -> None:

@@ -8,6 +8,7 @@ Every form the oci-containers module documents, plus what `docker run -p` accept
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from hydradeploy.convert.model import Port, Protocol
 
@@ -92,3 +93,36 @@ def parse_port(spec: str) -> tuple[list[Port], str | None]:
         Port(c, protocol, h, ip)
         for c, h in zip(range(c_lo, c_hi + 1), range(h_lo, h_hi + 1), strict=True)
     ], None
+
+
+def publish(spec: str) -> tuple[list[Port], list[str]]:
+    """A *published* port spec (compose `ports:`, podman `-p`/`--publish`, oci-containers
+    `ports`, which the NixOS module passes as `-p` — nixpkgs
+    nixos/modules/virtualisation/oci-containers.nix `map (p: "-p ${escapeShellArg p}")
+    container.ports`): the ports and what changed, one line each.
+
+    A bare container port ("6379", `-p 6379`) is still published, on a host port the
+    engine picks: podman "Host port does not have to be specified … If it is not, the
+    container port is randomly assigned a port on the host" (containers/podman
+    docs/source/markdown/options/publish.md); compose "the container runtime
+    automatically allocates any unassigned port of the host" (compose-spec
+    05-services.md "ports", 170098ba). Both become a NodePort the cluster picks, with
+    the same report line."""
+    ports, note = parse_port(spec)
+    notes = [note] if note else []
+    if any(p.host_port is None and not p.random_host_port for p in ports):
+        ports = [
+            p
+            if p.host_port is not None or p.random_host_port
+            else replace(p, random_host_port=True)
+            for p in ports
+        ]
+        notes.append(bare_port_note(spec))
+    return ports, notes
+
+
+def bare_port_note(spec: str) -> str:
+    return (
+        f"{spec!r} has no host port: the engine published it on one it picked; here a "
+        "NodePort the cluster picks (`kubectl get svc` shows it)"
+    )

@@ -79,29 +79,40 @@ def _value(v: Any) -> str:
 
 
 def _mapping(d: dict[str, Any], pad: str, out: list[str]) -> None:
+    # the hot loop of every conversion: exact type tests first (the emitter builds plain
+    # dicts, lists and strings), the general _value for the rest
+    append = out.append
     for k, v in d.items():
-        key = scalar(str(k))
-        if isinstance(v, dict) and v:
-            out.append(f"{pad}{key}:\n")
+        key = scalar(k if type(k) is str else str(k))
+        t = type(v)
+        if t is str:
+            append(f"{pad}{key}: {scalar(v)}\n")
+        elif (t is dict or isinstance(v, dict)) and v:
+            append(f"{pad}{key}:\n")
             _mapping(v, pad + "  ", out)
-        elif isinstance(v, list) and v:
-            out.append(f"{pad}{key}:\n")
+        elif (t is list or isinstance(v, list)) and v:
+            append(f"{pad}{key}:\n")
             _sequence(v, pad, out)
         else:
-            out.append(f"{pad}{key}: {_value(v)}\n")
+            append(f"{pad}{key}: {_value(v)}\n")
 
 
 def _sequence(items: list[Any], pad: str, out: list[str]) -> None:
+    append = out.append
+    dash = f"{pad}- "
     for item in items:
-        if isinstance(item, dict | list) and item:
+        t = type(item)
+        if t is str:
+            append(f"{dash}{scalar(item)}\n")
+        elif isinstance(item, dict | list) and item:
             start = len(out)
             if isinstance(item, dict):
                 _mapping(item, pad + "  ", out)
             else:
                 _sequence(item, pad + "  ", out)
-            out[start] = f"{pad}- {out[start][len(pad) + 2 :]}"
+            out[start] = dash + out[start][len(pad) + 2 :]
         else:
-            out.append(f"{pad}- {_value(item)}\n")
+            append(f"{dash}{_value(item)}\n")
 
 
 def dump_all(docs: list[dict[str, Any]]) -> str:

@@ -9,7 +9,7 @@ needs the test extra and the upstream data (tests/k8s).
 
 from hydradeploy.manifests.checks import CHECKS, Check, check, referenced_secrets, run_all
 from hydradeploy.manifests.cluster import Node, cluster_nodes
-from hydradeploy.manifests.load import Doc, ManifestError, load_documents
+from hydradeploy.manifests.load import Doc, ManifestError, load_documents, manifest_files
 from hydradeploy.manifests.pods import PodTemplate, chart_values, pod_templates
 from hydradeploy.manifests.problem import Problem
 from hydradeploy.manifests.quantity import quantity
@@ -28,6 +28,7 @@ __all__ = [
     "check",
     "cluster_nodes",
     "load_documents",
+    "manifest_files",
     "pod_templates",
     "quantity",
     "referenced_secrets",

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from hydradeploy.manifests.cluster import GPU_RESOURCES
-from hydradeploy.manifests.load import Doc
+from hydradeploy.manifests.load import LOADER, Doc
 
 
 @dataclass(frozen=True)
@@ -23,11 +23,24 @@ class PodTemplate:
     spec: Mapping[str, Any]
 
     def containers(self) -> list[dict[str, Any]]:
-        return [c for c in self.spec.get("containers") or [] if isinstance(c, dict)]
+        """The spec's containers (asked by most checks, of every pod: listed once)."""
+        cached = self.__dict__.get("_containers")
+        if cached is None:
+            cached = [c for c in self.spec.get("containers") or [] if isinstance(c, dict)]
+            object.__setattr__(self, "_containers", cached)
+        return list(cached)
 
     def gpu_request(self) -> dict[str, int]:
         """Effective per-pod request of each GPU resource (containers summed, the largest
-        init container if bigger), reading requests or, failing that, limits."""
+        init container if bigger), reading requests or, failing that, limits. Computed
+        once: three checks ask for every pod's."""
+        cached = self.__dict__.get("_gpu_request")
+        if cached is None:
+            cached = self._gpu_request()
+            object.__setattr__(self, "_gpu_request", cached)
+        return dict(cached)
+
+    def _gpu_request(self) -> dict[str, int]:
 
         def amount(c: Mapping[str, Any], res: str) -> int:
             r = c.get("resources") or {}
@@ -98,7 +111,7 @@ def chart_values(d: Doc) -> dict[str, Any]:
     text = d.spec.get("valuesContent")
     if not text:
         return {}
-    values = yaml.safe_load(text)
+    values = yaml.load(text, Loader=LOADER)
     return values if isinstance(values, dict) else {}
 
 

@@ -25,6 +25,10 @@ def chart_name(d: Doc) -> str:
 
 @dataclass
 class Tree:
+    """The documents never change once the tree is built: the checks' lookups (documents
+    by kind, a HelmChart's parsed values, a pod's candidate nodes) are computed once.
+    At 1,000 converted containers, scanning every document per pod was most of the cost."""
+
     docs: list[Doc]
     inventory: Inventory
     kubernetes_version: str
@@ -33,8 +37,22 @@ class Tree:
     chart_defaults: Mapping[tuple[str, str], ChartDefaults] = field(default_factory=dict)
     nodes: list[Node] = field(init=False)
     pods: list[PodTemplate] = field(init=False)
+    _by_kind: dict[str, list[Doc]] = field(init=False, repr=False)
+    _values: dict[int, tuple[Doc, dict[str, Any]]] = field(init=False, repr=False)
+    _candidates: dict[str, list[Node]] = field(init=False, repr=False)
+    _label_keys: set[str] = field(init=False, repr=False)
+    _names: dict[tuple[str, str | None], frozenset[str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._by_kind = {}
+        for d in self.docs:
+            self._by_kind.setdefault(d.kind, []).append(d)
+        # keyed by id(): a Doc holds a dict (unhashable); each entry keeps its Doc
+        # alive, so an id is never reused while cached
+        self._values = {}
+        # keyed by the repr of what scheduling reads (candidate_nodes)
+        self._candidates = {}
+        self._names = {}
         static = cluster_nodes(self.inventory)
         found = discover(static, self.of_kind("HelmChart"), self.values)
         self.nodes = [
@@ -45,6 +63,7 @@ class Tree:
             )
             for n in static
         ]
+        self._label_keys = {k for n in self.nodes for k in n.labels}
         self.pods = pod_templates(self.docs, self.values)
 
     def defaults_of(self, d: Doc) -> ChartDefaults | None:
@@ -54,21 +73,32 @@ class Tree:
     def values(self, d: Doc) -> dict[str, Any]:
         """A HelmChart's values as its templates see them: ours coalesced with the chart's
         defaults (helm_values), or only ours when the defaults are not known."""
-        chart = self.defaults_of(d)
-        return coalesced_values(chart_values(d), chart) if chart else chart_values(d)
+        if id(d) not in self._values:
+            chart = self.defaults_of(d)
+            values = coalesced_values(chart_values(d), chart) if chart else chart_values(d)
+            self._values[id(d)] = (d, values)
+        return self._values[id(d)][1]
 
     def of_kind(self, kind: str, group: str | None = None) -> list[Doc]:
-        return [d for d in self.docs if d.kind == kind and (group is None or d.group == group)]
+        docs = self._by_kind.get(kind, [])
+        return [d for d in docs if group is None or d.group == group]
 
-    def names(self, kind: str, namespace: str | None = None) -> set[str]:
-        return {d.name for d in self.of_kind(kind) if namespace is None or d.namespace == namespace}
+    def names(self, kind: str, namespace: str | None = None) -> frozenset[str]:
+        """Names of the objects of `kind` (in `namespace`); computed once per question
+        (the references check asks per volume of every pod)."""
+        key = (kind, namespace)
+        if key not in self._names:
+            self._names[key] = frozenset(
+                d.name for d in self.of_kind(kind) if namespace is None or d.namespace == namespace
+            )
+        return self._names[key]
 
     def known_label_keys(self) -> set[str]:
-        return {k for n in self.nodes for k in n.labels}
+        return set(self._label_keys)
 
     def label_may_exist(self, key: str) -> bool:
         """Some node carries the label, or discovery may put it on one."""
-        return key in self.known_label_keys() or any(
+        return key in self._label_keys or any(
             may_carry(n.discovered_prefixes, key) for n in self.nodes
         )
 
@@ -78,7 +108,25 @@ class Tree:
                 return dict((d.obj.get("scheduling") or {}).get("nodeSelector") or {})
         return {}
 
+    def pod_candidates(self, pod: PodTemplate) -> list[Node]:
+        """candidate_nodes of one of the tree's pods."""
+        return self.candidate_nodes(pod.spec)
+
     def candidate_nodes(self, pod: Mapping[str, Any]) -> list[Node]:
+        """Inventory nodes the scheduler could put this pod on; computed once per distinct
+        scheduling (several checks ask for every pod, and generated pods mostly share
+        one: the same nodeSelector, no affinity)."""
+        key = repr(
+            [
+                pod.get(k)
+                for k in ("nodeSelector", "runtimeClassName", "affinity", "tolerations", "nodeName")
+            ]
+        )
+        if key not in self._candidates:
+            self._candidates[key] = self._candidate_nodes(pod)
+        return list(self._candidates[key])
+
+    def _candidate_nodes(self, pod: Mapping[str, Any]) -> list[Node]:
         """Inventory nodes the scheduler could put this pod on (labels, required node
         affinity, RuntimeClass scheduling, taints). Labels discovery may add but whose
         values are not modelled (Node.discovered_prefixes) are taken as satisfiable."""

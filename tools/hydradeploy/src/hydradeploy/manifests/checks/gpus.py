@@ -48,7 +48,7 @@ def check_gpu_fit(t: Tree) -> list[Problem]:
                     )
         if not want:
             continue
-        candidates = t.candidate_nodes(pod.spec)
+        candidates = t.pod_candidates(pod)
         # Every node the pod may land on must hold the request: a GPU pod whose labels
         # also admit a smaller node is one inventory change away from never starting.
         unfit = [n for n in candidates if not all(n.gpus.get(r, 0) >= k for r, k in want.items())]
@@ -126,7 +126,7 @@ def check_gpu_budget(t: Tree) -> list[Problem]:
         if prio <= default:
             continue
         replicas = int(pod.doc.spec.get("replicas", 1))
-        candidates = t.candidate_nodes(pod.spec)
+        candidates = t.pod_candidates(pod)
         for res, k in pod.gpu_request().items():
             if len(candidates) == 1:
                 demand.setdefault(candidates[0].name, []).append((res, k * replicas, pod.owner))

@@ -7,6 +7,7 @@ import re
 import yaml
 
 from hydradeploy.manifests.checks.registry import check
+from hydradeploy.manifests.load import LOADER
 from hydradeploy.manifests.problem import Problem
 from hydradeploy.manifests.tree import Tree
 
@@ -43,7 +44,7 @@ def check_helm_charts(t: Tree) -> list[Problem]:
                 )
             )
         try:
-            values = yaml.safe_load(d.spec.get("valuesContent") or "{}")
+            values = yaml.load(d.spec.get("valuesContent") or "{}", Loader=LOADER)
         except yaml.YAMLError as exc:
             out.append(Problem(str(d), "helm-charts", f"valuesContent is not YAML: {exc}"))
             continue

@@ -17,7 +17,7 @@ def check_inventory_values(t: Tree) -> list[Problem]:
             for e in c.get("env") or []:
                 if e.get("name") != "HSA_OVERRIDE_GFX_VERSION":
                     continue
-                for n in t.candidate_nodes(pod.spec):
+                for n in t.pod_candidates(pod):
                     if n.rocm_gfx_version != e.get("value"):
                         out.append(
                             Problem(

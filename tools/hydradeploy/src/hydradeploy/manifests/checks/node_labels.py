@@ -27,7 +27,7 @@ def check_node_labels(t: Tree) -> list[Problem]:
                         f"{pod.owner}: {where} uses label {key!r}, which no inventory node carries",
                     )
                 )
-        if not t.candidate_nodes(pod.spec):
+        if not t.pod_candidates(pod):
             out.append(
                 Problem(
                     str(pod.doc),

@@ -665,6 +665,26 @@ def test_also_summary_of_thousands_is_grouped_in_natural_order(
     assert "--report FILE" in text
 
 
+def test_also_summary_never_cuts_a_name_when_piped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not a terminal (a CI log): 120 columns, and a long name folds, never "…"."""
+    import io
+
+    import rich.console
+    from hydradeploy.convert import report
+
+    long = "prometheus-node-exporter-textfile-collector-for-the-gpu-hosts"
+    conv = podman({long: {"image": "quay.io/prometheus/node-exporter:v1.8.2"}})
+    buf = io.StringIO()
+    real = rich.console.Console
+    monkeypatch.setattr(rich.console, "Console", lambda **kw: real(file=buf, **kw))
+    report.print_summary(conv, "converted", "apps")
+    text = buf.getvalue()
+    assert "…" not in text
+    assert long in "".join(ln.strip(" │|") for ln in text.splitlines()).replace(" ", "")
+
+
 def test_also_hostpath_type_file_where_the_source_is_a_known_file(
     tmp_path: Path,
 ) -> None:

@@ -154,8 +154,11 @@ def print_summary(conv: Conversion, verb: str, target: str) -> None:
         title=f"{verb} {len(conv.containers)} container(s) → {target}", title_justify="left"
     )
     for col in ("container", "source", "workload", "objects", "changed", "lost", "warnings"):
+        # fold, never "…": a long container or source name must survive a CI log
         table.add_column(
-            col, justify="right" if col in ("objects", "changed", "lost", "warnings") else "left"
+            col,
+            justify="right" if col in ("objects", "changed", "lost", "warnings") else "left",
+            overflow="fold",
         )
     for r in conv.containers:
         count = {k: sum(1 for n in r.notes if n.kind == k) for k in KINDS}

@@ -297,21 +297,29 @@ def test_history_this_inventory_matches_the_file_however_its_path_was_written(
 
 
 def test_every_parameter_naming_an_inventory_host_completes_host_names() -> None:
-    from hydradeploy.cli_options import complete_hosts, complete_selectors
+    from hydradeploy.cli_options import (
+        complete_host_name,
+        complete_hosts,
+        complete_selectors,
+    )
 
     host_params = {"host", "hosts", "host_filter", "server", "on"}
     found = 0
     for leaf in _leaves(root_cli):
-        if leaf[0] in (
-            "lab",
-            "convert",
-        ):  # lab hosts; the converter's --host is free text
+        if leaf[0] == "lab":  # lab hosts are not the inventory's
             continue
         for p in _command(leaf).params:
             if p.name in host_params:
                 found += 1
                 complete = p._custom_shell_complete  # type: ignore[attr-defined]
-                assert complete in (complete_hosts, complete_selectors), (leaf, p.name)
+                assert complete in (
+                    complete_hosts,
+                    complete_selectors,
+                    complete_host_name,
+                ), (
+                    leaf,
+                    p.name,
+                )
     assert found > len(HOST_COMMANDS) * 2
 
 

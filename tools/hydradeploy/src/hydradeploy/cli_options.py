@@ -64,6 +64,14 @@ def complete_hosts(
     return [CompletionItem(w) for w in words if w.startswith(incomplete)]
 
 
+def complete_host_name(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """One host of the inventory, no @tag (`convert … --host`)."""
+    names, _tags = _names_and_tags(ctx)
+    return [CompletionItem(w) for w in names if w.startswith(incomplete)]
+
+
 def complete_selectors(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:

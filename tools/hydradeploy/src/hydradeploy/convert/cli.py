@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from hydradeploy.cli_options import complete_host_name
 from hydradeploy.errors import OperationFailed, UserError
 
 QUANTITY = re.compile(r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?\Z")
@@ -152,6 +153,7 @@ def convert() -> None:
     "--host",
     "host",
     default=None,
+    shell_complete=complete_host_name,
     help="Node that holds the bind-mounted data (default: HOST of --flake).",
 )
 @_common
@@ -191,7 +193,13 @@ def podman_to_k8s(
 
 @convert.command("compose-to-k8s")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--host", "host", default=None, help="Node that holds the bind-mounted data.")
+@click.option(
+    "--host",
+    "host",
+    default=None,
+    shell_complete=complete_host_name,
+    help="Node that holds the bind-mounted data.",
+)
 @click.option(
     "--project-dir",
     default=None,

@@ -69,6 +69,8 @@ class Options:
     flake: str = "."
     closures: dict[str, str] = field(default_factory=dict)
     stability_window: float = stability.DEFAULT_WINDOW_S
+    substitute: bool = True  # the host fetches what its caches have (closure.copy_closure)
+    compress: bool = False  # compress the copy's SSH stream (slow links)
 
 
 def _ended_at(result: str | None) -> float | None:
@@ -415,13 +417,13 @@ class HostDeploy:
                 own,
                 target.path,
                 free_kb=st.store_free_kb,
+                substitute=self.opts.substitute,
+                compress=self.opts.compress,
                 on_line=lambda ln: self.progress.line(self.host.name, ln),
+                cancelled=self.e.cancel.is_set,
             )
-            rep.steps.append(
-                StepResult(
-                    "copy-stats", True, f"{stats.sent} of {stats.paths} paths, {stats.bytes} bytes"
-                )
-            )
+            rep.copy = stats.as_json()
+            rep.steps.append(StepResult("copy-stats", True, str(stats)))
             new_paths = closure.local_requisites(target.path)
         else:
             new_paths = closure.remote_requisites(own, target.path)

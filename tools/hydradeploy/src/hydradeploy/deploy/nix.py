@@ -46,12 +46,46 @@ def print_invalid() -> list[str]:
     return ["xargs", "-r", "nix-store", "--check-validity", "--print-invalid"]
 
 
-def export_paths(paths: Sequence[str]) -> list[str]:
-    return ["nix-store", "--export", *paths]
+def copy_to(store_uri: str, path: str, *, substitute: bool) -> list[str]:
+    """Send `path`'s closure to the store at `store_uri` (`ssh-ng://…`), run here.
+
+    `--substitute-on-destination`: before sending, the destination tries its own
+    substituters for the paths it lacks (NixOS/nix 2.8.0 src/libstore/store-api.cc,
+    `copyPaths`: `dstStore.queryValidPaths(storePaths, substitute)`; the daemon side,
+    src/libstore/daemon.cc `wopQueryValidPaths`, calls `store->substitutePaths(paths)`
+    first, and `Store::substitutePaths` only warns when a substitution fails, so what
+    the caches lack is sent). Same in current Nix (src/libstore/daemon.cc,
+    `WorkerProto::Op::QueryValidPaths`; src/nix/copy.md: "The `-s` flag causes the
+    remote machine to try to substitute missing store paths").
+    `--no-check-sigs`: our own unsigned builds are accepted as `nix-store --import`
+    accepted them; it only counts for a trusted client (see transport/openssh.store_uri).
+    `--log-format internal-json`: one `@nix {…}` line per event; each path sent starts
+    an activity of type actCopyPath = 100 whose first field is the path (2.8.0
+    src/libutil/logging.hh `ActivityType`; store-api.cc `copyPaths`)."""
+    argv = ["nix", *NEW_CLI, "copy", "--log-format", "internal-json", "--no-check-sigs"]
+    if substitute:
+        argv.append("--substitute-on-destination")
+    return [*argv, "--to", store_uri, path]
 
 
-def import_paths() -> list[str]:
-    return ["nix-store", "--import"]
+def realise_dry_run() -> list[str]:
+    """Run remotely with store paths on stdin: which of them the host's substituters
+    would fetch (`nix-store --realise --dry-run` prints "these N paths will be fetched"
+    then the paths indented by two spaces; NixOS/nix 2.8.0 src/libmain/shared.cc,
+    `printMissing`; the same lines in current Nix)."""
+    return ["xargs", "-r", "nix-store", "--realise", "--dry-run"]
+
+
+def fetched_paths(text: str) -> set[str]:
+    """The paths listed under "… will be fetched …" in `realise_dry_run`'s output."""
+    out: set[str] = set()
+    inside = False
+    for line in text.splitlines():
+        if not line.startswith("  "):
+            inside = "will be fetched" in line
+        elif inside and is_store_path(line.strip()):
+            out.add(line.strip())
+    return out
 
 
 def build_toplevel(flake: str, host: str) -> list[str]:

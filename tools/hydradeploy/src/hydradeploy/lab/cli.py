@@ -97,16 +97,54 @@ def _print_hosts(the_lab: Any) -> None:
     "--restart-sshd", is_flag=True,
     help="A changed (valid) sshd_config: activating the closure restarts ssh.service.",
 )  # fmt: skip
+@click.option(
+    "--payload-mib", type=click.IntRange(min=0), default=0, show_default=True,
+    help="Add N MiB of incompressible data in up to 40 store paths the closure references.",
+)  # fmt: skip
+@click.option(
+    "--payload-seed", metavar="SEED",
+    help="What the payload's contents and store paths derive from (default: HOST); "
+    "the same seed and size give the same payload paths.",
+)  # fmt: skip
 def closure(
-    lab_dir: Path, host: str, fault: str | None, manifests: Path | None, restart_sshd: bool
-) -> None:
+    lab_dir: Path, host: str, fault: str | None, manifests: Path | None, restart_sshd: bool,
+    payload_mib: int, payload_seed: str | None,
+) -> None:  # fmt: skip
     """Build a closure for HOST; prints its store path last.
 
-    Its k3s settings come from the lab inventory; --fault makes it fail on purpose.
+    Its k3s settings come from the lab inventory; --fault makes it fail on purpose;
+    --payload-mib makes it as big as a real system's, in many store paths.
+
+    \b
+    Example:
+      hydradeploy lab closure --dir /tmp/lab w1 --payload-mib 200
     """
-    click.echo(
-        _lab(lab_dir).closure(host, fault=fault, manifests=manifests, restart_sshd=restart_sshd)
-    )
+    path = _lab(lab_dir).closure(
+        host, fault=fault, manifests=manifests, restart_sshd=restart_sshd,
+        payload_mib=payload_mib, payload_seed=payload_seed,
+    )  # fmt: skip
+    click.echo(path)
+
+
+@lab.command()
+@DIR_OPTION
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+def cache(lab_dir: Path, paths: tuple[str, ...]) -> None:
+    """Put the closures of store PATHs into the lab's binary cache; prints its URL last.
+
+    The cache is signed with the lab's key (DIR/cache-key.sec) and served over HTTP on
+    the lab network; every lab host's nix.conf lists it as its substituter and trusts
+    its public key, so hosts substitute these paths instead of receiving them.
+
+    \b
+    Example (only the payload of closure $P, so the deployer sends the rest):
+      hydradeploy lab cache --dir /tmp/lab $(nix-store -q --references $P | grep payload)
+    """
+    the_lab = _lab(lab_dir)
+    url = the_lab.cache(list(paths))
+    _say(f"lab: {len(paths)} closure(s) in {the_lab.cache_dir}, served at {url}, "
+         f"key {the_lab.cache_public_key}")  # fmt: skip
+    click.echo(url)
 
 
 @lab.command()

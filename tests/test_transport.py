@@ -82,7 +82,7 @@ def test_ssh_goes_to_target_host_when_set_while_address_stays_the_node_ip(
     )
     assert str(target.endpoint(h)) == "root@ai.example.org:2222"
     assert target.endpoint(h).known_hosts_name == "[ai.example.org]:2222"
-    assert openssh.store_uri(h) == "ssh-ng://hydra-h1"
+    assert openssh.store_uri(h) == "ssh://hydra-h1"
     assert (
         "  HostName ai.example.org\n  User root\n  Port 2222\n"
         in openssh.config_text(h, Path("/kh"))
@@ -160,7 +160,7 @@ def test_openssh_config_checks_the_jump_host_with_the_same_known_hosts(
     assert "Compression yes" in openssh.config_text(h, kh, compress=True)
     # the IPv6 address stays out of the store URI (it is the alias' HostName)
     v6 = replace(h, address="fd00::1")
-    assert openssh.store_uri(v6) == "ssh-ng://hydra-h1"
+    assert openssh.store_uri(v6) == "ssh://hydra-h1"
     assert "HostName fd00::1" in openssh.config_text(v6, kh)
 
 
@@ -174,15 +174,15 @@ def test_openssh_config_quotes_paths_with_spaces_and_refuses_quotes(
 
 
 def test_store_uri_runs_the_remote_nix_under_sudo_for_a_non_root_sudo_user() -> None:
-    assert openssh.store_uri(_host(user="root", sudo=True)) == "ssh-ng://hydra-h1"
-    assert openssh.store_uri(_host(user="ops")) == "ssh-ng://hydra-h1"
+    assert openssh.store_uri(_host(user="root", sudo=True)) == "ssh://hydra-h1"
+    assert openssh.store_uri(_host(user="ops")) == "ssh://hydra-h1"
     assert (
         openssh.store_uri(_host(user="ops", sudo=True))
-        == "ssh-ng://hydra-h1?remote-program=sudo%20-n%20nix-daemon"
+        == "ssh://hydra-h1?remote-program=sudo%20-n%20nix-store"
     )
     assert (
-        openssh.store_uri(_host(user="ops", sudo=True), "ssh")
-        == "ssh://hydra-h1?remote-program=sudo%20-n%20nix-store"
+        openssh.store_uri(_host(user="ops", sudo=True), "ssh-ng")
+        == "ssh-ng://hydra-h1?remote-program=sudo%20-n%20nix-daemon"
     )
 
 

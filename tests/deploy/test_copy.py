@@ -32,10 +32,10 @@ def _host(**ssh: object) -> Host:
 
 
 def test_nix_copy_command_substitutes_on_the_destination_unless_told_not_to():
-    assert nix.copy_to("ssh-ng://hydra-h1", C, substitute=True) == [
+    assert nix.copy_to("ssh://hydra-h1", C, substitute=True) == [
         "nix", "--extra-experimental-features", "nix-command flakes", "copy",
         "--log-format", "internal-json", "--no-check-sigs", "--substitute-on-destination",
-        "--to", "ssh-ng://hydra-h1", C,
+        "--to", "ssh://hydra-h1", C,
     ]  # fmt: skip
     assert "--substitute-on-destination" not in nix.copy_to(
         "ssh-ng://x", C, substitute=False
@@ -108,7 +108,7 @@ def test_the_log_names_each_path_sent_and_the_ssh_refusal():
             level=3,
             text=f"copying path '{C}'",
             type=100,
-            fields=[C, "local", "ssh-ng://hydra-h1"],
+            fields=[C, "local", "ssh://hydra-h1"],
         ),
         _ev(action="stop", id=3),
     ]:
@@ -121,7 +121,9 @@ def test_the_log_names_each_path_sent_and_the_ssh_refusal():
     refused.feed(
         _ev(action="msg", level=0, msg="\x1b[31;1merror:\x1b[0m cannot connect")
     )
-    assert refused.failure() == "Host key verification failed."
+    assert refused.failure().startswith(
+        "host key verification failed: the host presented"
+    )
 
     other = closure._NixCopyLog()
     other.feed(
@@ -258,7 +260,7 @@ def test_nix_copy_runs_with_the_policy_config_and_reports_what_it_sent(fake_nix)
     sent = closure.nix_copy(h, C, substitute=True, on_progress=seen.append)
     assert sent == [C]
     argv = (fake_nix / "argv").read_text().split("\n")
-    assert argv[-3:] == ["ssh-ng://hydra-h1", C, ""]
+    assert argv[-3:] == ["ssh://hydra-h1", C, ""]
     cfg = (fake_nix / "ssh_config").read_text()
     assert "StrictHostKeyChecking yes" in cfg and "HostName 127.0.0.1" in cfg
     assert not Path(
@@ -272,7 +274,7 @@ def test_a_refused_host_key_is_one_line_naming_the_host_store(fake_nix, monkeypa
         closure.nix_copy(_host(known_hosts=fake_nix / "kh"), C, substitute=True)
     assert (
         str(err.value)
-        == "nix copy to ssh-ng://hydra-h1 failed: Host key verification failed."
+        == "h1: nix copy to ssh://hydra-h1 failed: host key verification failed: the host presented a key the policy does not trust (inventory host_key / known_hosts)"
     )
 
 

@@ -457,14 +457,14 @@ def test_a_step_broken_by_ctrl_c_before_any_change_is_reported_as_interrupted(
 
     plain = HostReport("hydra-ai")
     HostDeploy(engine, inv.host("hydra-ai"), plain, None)._fail(
-        "copy", "nix copy to ssh-ng://hydra-hydra-ai failed: exit status 1"
+        "copy", "nix copy to ssh://hydra-hydra-ai failed: exit status 1"
     )
     assert plain.outcome is Outcome.FAILED
 
     engine.cancel.set()
     copy = HostReport("hydra-ai")
     HostDeploy(engine, inv.host("hydra-ai"), copy, None)._fail(
-        "copy", "nix copy to ssh-ng://hydra-hydra-ai interrupted"
+        "copy", "nix copy to ssh://hydra-hydra-ai interrupted"
     )
     assert copy.outcome is Outcome.INTERRUPTED
     assert "nothing changed" in copy.message

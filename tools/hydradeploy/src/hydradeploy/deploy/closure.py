@@ -167,8 +167,6 @@ def _written(pid: int) -> int | None:
 
 # one line is enough when ssh itself says what went wrong (host key, auth, network)
 _SSH_FAILURES = (
-    "Host key verification failed",
-    "REMOTE HOST IDENTIFICATION HAS CHANGED",
     "No ED25519 host key is known",
     "Permission denied",
     "Connection refused",
@@ -187,11 +185,17 @@ class _NixCopyLog:
         self.to_send: int | None = None
         self.errors: list[str] = []
         self.ssh_said: str = ""
+        self.key_changed = False
 
     def feed(self, raw: str) -> None:
         line = raw.rstrip("\n")
         if not line.startswith("@nix "):
-            if any(m in line for m in _SSH_FAILURES) and not self.ssh_said:
+            if (
+                "REMOTE HOST IDENTIFICATION HAS CHANGED" in line
+                or "Host key verification failed" in line
+            ):
+                self.key_changed = True
+            elif any(m in line for m in _SSH_FAILURES) and not self.ssh_said:
                 self.ssh_said = line.strip()
             elif line.strip():
                 self.errors.append(line.strip())
@@ -215,6 +219,8 @@ class _NixCopyLog:
     def failure(self) -> str:
         import re
 
+        if self.key_changed:
+            return "host key verification failed: the host presented a key the policy does not trust (inventory host_key / known_hosts)"
         if self.ssh_said:
             return self.ssh_said
         msg = next((e for e in reversed(self.errors) if e), "")
@@ -271,7 +277,9 @@ def nix_copy(
                 if time.monotonic() - t0 > COPY_TIMEOUT:
                     proc.kill()
                     proc.wait()
-                    raise ClosureError(f"nix copy to {uri} took longer than {COPY_TIMEOUT:g} s")
+                    raise ClosureError(
+                        f"{host.name}: nix copy to {uri} took longer than {COPY_TIMEOUT:g} s"
+                    )
                 if on_progress is not None:
                     done = (_written(proc.pid) or base) - base
                     on_progress(CopyProgress(done, len(log.sent), log.to_send,
@@ -284,10 +292,12 @@ def nix_copy(
             proc.wait()
             reader.join(timeout=5)
         if stopped:
-            raise ClosureError(f"nix copy to {uri} interrupted; the host keeps only complete paths")
+            raise ClosureError(
+                f"{host.name}: nix copy to {uri} interrupted; the host keeps only complete paths"
+            )
         if proc.returncode != 0:
             said = log.failure() or f"exit status {proc.returncode}"
-            raise ClosureError(f"nix copy to {uri} failed: {said}")
+            raise ClosureError(f"{host.name}: nix copy to {uri} failed: {said}")
         return log.sent
 
 

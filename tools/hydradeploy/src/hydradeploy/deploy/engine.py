@@ -336,7 +336,11 @@ class HostDeploy:
             outcome = Outcome.FAILED if self.rep.outcome is Outcome.SKIPPED else self.rep.outcome
             self._fail(step, str(exc), outcome)
         except closure.ClosureError as exc:
-            self._fail("closure", f"{self.host.name}: {exc}")
+            # the step that raised it (closure or copy), the host named once
+            step = self.rep.steps[-1].step if self.rep.steps else "closure"
+            said = str(exc)
+            named = said if said.startswith(f"{self.host.name}: ") else f"{self.host.name}: {said}"
+            self._fail(step, named)
         finally:
             self.finish(t0, before)
 

@@ -47,18 +47,28 @@ def print_invalid() -> list[str]:
 
 
 def copy_to(store_uri: str, path: str, *, substitute: bool) -> list[str]:
-    """Send `path`'s closure to the store at `store_uri` (`ssh-ng://…`), run here.
+    """Send `path`'s closure to the store at `store_uri` (`ssh://ALIAS`), run here.
 
     `--substitute-on-destination`: before sending, the destination tries its own
     substituters for the paths it lacks (NixOS/nix 2.8.0 src/libstore/store-api.cc,
-    `copyPaths`: `dstStore.queryValidPaths(storePaths, substitute)`; the daemon side,
-    src/libstore/daemon.cc `wopQueryValidPaths`, calls `store->substitutePaths(paths)`
-    first, and `Store::substitutePaths` only warns when a substitution fails, so what
-    the caches lack is sent). Same in current Nix (src/libstore/daemon.cc,
-    `WorkerProto::Op::QueryValidPaths`; src/nix/copy.md: "The `-s` flag causes the
-    remote machine to try to substitute missing store paths").
+    `copyPaths`: `dstStore.queryValidPaths(storePaths, substitute)`); `Store::
+    substitutePaths` only warns when a substitution fails, so what the caches lack is
+    sent. Current Nix: the same (src/nix/copy.md: "The `-s` flag causes the remote
+    machine to try to substitute missing store paths").
+
+    Why `ssh://` and not `ssh-ng://`: in Nix 2.8 only the legacy SSH store passes the
+    flag on (src/libstore/legacy-ssh-store.cc, `queryValidPaths`: `<< cmdQueryValidPaths
+    << false // lock << maybeSubstitute`; the host's `nix-store --serve`, src/nix-store/
+    nix-store.cc `cmdQueryValidPaths`, then calls `store->substitutePaths(paths)`).
+    2.8's ssh-ng store ignores it and sends the local `builders-use-substitutes` setting
+    instead (src/libstore/remote-store.cc `RemoteStore::queryValidPaths`: `conn->to <<
+    (settings.buildersUseSubstitutes ? 1 : 0)`), so a lab deploy substituted nothing;
+    current Nix passes `maybeSubstitute` for both. Measured here, the two move a 200 MiB
+    payload equally fast (tests/bench/bench_copy.py).
     `--no-check-sigs`: our own unsigned builds are accepted as `nix-store --import`
-    accepted them; it only counts for a trusted client (see transport/openssh.store_uri).
+    accepted them (the host's `nix-store --serve` adds with `NoCheckSigs` anyway,
+    nix-store.cc `cmdAddToStoreNar`); it counts only for a root or trusted remote end
+    (see transport/openssh.store_uri).
     `--log-format internal-json`: one `@nix {…}` line per event; each path sent starts
     an activity of type actCopyPath = 100 whose first field is the path (2.8.0
     src/libutil/logging.hh `ActivityType`; store-api.cc `copyPaths`)."""

@@ -4,7 +4,8 @@ holds everything — the address, user and port, a known_hosts file written from
 policy (the configured known_hosts plus the inventory's host_key), strict checking, no
 prompts, a connect timeout, keepalives, the inventory's key, and the jump host reached by
 a ProxyCommand that carries the same checks. Nix is pointed at it with
-`NIX_SSHOPTS="-F FILE"` and the store URI `ssh-ng://ALIAS`.
+`NIX_SSHOPTS="-F FILE"` and the store URI `ssh://ALIAS` (deploy/nix.py `copy_to` says
+why not ssh-ng with Nix 2.8).
 
 Why a file and not options in NIX_SSHOPTS: Nix 2.8 splits NIX_SSHOPTS on whitespace
 with no quoting (NixOS/nix 2.8.0, src/libstore/ssh.cc, `SSHMaster::addCommonSSHOpts`:
@@ -123,17 +124,18 @@ def config_text(host: Host, known_hosts: Path, *, compress: bool = False) -> str
     return "".join(f"{ln}\n" for ln in lines)
 
 
-def store_uri(host: Host, scheme: str = "ssh-ng") -> str:
+def store_uri(host: Host, scheme: str = "ssh") -> str:
     """The Nix store URI of `host` through `alias(host)`. A non-root user with
     `ssh.sudo` runs the remote end under `sudo -n`: `remote-program` is the command
-    Nix runs over ssh (2.8.0 src/libstore/ssh-store.cc, `SSHStore::openConnection`:
-    `fmt("%s --stdio", remoteProgram)`; legacy-ssh-store.cc: `remoteProgram + " --serve
-    --write"`), percent-decoded from the URI (src/libutil/url.cc, `decodeQuery`).
-    As root, `nix-daemon --stdio` serves the store itself and trusts its client
-    (src/nix/daemon.cc, `runDaemon`: `processConnection(…, Trusted, …)`); a plain user
-    is forwarded to the host's daemon, which drops `--no-check-sigs` for users outside
-    `trusted-users` (src/libstore/daemon.cc, wopAddMultipleToStore: `if (!trusted &&
-    dontCheckSigs) dontCheckSigs = false`) and then refuses unsigned paths."""
+    Nix runs over ssh (NixOS/nix 2.8.0 src/libstore/legacy-ssh-store.cc: `fmt("%s
+    --serve --write", remoteProgram)`; ssh-store.cc: `fmt("%s --stdio", remoteProgram)`),
+    percent-decoded from the URI (src/libutil/url.cc, `decodeQuery`). As root, the remote
+    `nix-store --serve --write` opens the store itself and adds paths without signature
+    checks (src/nix-store/nix-store.cc, `cmdAddToStoreNar`: `addToStore(…, NoCheckSigs)`).
+    A plain user goes through the host's daemon, which keeps checking signatures for
+    users outside `trusted-users` (src/libstore/daemon.cc: `if (!trusted &&
+    dontCheckSigs) dontCheckSigs = false`) and then refuses our unsigned paths: such a
+    user needs `ssh.sudo` or a place in `nix.settings.trusted-users`."""
     uri = f"{scheme}://{alias(host)}"
     if sudo_prefix(host):
         program = "nix-daemon" if scheme == "ssh-ng" else "nix-store"

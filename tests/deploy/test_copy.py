@@ -215,14 +215,6 @@ def test_a_closure_that_does_not_fit_is_refused_before_copying(store):
     assert not copier.calls
 
 
-def test_a_copy_that_leaves_the_toplevel_invalid_is_a_failure(store):
-    conn = _conn([A, B, C], after=[C])
-    with pytest.raises(
-        closure.ClosureError, match=r"h1: nix copy ended but .* is not valid"
-    ):
-        closure.copy_closure(conn, C, copier=_Copier([A]))
-
-
 # ------------------------------------------------------------------ the real process
 
 

@@ -317,9 +317,10 @@ def copy_closure(
 
     Substituted vs sent, and why it is true: `lacking` is what the host missed just
     before; `nix copy` names each path it sends (one actCopyPath activity per path,
-    see nix.copy_to), and it succeeds only when every path of the closure is valid on
-    the host afterwards (we check the toplevel once more: Nix registers a path only
-    when its references are valid, so a valid toplevel means a complete closure). A
+    see nix.copy_to), and it exits 0 only when every path of the closure is valid on
+    the host: it first asks the host which are valid (after substituting), then each
+    path it sends must be acknowledged (NixOS/nix 2.8.0 src/libstore/legacy-ssh-store.cc,
+    `addToStore`: `if (readInt(conn->from) != 1) throw Error("failed to add path …")`). A
     lacking path that is valid afterwards and was not sent was fetched by the host
     itself from its substituters — nothing else writes its store meanwhile (the
     deploy holds the host's lock)."""
@@ -349,8 +350,6 @@ def copy_closure(
         remote.host, path, substitute=substitute, compress=compress,
         on_progress=progress, cancelled=cancelled,
     )  # fmt: skip
-    if missing_on(remote, [path]):
-        raise ClosureError(f"{remote.name}: nix copy ended but {path} is not valid there")
     wanted = set(lacking)
     sent = [p for p in dict.fromkeys(sent_list) if p in wanted]
     sent_bytes = sum(sizes[p] for p in sent)

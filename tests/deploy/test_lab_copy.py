@@ -167,3 +167,88 @@ def test_a_key_that_changes_between_connect_and_copy_fails_the_deploy_in_one_lin
         == before
     )
     assert not valid_on(lab, "w2", top)
+
+
+def test_build_on_target_archives_the_flake_through_the_same_openssh_policy(
+    lab, tmp_path
+):
+    """`--build-on target`, step 1 (the engine's obtain_closure): the flake source goes
+    to the host through the generated ssh_config. Step 2, `nix build` of a NixOS
+    toplevel there, needs nixpkgs (not here; its command is asserted in test_pure)."""
+    from hydradeploy.deploy import nix
+    from hydradeploy.transport import openssh
+
+    flake = tmp_path / "flake"
+    flake.mkdir()
+    (flake / "flake.nix").write_text('{ outputs = _: { marker = "copy-lane"; }; }\n')
+    host = load_inventory(lab.inventory_path).host("w1")
+    with openssh.nix_sshopts(host) as opts:
+        res = subprocess.run(
+            nix.flake_archive_to(str(flake), openssh.store_uri(host)),
+            capture_output=True, text=True, timeout=120, check=False,
+            env={**os.environ, "NIX_SSHOPTS": opts},
+        )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    source = json.loads(res.stdout)["path"]
+    assert valid_on(lab, "w1", source)
+    shown = lab.run("w1", ["cat", f"{source}/flake.nix"]).stdout
+    assert "copy-lane" in shown
+
+
+def test_ctrl_c_mid_copy_leaves_only_complete_paths_and_the_next_deploy_finishes_it(
+    lab, state_home
+):
+    """SIGINT while `nix copy` sends: the host is `interrupted`, untouched (same
+    generation), every path it now holds is complete (`nix-store --verify-path`:
+    contents match the registered hash) and references only valid paths; a second
+    deploy sends the rest."""
+    import signal
+    import time
+
+    top = lab.closure("w1", payload_mib=150, payload_seed="copy-ctrl-c")
+    closure_paths = subprocess.run(
+        ["nix-store", "--query", "--requisites", top],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.split()  # fmt: skip
+    before = lab.run("w1", ["readlink", "-f", "/run/current-system"]).stdout.strip()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hydradeploy", "--inventory", str(lab.inventory_path),
+         "deploy", "w1", f"--closure=w1={top}", "--no-substitute", *FAST, "--output", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "XDG_STATE_HOME": str(state_home)},
+    )  # fmt: skip
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "w1: copy" in line:
+            time.sleep(0.4)  # into the sending
+            proc.send_signal(signal.SIGINT)
+            break
+    out, rest = proc.communicate(timeout=120)
+    err = "".join(seen) + rest
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    rep = json.loads(out)["hosts"][0]
+    assert rep["outcome"] == "interrupted" and rep["failed_step"] == "copy", rep
+    assert (
+        lab.run("w1", ["readlink", "-f", "/run/current-system"]).stdout.strip()
+        == before
+    )
+    valid = [p for p in closure_paths if valid_on(lab, "w1", p)]
+    assert top not in valid  # cut short: the toplevel (sent last) never arrived
+    for p in valid:
+        assert (
+            lab.run("w1", ["nix-store", "--verify-path", p], timeout=60).returncode == 0
+        ), p
+        refs = lab.run("w1", ["nix-store", "--query", "--references", p]).stdout.split()
+        assert all(valid_on(lab, "w1", r) for r in refs), p
+
+    rc, data, err = hd(lab, state_home, "deploy", "w1", f"--closure=w1={top}",
+                       "--no-substitute", *FAST, "--output", "json")  # fmt: skip
+    assert rc == 0, err
+    copy = data["hosts"][0]["copy"]
+    # what arrived before the Ctrl-C is not sent again
+    assert copy["paths"] == len(closure_paths) and copy["sent"] == len(
+        closure_paths
+    ) - len(valid)

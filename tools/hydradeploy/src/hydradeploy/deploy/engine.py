@@ -428,6 +428,7 @@ class HostDeploy:
             )
             rep.copy = stats.as_json()
             rep.steps.append(StepResult("copy-stats", True, str(stats)))
+            self.progress.note(self.host.name, f"copy: {stats}")
             new_paths = closure.local_requisites(target.path)
         else:
             new_paths = closure.remote_requisites(own, target.path)

@@ -252,3 +252,28 @@ def test_ctrl_c_mid_copy_leaves_only_complete_paths_and_the_next_deploy_finishes
     assert copy["paths"] == len(closure_paths) and copy["sent"] == len(
         closure_paths
     ) - len(valid)
+
+
+def test_the_bulk_copy_goes_through_the_jump_host_and_checks_its_key(lab, tmp_path):
+    import dataclasses
+
+    top = lab.closure("w2", payload_mib=2, payload_seed="copy-jump")
+    host = load_inventory(lab.inventory_path).host("w2")
+    jumped = dataclasses.replace(
+        host, ssh=dataclasses.replace(host.ssh, jump=f"root@{lab.address('srv')}")
+    )
+    # the jump host's key unknown (a known_hosts without it; w2's own key still comes
+    # from its inventory host_key): refused, nothing sent
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    blind = dataclasses.replace(
+        jumped, ssh=dataclasses.replace(jumped.ssh, known_hosts=empty)
+    )
+    with pytest.raises(
+        closure.ClosureError, match=r"^w2: nix copy to ssh://hydra-w2 failed: host key"
+    ):
+        closure.nix_copy(blind, top, substitute=False)
+    assert not valid_on(lab, "w2", top)
+    # through srv: the copy arrives
+    sent = closure.nix_copy(jumped, top, substitute=False)
+    assert top in sent and valid_on(lab, "w2", top)

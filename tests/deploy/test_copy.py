@@ -297,6 +297,7 @@ def test_the_plan_splits_missing_paths_into_cache_and_deployer(store):
         "substitute": True,
         "from_caches": {"paths": 2, "bytes": 530 * 2**20},
         "from_deployer": {"paths": 1, "bytes": 2**20},
+        "caches_error": None,
     }
     assert net.lines("h1") == ["xargs -r nix-store --realise --dry-run"]
     off = planning.copy_preview(conn, [A, B, C], substitute=False)
@@ -311,3 +312,23 @@ def test_the_copy_object_is_in_the_json_report_and_the_record():
     assert rep.as_json()["copy"] == want
     entry = record.entry("run", "deploy", "t", [rep], "ok", [])
     assert entry["hosts"][0]["copy"] == want
+
+
+def test_the_plan_counts_as_sent_what_it_could_not_ask_the_caches_about(store):
+    from hydradeploy.transport import RemoteTimeout
+
+    class Slow:
+        name = "h1"
+
+        def run(self, argv, **kw):
+            raise RemoteTimeout(
+                "h1: nix-store --realise --dry-run: no answer within 120 s"
+            )
+
+    got = planning.copy_preview(Slow(), [A, C], substitute=True)  # type: ignore[arg-type]
+    assert got["from_caches"] == {"paths": 0, "bytes": 0}
+    assert got["from_deployer"] == {"paths": 2, "bytes": 31 * 2**20}
+    assert (
+        got["caches_error"]
+        == "h1: nix-store --realise --dry-run: no answer within 120 s"
+    )

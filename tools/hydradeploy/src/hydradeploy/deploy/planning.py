@@ -17,13 +17,20 @@ def copy_preview(r: Connection, lacking: list[str], *, substitute: bool) -> dict
     """How the lacking paths would arrive: fetched by the host from its own caches (its
     answer to `nix-store --realise --dry-run`) or sent from here. Bytes are NAR sizes
     (unpacked), read from the local store."""
-    fetched = closure.fetchable_on(r, lacking) if substitute and lacking else set()
+    fetched: set[str] = set()
+    caches_error = None
+    if substitute and lacking:
+        try:
+            fetched = closure.fetchable_on(r, lacking)
+        except RemoteError as exc:  # e.g. caches that do not answer: counted as sent
+            caches_error = str(exc)
     sizes = closure.nar_sizes(lacking)
     send = [p for p in lacking if p not in fetched]
     return {
         "substitute": substitute,
         "from_caches": {"paths": len(fetched), "bytes": sum(sizes[p] for p in fetched)},
         "from_deployer": {"paths": len(send), "bytes": sum(sizes[p] for p in send)},
+        "caches_error": caches_error,
     }
 
 
@@ -74,6 +81,8 @@ def host_plan(
                         f"{sent['paths']} sent from here ({_mib(sent['bytes'])}); "
                         f"{len(out['changes'])} package change(s)"
                     )
+                    if out["copy"]["caches_error"]:
+                        out["summary"] += " (its caches did not answer: counted as sent)"
             else:
                 out["summary"] = "closure built at deploy time; changes known after the build"
     except (RemoteError, closure.ClosureError) as exc:

@@ -53,8 +53,8 @@ def copy_to(store_uri: str, path: str, *, substitute: bool) -> list[str]:
     substituters for the paths it lacks (NixOS/nix 2.8.0 src/libstore/store-api.cc,
     `copyPaths`: `dstStore.queryValidPaths(storePaths, substitute)`); `Store::
     substitutePaths` only warns when a substitution fails, so what the caches lack is
-    sent. Current Nix: the same (src/nix/copy.md: "The `-s` flag causes the remote
-    machine to try to substitute missing store paths").
+    sent. Current Nix: the same (2.36.0 src/nix/copy.md: "The `-s` flag causes the
+    remote machine to try to substitute missing store paths").
 
     Why `ssh://` and not `ssh-ng://`: in Nix 2.8 only the legacy SSH store passes the
     flag on (src/libstore/legacy-ssh-store.cc, `queryValidPaths`: `<< cmdQueryValidPaths
@@ -63,8 +63,9 @@ def copy_to(store_uri: str, path: str, *, substitute: bool) -> list[str]:
     2.8's ssh-ng store ignores it and sends the local `builders-use-substitutes` setting
     instead (src/libstore/remote-store.cc `RemoteStore::queryValidPaths`: `conn->to <<
     (settings.buildersUseSubstitutes ? 1 : 0)`), so a lab deploy substituted nothing;
-    current Nix passes `maybeSubstitute` for both. Measured here, the two move a 200 MiB
-    payload equally fast (tests/bench/bench_copy.py).
+    current Nix (2.36.0) passes it for both (src/libstore/worker-protocol-connection.cc
+    and serve-protocol-connection.cc, `queryValidPaths`: `to << maybeSubstitute`).
+    Measured here (Nix 2.8, a 100–200 MiB payload), the two are equally fast.
     `--no-check-sigs`: our own unsigned builds are accepted as `nix-store --import`
     accepted them (the host's `nix-store --serve` adds with `NoCheckSigs` anyway,
     nix-store.cc `cmdAddToStoreNar`); it counts only for a root or trusted remote end

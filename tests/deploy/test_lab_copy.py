@@ -90,7 +90,7 @@ def test_a_payload_in_the_cache_is_substituted_and_the_deployer_sends_little(
     assert json.loads(line)["host"]["copy"] == copy
 
 
-def test_no_substitute_sends_it_all(lab, state_home):
+def test_no_substitute_sends_it_all_and_compress_works(lab, state_home):
     top = lab.closure("w2", payload_mib=PAYLOAD_MIB, payload_seed="copy-sent")
     extra = payload.paths_of(top)
     lab.cache(extra)  # in the cache, and still sent from here
@@ -100,7 +100,7 @@ def test_no_substitute_sends_it_all(lab, state_home):
     assert plan["hosts"][0]["copy"]["from_caches"]["paths"] == 0
 
     rc, data, err = hd(lab, state_home, "deploy", "w2", f"--closure=w2={top}", "--no-substitute",
-                       *FAST, "--output", "json")  # fmt: skip
+                       "--compress", *FAST, "--output", "json")  # fmt: skip
     assert rc == 0, err
     copy = data["hosts"][0]["copy"]
     assert copy["substituted"] == 0 and copy["sent"] >= len(extra) + 1

@@ -247,6 +247,7 @@ def nix_copy(
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE, env={**os.environ, "NIX_SSHOPTS": sshopts}, text=True,
+                errors="replace",
             )  # fmt: skip
         except FileNotFoundError:
             raise ClosureError("nix not found on this machine") from None

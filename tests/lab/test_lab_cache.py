@@ -5,8 +5,10 @@ build/substitution-goal.cc; see lab/cache.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import time
 import urllib.request
 import zlib
 from pathlib import Path
@@ -102,6 +104,13 @@ def test_host_substitutes_from_the_lab_cache(lab: Lab, cli) -> None:
     address = lab.address("w1")
     assert f'{address} "GET /{Path(target).name.split("-")[0]}.narinfo' in new_log
     assert f'{address} "GET /nar/' in new_log
+    # --output json: what the cache now holds for these paths
+    proc = cli("lab", "cache", "--dir", str(lab.dir), "--output", "json", *paths)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["url"] == url and info["public_key"] == lab.cache_public_key
+    assert info["paths"] == sorted(paths)  # payload paths have no references
+    assert info["nar_bytes"] >= 4 * MIB
     # `nix copy --from` the cache works too, signatures checked
     other = paths[1]
     proc = lab.run(
@@ -183,11 +192,46 @@ def test_cache_rejects_paths_not_in_the_store(lab: Lab, cli) -> None:
 
 def test_down_stops_the_cache_server_and_removes_the_cache(lab_factory) -> None:
     small = lab_factory([HostSpec("solo", "server")])
+    # before `lab cache`: no substituter at all (not Nix's default cache.nixos.org)
+    shown = small.run("solo", [*cache.NIX_COMMAND, "show-config"]).stdout.splitlines()
+    assert "substituters = " in shown
     small.cache(payload.paths_of(small.closure("solo", payload_mib=1)))
     state = LabState.load(small.dir)
     assert state is not None and state.cache_pid and cache.is_server(state.cache_pid)
     pid = state.cache_pid
+    # a reboot keeps the host's nix.conf (its own upper layer) and the server runs on
+    boots = small.boots("solo")
+    small.reboot("solo")
+    deadline = time.monotonic() + 60
+    while small.boots("solo") == boots or small.leader_pid("solo") is None:
+        assert time.monotonic() < deadline, "solo did not boot again"
+        time.sleep(0.1)
+    small.wait_booted("solo")
+    conf = small.run("solo", ["cat", "/etc/nix/nix.conf"]).stdout
+    assert f"substituters = {small.cache_url}\n" in conf
+    assert cache.is_server(pid)
     small.down()
     assert not cache.is_server(pid)
     assert not os.path.exists(small.dir / cache.CACHE_DIR)
     assert not os.path.exists(small.dir / cache.SECRET_KEY)
+
+
+def test_cache_server_exits_once_its_lab_is_gone(lab: Lab, tmp_path: Path) -> None:
+    """A lab cleaned up without its lab.json (after a crash) leaves no server behind."""
+    state = LabState.load(lab.dir)
+    assert state is not None
+    marker = tmp_path / "lab.json"
+    marker.write_text("{}")
+    (tmp_path / "cache").mkdir()
+    pid, _ = cache.serve(
+        tmp_path / "cache", state.gateway, state.bridge, marker, tmp_path / "log"
+    )
+    try:
+        assert cache.is_server(pid)
+        marker.unlink()
+        processes.wait_gone(pid, 5)
+        processes.reap(pid)
+        assert not cache.is_server(pid)
+    finally:
+        processes.kill(pid, 9)
+        processes.reap(pid)

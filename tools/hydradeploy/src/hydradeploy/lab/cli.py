@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,17 +121,37 @@ def closure(
     Example:
       hydradeploy lab closure --dir /tmp/lab w1 --payload-mib 200
     """
-    path = _lab(lab_dir).closure(
-        host, fault=fault, manifests=manifests, restart_sshd=restart_sshd,
-        payload_mib=payload_mib, payload_seed=payload_seed,
-    )  # fmt: skip
+    the_lab = _lab(lab_dir)
+    with _working(f"lab closure: building {host}'s closure with {payload_mib} MiB of payload",
+                  payload_mib > 0):  # fmt: skip
+        path = the_lab.closure(
+            host, fault=fault, manifests=manifests, restart_sshd=restart_sshd,
+            payload_mib=payload_mib, payload_seed=payload_seed,
+        )  # fmt: skip
     click.echo(path)
+
+
+@contextlib.contextmanager
+def _working(message: str, show: bool = True) -> Iterator[None]:
+    """A spinner on stderr while a slow step runs (a line when stderr is no terminal)."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not show:
+        yield
+    elif console.is_terminal:
+        with console.status(message):
+            yield
+    else:
+        console.print(message, highlight=False)
+        yield
 
 
 @lab.command()
 @DIR_OPTION
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
-def cache(lab_dir: Path, paths: tuple[str, ...]) -> None:
+@output_option
+def cache(lab_dir: Path, paths: tuple[str, ...], output: str) -> None:
     """Put the closures of store PATHs into the lab's binary cache; prints its URL last.
 
     The cache is signed with the lab's key (DIR/cache-key.sec) and served over HTTP on
@@ -139,9 +161,21 @@ def cache(lab_dir: Path, paths: tuple[str, ...]) -> None:
     \b
     Example (only the payload of closure $P, so the deployer sends the rest):
       hydradeploy lab cache --dir /tmp/lab $(nix-store -q --references $P | grep payload)
+
+    --output json: url, public_key, cache_dir, paths (the closures' paths), nar_bytes.
     """
+    from hydradeploy.lab import cache as lab_cache
+
     the_lab = _lab(lab_dir)
-    url = the_lab.cache(list(paths))
+    with _working(f"lab cache: copying the closures of {len(paths)} path(s) into the cache"):
+        url = the_lab.cache(list(paths))
+    if output == "json":
+        closure_paths, nar_bytes = lab_cache.closure_of(list(paths))
+        emit_json({
+            "url": url, "public_key": the_lab.cache_public_key,
+            "cache_dir": str(the_lab.cache_dir), "paths": closure_paths, "nar_bytes": nar_bytes,
+        })  # fmt: skip
+        return
     _say(f"lab: {len(paths)} closure(s) in {the_lab.cache_dir}, served at {url}, "
          f"key {the_lab.cache_public_key}")  # fmt: skip
     click.echo(url)

@@ -82,7 +82,7 @@ class CopyProgress:
     def __str__(self) -> str:
         rate = self.bytes / self.seconds / 1e6 if self.seconds > 0 else 0.0
         if self.paths_to_send is None:
-            return "the host substitutes from its caches"
+            return "the host asks its own caches first"
         return (
             f"sent {self.bytes / 2**20:.1f} MiB at {rate:.0f} MB/s, "
             f"path {self.paths_started} of {self.paths_to_send}"

@@ -96,8 +96,9 @@ test: lint
     pytest -c tests/pytest.ini tests
     hydradeploy secrets check
 
-# Benchmarks: converter, lab, deploy (they print figures)
+# Benchmarks: converter, lab, deploy, closure copy (they print figures)
 bench:
     python tests/bench/bench_convert.py
     python tests/bench/bench_lab.py
     python tests/bench/bench_deploy.py
+    python tests/bench/bench_copy.py

@@ -82,7 +82,11 @@ def test_ssh_goes_to_target_host_when_set_while_address_stays_the_node_ip(
     )
     assert str(target.endpoint(h)) == "root@ai.example.org:2222"
     assert target.endpoint(h).known_hosts_name == "[ai.example.org]:2222"
-    assert openssh.store_uri(h) == "ssh://root@ai.example.org"
+    assert openssh.store_uri(h) == "ssh://hydra-h1"
+    assert (
+        "  HostName ai.example.org\n  User root\n  Port 2222\n"
+        in openssh.config_text(h, Path("/kh"))
+    )
     with pytest.raises(
         BadTarget, match="h1: target_host: 'bad host' is not a host name"
     ):
@@ -136,30 +140,62 @@ def test_a_configured_known_hosts_file_that_is_missing_is_refused(
         hostkeys.trusted(h, target.endpoint(h), None)
 
 
-def test_openssh_options_check_the_jump_host_with_the_same_known_hosts(
+def test_openssh_config_checks_the_jump_host_with_the_same_known_hosts(
     tmp_path: Path,
 ) -> None:
     kh = tmp_path / "kh"
     h = _host(user="ops", port=2222, key=Path("/k/id"), jump="j@bastion:23")
-    opts = openssh.options(h, kh)
-    assert opts[:2] == ["-p", "2222"]
-    assert "StrictHostKeyChecking=yes" in opts and f"UserKnownHostsFile={kh}" in opts
-    assert "-J" not in opts
-    proxy = opts[opts.index("-o", opts.index("IdentitiesOnly=yes")) + 1]
+    text = openssh.config_text(h, kh)
+    lines = [ln.strip() for ln in text.splitlines()]
+    assert lines[:4] == ["Host hydra-h1", "HostName 127.0.0.1", "User ops", "Port 2222"]
+    assert "StrictHostKeyChecking yes" in lines and f"UserKnownHostsFile {kh}" in lines
+    assert "IdentityFile /k/id" in lines and "IdentitiesOnly yes" in lines
+    assert "ProxyJump" not in text and "StrictHostKeyChecking=no" not in text
+    proxy = next(ln for ln in lines if ln.startswith("ProxyCommand "))
     assert proxy.startswith(
-        "ProxyCommand=ssh -W %h:%p -p 23 -o StrictHostKeyChecking=yes"
+        "ProxyCommand ssh -F /dev/null -W %h:%p -p 23 -o StrictHostKeyChecking=yes"
     )
     assert f"UserKnownHostsFile={kh}" in proxy and proxy.endswith("j@bastion")
-    assert openssh.store_uri(replace(h, address="fd00::1")) == "ssh://ops@[fd00::1]"
+    assert "Compression yes" not in text
+    assert "Compression yes" in openssh.config_text(h, kh, compress=True)
+    # the IPv6 address stays out of the store URI (it is the alias' HostName)
+    v6 = replace(h, address="fd00::1")
+    assert openssh.store_uri(v6) == "ssh://hydra-h1"
+    assert "HostName fd00::1" in openssh.config_text(v6, kh)
 
 
-def test_nix_sshopts_known_hosts_holds_the_inventory_key(tmp_path: Path) -> None:
+def test_openssh_config_quotes_paths_with_spaces_and_refuses_quotes(
+    tmp_path: Path,
+) -> None:
+    text = openssh.config_text(_host(key=Path("/my keys/id%1")), tmp_path / "kh")
+    assert 'IdentityFile "/my keys/id%%1"' in text
+    with pytest.raises(BadTarget, match=r"h1: ssh.key .*quotes and newlines"):
+        openssh.config_text(_host(key=Path('/k/"id')), tmp_path / "kh")
+
+
+def test_store_uri_runs_the_remote_nix_under_sudo_for_a_non_root_sudo_user() -> None:
+    assert openssh.store_uri(_host(user="root", sudo=True)) == "ssh://hydra-h1"
+    assert openssh.store_uri(_host(user="ops")) == "ssh://hydra-h1"
+    assert (
+        openssh.store_uri(_host(user="ops", sudo=True))
+        == "ssh://hydra-h1?remote-program=sudo%20-n%20nix-store"
+    )
+    assert (
+        openssh.store_uri(_host(user="ops", sudo=True), "ssh-ng")
+        == "ssh-ng://hydra-h1?remote-program=sudo%20-n%20nix-daemon"
+    )
+
+
+def test_nix_sshopts_is_one_config_file_with_the_inventory_key(tmp_path: Path) -> None:
     (tmp_path / "kh").write_text("")
     h = _host(host_key=KEY_LINE, known_hosts=tmp_path / "kh")
     with openssh.nix_sshopts(h) as opts:
-        path = opts.split("UserKnownHostsFile=")[1].split()[0]
+        flag, cfg = opts.split()  # Nix 2.8 splits NIX_SSHOPTS on whitespace
+        assert flag == "-F"
+        text = Path(cfg).read_text()
+        path = text.split("UserKnownHostsFile ")[1].split()[0]
         assert Path(path).read_text() == f"127.0.0.1 ssh-ed25519 {KEY.get_base64()}\n"
-    assert not Path(path).exists()
+    assert not Path(path).exists() and not Path(cfg).exists()
 
 
 # ---------------------------------------------------------------- refused handshakes

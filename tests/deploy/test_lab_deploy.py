@@ -126,9 +126,9 @@ def test_good_deploy_of_a_server_and_two_agents(lab, hd, state_home):
         assert hosts[h]["generation_before"] == before[h]
         assert hosts[h]["generation_after"] == before[h] + 1 == generation(lab, h)
         assert current(lab, h) == closures[h] == profile(lab, h)
-        assert hosts[h]["ssh_connections"] == 2, hosts[
-            h
-        ]  # the working one and the confirming one
+        # the working one, nix copy's OpenSSH one (the host lacked the new closure)
+        # and the confirming one
+        assert hosts[h]["ssh_connections"] == 3, hosts[h]
         assert lab.node_ready(h) is True
     # the record: locally, and each host keeps its own line
     rc, hist, _ = hd("history", "--output", "json")

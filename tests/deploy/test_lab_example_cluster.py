@@ -61,7 +61,7 @@ def test_microvm_host_deploy_checks_its_guests(lab, tmp_path):
     assert (
         amd["host"] == "hydra-amd"
         and amd["outcome"] == "deployed"
-        and amd["ssh_connections"] == 2
+        and amd["ssh_connections"] == 3  # working, nix copy's, confirming
     )
     res = hd(lab, tmp_path, "check", "hydra-amd", "--output", "json")
     assert res.returncode == 0, res.stdout

@@ -199,8 +199,10 @@ def start_deploy(lab, state_home, *args: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def signal_at(proc: subprocess.Popen[str], marker: str, *signums: int) -> str:
-    """Send `signums` (0.3 s apart) as soon as stderr shows `marker`; return all stderr."""
+def signal_at(
+    proc: subprocess.Popen[str], marker: str, *signums: int, gap: float = 0.3
+) -> str:
+    """Send `signums` (`gap` s apart) as soon as stderr shows `marker`; return all stderr."""
     assert proc.stderr is not None
     seen = []
     for line in proc.stderr:
@@ -208,7 +210,7 @@ def signal_at(proc: subprocess.Popen[str], marker: str, *signums: int) -> str:
         if marker in line:
             for n, s in enumerate(signums):
                 if n:
-                    time.sleep(0.3)
+                    time.sleep(gap)
                 proc.send_signal(s)
             break
     _out, rest = proc.communicate(timeout=120)
@@ -269,7 +271,10 @@ def test_a_second_interrupt_never_skips_a_host_in_flight(lab, hd, state_home):
     proc = start_deploy(
         lab, state_home, "w1", f"--closure=w1={lab.closure('w1')}", *FAST
     )
-    err = signal_at(proc, "w1: copy", signal.SIGINT, signal.SIGINT, signal.SIGTERM)
+    # close together: the copy (nix copy, stopped by the first) ends within ~0.3 s
+    err = signal_at(
+        proc, "w1: copy", signal.SIGINT, signal.SIGINT, signal.SIGTERM, gap=0.03
+    )
     assert proc.returncode == 130, err
     assert "already stopping" in err and "Traceback" not in err
     assert "exit status -1" not in err

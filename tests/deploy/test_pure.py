@@ -109,13 +109,6 @@ def test_build_commands_are_the_ones_nixos_rebuild_would_run():
     assert nix.remote_build_toplevel("/nix/store/abc-source", "h")[-1] == (
         "/nix/store/abc-source#nixosConfigurations.h.config.system.build.toplevel"
     )
-    assert nix.export_paths(["/nix/store/a", "/nix/store/b"]) == [
-        "nix-store",
-        "--export",
-        "/nix/store/a",
-        "/nix/store/b",
-    ]
-    assert nix.import_paths() == ["nix-store", "--import"]
     assert nix.query_requisites("/nix/store/a") == [
         "nix-store",
         "--query",
@@ -487,7 +480,7 @@ def test_a_failed_local_build_is_one_clear_error(tmp_path):
 def test_a_step_broken_by_ctrl_c_before_any_change_is_reported_as_interrupted(
     tmp_path: Path,
 ) -> None:
-    """Ctrl-C also kills local children (the nix-store --export of a copy); that failure
+    """Ctrl-C also reaches local children (the nix copy of the copy step); that failure
     is the user's interruption, not the host's fault, and nothing on the host changed."""
     import io
 
@@ -502,14 +495,14 @@ def test_a_step_broken_by_ctrl_c_before_any_change_is_reported_as_interrupted(
 
     plain = HostReport("hydra-ai")
     HostDeploy(engine, inv.host("hydra-ai"), plain, None)._fail(
-        "copy", "nix-store --export exited 1"
+        "copy", "nix copy to ssh://hydra-hydra-ai failed: exit status 1"
     )
     assert plain.outcome is Outcome.FAILED
 
     engine.cancel.set()
     copy = HostReport("hydra-ai")
     HostDeploy(engine, inv.host("hydra-ai"), copy, None)._fail(
-        "copy", "nix-store --export exited 130"
+        "copy", "nix copy to ssh://hydra-hydra-ai interrupted"
     )
     assert copy.outcome is Outcome.INTERRUPTED
     assert "nothing changed" in copy.message

@@ -114,6 +114,15 @@ check_timeout_option = seconds_option(
     "--check-timeout", 120, 3600, "Seconds to wait for the join checks to pass."
 )
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+no_substitute_option = click.option(
+    "--no-substitute", is_flag=True,
+    help="Send every missing store path from here; by default a host first fetches "
+    "what its own binary caches have (nix copy --substitute-on-destination).",
+)  # fmt: skip
+compress_option = click.option(
+    "--compress", is_flag=True,
+    help="Compress the closure copy's SSH stream (slow links; costs CPU on fast ones).",
+)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ deploy
@@ -164,6 +173,8 @@ def _render_run(res: RunResult, output: str) -> None:
 @closure_option
 @build_on_option
 @flake_option
+@no_substitute_option
+@compress_option
 @click.option(
     "--mode",
     type=click.Choice(MODES),
@@ -203,6 +214,8 @@ def deploy(
     closure_specs: tuple[str, ...],
     build_on: str,
     flake: str,
+    no_substitute: bool,
+    compress: bool,
     mode: str,
     max_parallel: int,
     confirm_timeout: int,
@@ -234,6 +247,7 @@ def deploy(
         check_timeout=check_timeout, activation_timeout=activation_timeout,
         rollback=not no_rollback, keep_going=keep_going, build_on=build_on,
         flake=flake or _default_flake(), closures=closures, stability_window=stability_window,
+        substitute=not no_substitute, compress=compress,
     )  # fmt: skip
     if prune and mode not in ("switch", "test"):
         raise UserError(
@@ -498,6 +512,7 @@ def history(
 @closure_option
 @build_on_option
 @flake_option
+@no_substitute_option
 @max_parallel_option
 @output_option
 @click.pass_context
@@ -509,6 +524,7 @@ def plan(
     closure_specs: tuple[str, ...],
     build_on: str,
     flake: str,
+    no_substitute: bool,
     max_parallel: int,
     output: str,
 ) -> None:
@@ -525,6 +541,7 @@ def plan(
         build_on=build_on,
         flake=flake or _default_flake(),
         max_parallel=max_parallel,
+        substitute=not no_substitute,
     )
     if output == "json":
         emit_json(result)

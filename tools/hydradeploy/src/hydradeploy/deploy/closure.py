@@ -1,26 +1,45 @@
 """Getting the new closure onto a host.
 
 Prebuilt (`--closure HOST=PATH`) or `--build-on local`: the closure is in the local
-store; the engine asks the host which of its paths it lacks and streams exactly those
-(`nix-store --export` here → `nix-store --import` there) over the host's existing SSH
-connection, so a deploy needs no extra connection. `--build-on target` archives the
-flake to the host (`nix flake archive --to ssh://…`) and builds there.
+store. Over the host's own connection the engine asks which of its paths the host
+lacks and refuses when they would not fit in its free store space; then `nix copy
+--to ssh-ng://…` moves them over OpenSSH (transport/openssh.py: the same host-key
+policy, jump host and sudo as every other connection), by default letting the host
+fetch what its own binary caches have first (`--substitute-on-destination`).
+`--build-on target` archives the flake to the host (`nix flake archive --to ssh://…`)
+and builds there.
+
+Ctrl-C leaves nothing half-registered on the host: Nix registers a path only after
+all of its NAR arrived and its hash matched (NixOS/nix 2.8.0
+src/libstore/local-store.cc, `LocalStore::addToStore(const ValidPathInfo &, Source &…)`:
+`restorePath`, the `narHash` check, then `registerValidPath(info)`; a partial path is
+not valid and is deleted by the next `addToStore` of it, `deletePath(realPath)`, or by
+the GC), and sends references before referrers (store-api.cc `copyPaths`:
+`topoSortPaths`, reversed), so the valid paths are always closed under references.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hydradeploy.deploy import nix
+from hydradeploy.inventory import Host
 from hydradeploy.transport import Connection as Remote
-from hydradeploy.transport import RemoteError, local
+from hydradeploy.transport import RemoteError, local, openssh
 
 COPY_TIMEOUT = 3600.0
 SPACE_MARGIN = 64 * 2**20  # left free after the copy (Nix database, logs, GC roots)
 BUILD_TIMEOUT = 7200.0
+STOP_GRACE = 10.0  # seconds nix copy gets to end after SIGINT before it is killed
 
 
 class ClosureError(Exception):
@@ -30,8 +49,44 @@ class ClosureError(Exception):
 @dataclass(frozen=True)
 class CopyStats:
     paths: int  # in the closure
-    sent: int  # paths the host lacked
+    sent: int  # paths the deployer sent
+    bytes: int  # NAR bytes of the paths sent (what crossed the link, before ssh)
+    substituted: int = 0  # paths the host fetched from its own caches
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "paths": self.paths,
+            "sent": self.sent,
+            "bytes": self.bytes,
+            "substituted": self.substituted,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def __str__(self) -> str:
+        return (
+            f"{self.sent} of {self.paths} paths sent ({self.bytes} bytes), "
+            f"{self.substituted} substituted, {self.seconds:.1f} s"
+        )
+
+
+@dataclass(frozen=True)
+class CopyProgress:
+    """What a running copy has done: bytes written to ssh so far, paths started."""
+
     bytes: int
+    paths_started: int
+    paths_to_send: int | None  # known once nix says "copying N paths"
+    seconds: float
+
+    def __str__(self) -> str:
+        rate = self.bytes / self.seconds / 1e6 if self.seconds > 0 else 0.0
+        if self.paths_to_send is None:
+            return "the host asks its own caches first"
+        return (
+            f"sent {self.bytes / 2**20:.1f} MiB at {rate:.0f} MB/s, "
+            f"path {self.paths_started} of {self.paths_to_send}"
+        )
 
 
 def _local(argv: Sequence[str], timeout: float, env: dict[str, str] | None = None) -> str:
@@ -70,21 +125,181 @@ def missing_on(remote: Remote, paths: Sequence[str]) -> list[str]:
     return [p for p in paths if p in lacking]  # keep the references-first order
 
 
-def _export_stream(
-    paths: Sequence[str], proc_holder: list[subprocess.Popen[bytes]]
-) -> Iterator[bytes]:
-    proc = local.stream(nix.export_paths(paths))
-    proc_holder.append(proc)
-    assert proc.stdout is not None
-    while chunk := proc.stdout.read(1 << 20):
-        yield chunk
+def fetchable_on(remote: Remote, paths: Sequence[str]) -> set[str]:
+    """Which of `paths` (lacking there) the host's own substituters would fetch: the
+    host's answer, with its nix.conf (substituters, trusted keys), not ours."""
+    if not paths:
+        return set()
+    res = remote.run(
+        nix.realise_dry_run(),
+        stdin=("\n".join(paths) + "\n").encode(),
+        timeout=120,
+        what="nix-store --realise --dry-run",
+    )
+    return nix.fetched_paths(res.stdout + "\n" + res.stderr) & set(paths)
+
+
+def nar_sizes(paths: Sequence[str]) -> dict[str, int]:
+    """NAR bytes of each path (`nix-store --query --size`, one line per path, in order)."""
+    if not paths:
+        return {}
+    sizes = [int(x) for x in _local(nix.query_size(paths), 120).split()]
+    return dict(zip(paths, sizes, strict=True))
 
 
 def nar_size(paths: Sequence[str]) -> int:
     """Bytes the paths take unpacked (`nix-store --query --size`)."""
-    if not paths:
-        return 0
-    return sum(int(x) for x in _local(nix.query_size(paths), 120).split())
+    return sum(nar_sizes(paths).values())
+
+
+def _written(pid: int) -> int | None:
+    """Bytes process `pid` has written so far (proc(5), /proc/PID/io `wchar`): nix copy
+    writes the NARs into its ssh pipe, so this is the live progress of the send."""
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            for line in f:
+                if line.startswith("wchar:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+# one line is enough when ssh itself says what went wrong (host key, auth, network)
+_SSH_FAILURES = (
+    "No ED25519 host key is known",
+    "Permission denied",
+    "Connection refused",
+    "Connection timed out",
+    "Could not resolve hostname",
+    "No route to host",
+    "sudo:",
+)
+
+
+class _NixCopyLog:
+    """Reads `nix copy --log-format internal-json` from its stderr."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.to_send: int | None = None
+        self.errors: list[str] = []
+        self.ssh_said: str = ""
+        self.key_changed = False
+
+    def feed(self, raw: str) -> None:
+        line = raw.rstrip("\n")
+        if not line.startswith("@nix "):
+            if (
+                "REMOTE HOST IDENTIFICATION HAS CHANGED" in line
+                or "Host key verification failed" in line
+            ):
+                self.key_changed = True
+            elif any(m in line for m in _SSH_FAILURES) and not self.ssh_said:
+                self.ssh_said = line.strip()
+            elif line.strip():
+                self.errors.append(line.strip())
+            return
+        try:
+            ev = json.loads(line[5:])
+        except ValueError:
+            return
+        if ev.get("action") == "start" and ev.get("type") == 100:  # actCopyPath
+            fields = ev.get("fields") or []
+            if fields:
+                self.sent.append(str(fields[0]))
+        elif ev.get("action") == "start" and ev.get("type") == 103:  # actCopyPaths
+            text = str(ev.get("text", ""))  # "copying N paths"
+            parts = text.split()
+            if len(parts) == 3 and parts[1].isdigit():
+                self.to_send = int(parts[1])
+        elif ev.get("action") == "msg" and ev.get("level", 9) == 0:  # lvlError
+            self.errors.append(str(ev.get("msg", "")).strip())
+
+    def failure(self) -> str:
+        import re
+
+        if self.key_changed:
+            return "host key verification failed: the host presented a key the policy does not trust (inventory host_key / known_hosts)"
+        if self.ssh_said:
+            return self.ssh_said
+        msg = next((e for e in reversed(self.errors) if e), "")
+        msg = re.sub(r"\x1b\[[0-9;]*m", "", msg)  # Nix colours its messages
+        return msg.splitlines()[0] if msg else ""
+
+
+def nix_copy(
+    host: Host,
+    path: str,
+    *,
+    substitute: bool,
+    compress: bool = False,
+    on_progress: Callable[[CopyProgress], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> list[str]:
+    """`nix copy` of `path`'s closure to `host` over OpenSSH; returns the paths it sent
+    (in order). A cancel sends SIGINT (Nix stops between reads, as on Ctrl-C) and then
+    waits; the host keeps only complete, registered paths."""
+    with openssh.nix_sshopts(host, compress=compress) as sshopts:
+        uri = openssh.store_uri(host)
+        argv = nix.copy_to(uri, path, substitute=substitute)
+        try:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, env={**os.environ, "NIX_SSHOPTS": sshopts}, text=True,
+                errors="replace",
+            )  # fmt: skip
+        except FileNotFoundError:
+            raise ClosureError("nix not found on this machine") from None
+        openssh.count_connection(host)
+        log = _NixCopyLog()
+        assert proc.stderr is not None
+        stderr = proc.stderr
+
+        def read() -> None:
+            for ln in stderr:
+                log.feed(ln)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        t0 = time.monotonic()
+        base = _written(proc.pid) or 0
+        stopped = False
+        try:
+            while proc.poll() is None:
+                if not stopped and cancelled is not None and cancelled():
+                    proc.send_signal(signal.SIGINT)
+                    stopped = True
+                    try:
+                        proc.wait(STOP_GRACE)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                    break
+                if time.monotonic() - t0 > COPY_TIMEOUT:
+                    proc.kill()
+                    proc.wait()
+                    raise ClosureError(
+                        f"{host.name}: nix copy to {uri} took longer than {COPY_TIMEOUT:g} s"
+                    )
+                if on_progress is not None:
+                    done = (_written(proc.pid) or base) - base
+                    on_progress(CopyProgress(done, len(log.sent), log.to_send,
+                                             time.monotonic() - t0))  # fmt: skip
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(0.25)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            reader.join(timeout=5)
+        if stopped:
+            raise ClosureError(
+                f"{host.name}: nix copy to {uri} interrupted; the host keeps only complete paths"
+            )
+        if proc.returncode != 0:
+            said = log.failure() or f"exit status {proc.returncode}"
+            raise ClosureError(f"{host.name}: nix copy to {uri} failed: {said}")
+        return log.sent
 
 
 def copy_closure(
@@ -92,47 +307,56 @@ def copy_closure(
     path: str,
     *,
     free_kb: int | None = None,
+    substitute: bool = True,
+    compress: bool = False,
     on_line: Callable[[str], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    copier: Callable[..., list[str]] = nix_copy,
 ) -> CopyStats:
-    """Send the paths of `path`'s closure that the host lacks, over `remote`; refuse
-    first when they would not fit in the host's free store space."""
+    """Get `path`'s closure onto the host: ask which paths it lacks (over `remote`),
+    refuse when they would not fit in its free store space, then `nix copy` them.
+
+    Substituted vs sent, and why it is true: `lacking` is what the host missed just
+    before; `nix copy` names each path it sends (one actCopyPath activity per path,
+    see nix.copy_to), and it exits 0 only when every path of the closure is valid on
+    the host: it first asks the host which are valid (after substituting), then each
+    path it sends must be acknowledged (NixOS/nix 2.8.0 src/libstore/legacy-ssh-store.cc,
+    `addToStore`: `if (readInt(conn->from) != 1) throw Error("failed to add path …")`). A
+    lacking path that is valid afterwards and was not sent was fetched by the host
+    itself from its substituters — nothing else writes its store meanwhile (the
+    deploy holds the host's lock)."""
+    t0 = time.monotonic()
     paths = local_requisites(path)
     lacking = missing_on(remote, paths)
     if not lacking:
-        return CopyStats(len(paths), 0, 0)
-    need = nar_size(lacking)
+        return CopyStats(len(paths), 0, 0, 0, time.monotonic() - t0)
+    sizes = nar_sizes(lacking)
+    need = sum(sizes.values())
     if free_kb is not None and need + SPACE_MARGIN > free_kb * 1024:
         raise ClosureError(
             f"{remote.name}: the closure needs {need // 2**20 + 1} MiB (+{SPACE_MARGIN // 2**20} MiB margin), "
             f"/nix/store on the host has {free_kb // 1024} MiB free"
         )
     if on_line:
-        on_line(f"sending {len(lacking)} of {len(paths)} store paths")
-    holder: list[subprocess.Popen[bytes]] = []
-    sent = 0
-
-    def counted() -> Iterator[bytes]:
-        nonlocal sent
-        for chunk in _export_stream(lacking, holder):
-            sent += len(chunk)
-            yield chunk
-
-    try:
-        res = remote.run(
-            nix.import_paths(), stdin=counted(), timeout=COPY_TIMEOUT, what="nix-store --import"
+        how = "substituting on the host, then sending the rest" if substitute else "sending"
+        on_line(
+            f"{len(lacking)} of {len(paths)} store paths missing ({need / 2**20:.1f} MiB): {how}"
         )
-    finally:
-        for proc in holder:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-    export_rc = holder[0].returncode if holder else 0
-    if export_rc != 0:
-        err = holder[0].stderr.read().decode(errors="replace").strip() if holder[0].stderr else ""
-        raise ClosureError(f"nix-store --export failed here: {err or export_rc}")
-    if not res.ok:
-        raise ClosureError(f"nix-store --import on {remote.name} failed: {res.last_line()}")
-    return CopyStats(len(paths), len(lacking), sent)
+
+    def progress(p: CopyProgress) -> None:
+        if on_line:
+            on_line(str(p))
+
+    sent_list = copier(
+        remote.host, path, substitute=substitute, compress=compress,
+        on_progress=progress, cancelled=cancelled,
+    )  # fmt: skip
+    wanted = set(lacking)
+    sent = [p for p in dict.fromkeys(sent_list) if p in wanted]
+    sent_bytes = sum(sizes[p] for p in sent)
+    return CopyStats(
+        len(paths), len(sent), sent_bytes, len(lacking) - len(sent), time.monotonic() - t0
+    )
 
 
 def build_local(flake: str, host: str) -> str:
@@ -148,6 +372,7 @@ def build_on_target(remote: Remote, flake: str, store_uri: str, nix_sshopts: str
     import json
 
     env = {"NIX_SSHOPTS": nix_sshopts}
+    openssh.count_connection(remote.host)
     archived = json.loads(_local(nix.flake_archive_to(flake, store_uri), BUILD_TIMEOUT, env))
     source = archived["path"]
     try:

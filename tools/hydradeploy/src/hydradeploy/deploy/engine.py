@@ -69,6 +69,8 @@ class Options:
     flake: str = "."
     closures: dict[str, str] = field(default_factory=dict)
     stability_window: float = stability.DEFAULT_WINDOW_S
+    substitute: bool = True  # the host fetches what its caches have (closure.copy_closure)
+    compress: bool = False  # compress the copy's SSH stream (slow links)
 
 
 def _ended_at(result: str | None) -> float | None:
@@ -334,7 +336,11 @@ class HostDeploy:
             outcome = Outcome.FAILED if self.rep.outcome is Outcome.SKIPPED else self.rep.outcome
             self._fail(step, str(exc), outcome)
         except closure.ClosureError as exc:
-            self._fail("closure", f"{self.host.name}: {exc}")
+            # the step that raised it (closure or copy), the host named once
+            step = self.rep.steps[-1].step if self.rep.steps else "closure"
+            said = str(exc)
+            named = said if said.startswith(f"{self.host.name}: ") else f"{self.host.name}: {said}"
+            self._fail(step, named)
         finally:
             self.finish(t0, before)
 
@@ -415,13 +421,14 @@ class HostDeploy:
                 own,
                 target.path,
                 free_kb=st.store_free_kb,
+                substitute=self.opts.substitute,
+                compress=self.opts.compress,
                 on_line=lambda ln: self.progress.line(self.host.name, ln),
+                cancelled=self.e.cancel.is_set,
             )
-            rep.steps.append(
-                StepResult(
-                    "copy-stats", True, f"{stats.sent} of {stats.paths} paths, {stats.bytes} bytes"
-                )
-            )
+            rep.copy = stats.as_json()
+            rep.steps.append(StepResult("copy-stats", True, str(stats)))
+            self.progress.note(self.host.name, f"copy: {stats}")
             new_paths = closure.local_requisites(target.path)
         else:
             new_paths = closure.remote_requisites(own, target.path)

@@ -126,6 +126,8 @@ class HostReport:
     changes: list[str] = field(default_factory=list)
     #: generation_after passed its checks and is recorded so on the host (verified.py)
     verified: bool | None = None
+    #: the copy step: paths, sent, bytes, substituted, seconds (closure.CopyStats)
+    copy: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -151,4 +153,5 @@ class HostReport:
             ],
             "changes": self.changes,
             "verified": self.verified,
+            "copy": self.copy,
         }

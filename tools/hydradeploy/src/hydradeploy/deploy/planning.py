@@ -10,10 +10,33 @@ from typing import Any
 
 from hydradeploy.deploy import closure, nix, order, probe
 from hydradeploy.inventory import Host, Inventory
-from hydradeploy.transport import RemoteError, connect
+from hydradeploy.transport import Connection, RemoteError, connect
 
 
-def host_plan(host: Host, path: str | None, *, build_on: str, flake: str) -> dict[str, Any]:
+def copy_preview(r: Connection, lacking: list[str], *, substitute: bool) -> dict[str, Any]:
+    """How the lacking paths would arrive: fetched by the host from its own caches (its
+    answer to `nix-store --realise --dry-run`) or sent from here. Bytes are NAR sizes
+    (unpacked), read from the local store."""
+    fetched: set[str] = set()
+    caches_error = None
+    if substitute and lacking:
+        try:
+            fetched = closure.fetchable_on(r, lacking)
+        except RemoteError as exc:  # e.g. caches that do not answer: counted as sent
+            caches_error = str(exc)
+    sizes = closure.nar_sizes(lacking)
+    send = [p for p in lacking if p not in fetched]
+    return {
+        "substitute": substitute,
+        "from_caches": {"paths": len(fetched), "bytes": sum(sizes[p] for p in fetched)},
+        "from_deployer": {"paths": len(send), "bytes": sum(sizes[p] for p in send)},
+        "caches_error": caches_error,
+    }
+
+
+def host_plan(
+    host: Host, path: str | None, *, build_on: str, flake: str, substitute: bool = True
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "host": host.name,
         "role": host.role,
@@ -49,10 +72,17 @@ def host_plan(host: Host, path: str | None, *, build_on: str, flake: str) -> dic
                     lacking = closure.missing_on(r, new)
                     old = closure.remote_requisites(r, st.current)
                     out["paths_to_copy"] = len(lacking)
+                    out["copy"] = copy_preview(r, lacking, substitute=substitute)
                     out["changes"] = nix.closure_changes(old, new)
+                    caches, sent = out["copy"]["from_caches"], out["copy"]["from_deployer"]
                     out["summary"] = (
-                        f"{len(lacking)} of {len(new)} store paths to copy, {len(out['changes'])} package change(s)"
+                        f"{len(lacking)} of {len(new)} store paths missing: "
+                        f"{caches['paths']} from its caches ({_mib(caches['bytes'])}), "
+                        f"{sent['paths']} sent from here ({_mib(sent['bytes'])}); "
+                        f"{len(out['changes'])} package change(s)"
                     )
+                    if out["copy"]["caches_error"]:
+                        out["summary"] += " (its caches did not answer: counted as sent)"
             else:
                 out["summary"] = "closure built at deploy time; changes known after the build"
     except (RemoteError, closure.ClosureError) as exc:
@@ -69,14 +99,17 @@ def make_plan(
     build_on: str,
     flake: str,
     max_parallel: int,
+    substitute: bool = True,
 ) -> dict[str, Any]:
     plan = order.waves(hosts, max_parallel)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        per_host = list(
-            pool.map(
-                lambda h: host_plan(h, closures.get(h.name), build_on=build_on, flake=flake), hosts
-            )
+
+    def one(h: Host) -> dict[str, Any]:
+        return host_plan(
+            h, closures.get(h.name), build_on=build_on, flake=flake, substitute=substitute
         )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        per_host = list(pool.map(one, hosts))
     for entry, extra in zip(per_host, _node_preview(inv, hosts), strict=True):
         entry.update(extra)  # the label/taint changes (deploy/node_sync.py)
     return {
@@ -90,6 +123,10 @@ def _node_preview(inv: Inventory, hosts: Sequence[Host]) -> list[dict[str, Any]]
 
     found = node_sync.preview(inv, hosts)
     return [found[h.name] for h in hosts]
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
 
 
 def _short(path: str) -> str:

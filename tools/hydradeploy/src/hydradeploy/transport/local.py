@@ -87,10 +87,3 @@ def interactive(argv: Sequence[str]) -> int:
     except FileNotFoundError:
         raise LocalError(f"{argv[0]} not found on this machine") from None
 
-
-def stream(argv: Sequence[str]) -> subprocess.Popen[bytes]:
-    """Start argv with stdout and stderr piped, for output read while it runs."""
-    try:
-        return subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    except FileNotFoundError:
-        raise LocalError(f"{argv[0]} not found on this machine") from None

@@ -244,13 +244,9 @@ def nix_copy(
         uri = openssh.store_uri(host)
         argv = nix.copy_to(uri, path, substitute=substitute)
         try:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE, env={**os.environ, "NIX_SSHOPTS": sshopts}, text=True,
-                errors="replace",
-            )  # fmt: skip
-        except FileNotFoundError:
-            raise ClosureError("nix not found on this machine") from None
+            proc = local.start_reading_stderr(argv, {**os.environ, "NIX_SSHOPTS": sshopts})
+        except local.LocalError as exc:
+            raise ClosureError(str(exc)) from None
         openssh.count_connection(host)
         log = _NixCopyLog()
         assert proc.stderr is not None

@@ -87,3 +87,14 @@ def interactive(argv: Sequence[str]) -> int:
     except FileNotFoundError:
         raise LocalError(f"{argv[0]} not found on this machine") from None
 
+
+def start_reading_stderr(argv: Sequence[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start argv (no stdin, stdout dropped) with its stderr piped as text, for a log read
+    while it runs (`nix copy --log-format internal-json`)."""
+    try:
+        return subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, env=env, text=True, errors="replace",
+        )  # fmt: skip
+    except FileNotFoundError:
+        raise LocalError(f"{argv[0]} not found on this machine") from None

@@ -379,6 +379,53 @@ def test_a_deployer_killed_during_the_checks_leaves_a_host_that_rolls_back(
     assert_healthy(hd, "w1")
 
 
+# Where the deployer is killed (signals.pause_point in the engine), and what the host
+# must run afterwards: the generation it had ("old") or, once confirmed, the new one.
+KILL_POINTS = [
+    ("arm", "old"),  # lock taken, nothing on the host changed yet
+    ("armed", "old"),  # the guard runs: it set the profile and activates (the old gap)
+    ("activated", "old"),  # activated, not yet reached over a new connection
+    ("reached", "old"),  # the guard waits for the checks
+    ("confirm", "old"),  # the checks passed; not confirmed yet
+    ("confirmed", "new"),  # confirmed; lock and record not yet written
+]
+
+
+@pytest.mark.parametrize(("point", "ends_on"), KILL_POINTS, ids=[p for p, _ in KILL_POINTS])
+def test_sigkill_at_each_point_leaves_a_checked_generation_and_a_lock_taken_over(
+    lab, hd, state_home, point, ends_on
+):
+    """SIGKILL at each step, including the old gap between profile and guard (now one
+    remote command: the guard sets the profile). Afterwards the host runs a generation
+    that passed its checks, the profile points at it, `check` passes, and the dead run's
+    lock is taken over by the next deploy (same machine, pid gone, guard finished)."""
+    old = (generation(lab, "w1"), current(lab, "w1"))
+    new = lab.closure("w1")
+    env = {**os.environ, "XDG_STATE_HOME": str(state_home),
+           "HYDRADEPLOY_PAUSE_AT": f"w1:{point}", "HYDRADEPLOY_PAUSE_SECONDS": "120"}  # fmt: skip
+    proc = subprocess.Popen(
+        argv(lab, "deploy", "w1", f"--closure=w1={new}", "--confirm-timeout", "5",
+             "--check-timeout", "4", "--stability-window", "1", "--output", "json"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    err = signal_at(proc, f"paused at w1:{point}", signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL, err
+    run_id = lab.run("w1", ["cat", f"{LOCK}/run"]).stdout.strip()
+    assert run_id, f"the killed run's lock is gone? {err}"
+    wait_guard_done(lab, "w1", run_id, timeout=90)
+    if ends_on == "old":
+        assert (generation(lab, "w1"), current(lab, "w1")) == old, point
+    else:
+        assert current(lab, "w1") == new and generation(lab, "w1") > old[0], point
+    assert profile(lab, "w1") == current(lab, "w1"), point
+    assert_healthy(hd, "w1")
+    # the dead run's lock: taken over, then released
+    rc, _data, err = hd("deploy", "w1", "--mode", "dry-activate", f"--closure=w1={new}",
+                        "--output", "json")  # fmt: skip
+    assert rc == 0 and "took over a stale lock" in err, err
+    assert no_lock(lab, "w1")
+
+
 def test_k3s_crashing_after_passing_the_checks_is_rolled_back(lab, hd):
     from hydradeploy.deploy.engine import Engine, Options
     from hydradeploy.deploy.progress import Progress

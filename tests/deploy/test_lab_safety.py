@@ -579,3 +579,61 @@ def test_ctrl_c_during_the_checks_of_a_good_closure_ends_on_a_verified_generatio
         assert w1["outcome"] == "rolled back" and w1["failed_step"] == "checks", w1
         assert (generation(lab, "w1"), current(lab, "w1")) == old
     assert_healthy(hd, "w1")
+
+
+# Swap w1's sshd host key (the only one, sshd.py: HostKey …ed25519_key) for a new one,
+# or put the saved one back; `restart` keeps open sessions (Debian's ssh.service has
+# KillMode=process), so only NEW connections see the change.
+_SWAP_KEY = r"""
+k=/etc/ssh/ssh_host_ed25519_key
+case $1 in
+  swap) cp -p "$k" "$k.saved" && cp -p "$k.pub" "$k.pub.saved" && rm -f "$k" "$k.pub" &&
+        ssh-keygen -q -t ed25519 -N '' -f "$k" ;;
+  back) [ -e "$k.saved" ] && mv -f "$k.saved" "$k" && mv -f "$k.pub.saved" "$k.pub" ;;
+esac
+systemctl restart ssh
+"""
+
+
+def test_a_host_key_changed_during_activation_is_one_line_and_the_guard_rolls_back(
+    lab, hd, state_home
+):
+    """The host presents another key to the confirm's new connection (a closure that
+    regenerates it, or a man in the middle): refused, never added; the cause is one
+    line naming host, step and both fingerprints; the host is rolled back by its guard
+    (asked through the working connection, which the swap does not touch)."""
+    old = (generation(lab, "w1"), current(lab, "w1"))
+    env = {**os.environ, "XDG_STATE_HOME": str(state_home),
+           "HYDRADEPLOY_PAUSE_AT": "w1:armed", "HYDRADEPLOY_PAUSE_SECONDS": "5"}  # fmt: skip
+    proc = subprocess.Popen(
+        argv(lab, "deploy", "w1", f"--closure=w1={lab.closure('w1')}", *FAST,
+             "--output", "json"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    seen = []
+    try:
+        for line in proc.stderr:
+            seen.append(line)
+            if "paused at w1:armed" in line:  # the guard is activating
+                assert (
+                    lab.run("w1", ["sh", "-c", _SWAP_KEY, "x", "swap"]).returncode == 0
+                )
+                break
+        out, rest = proc.communicate(timeout=180)
+    finally:
+        lab.run("w1", ["sh", "-c", _SWAP_KEY, "x", "back"])
+    err = "".join(seen) + rest
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and "paramiko" not in err.lower(), err
+    w1 = by_host(json.loads(out))["w1"]
+    assert w1["failed_step"] == "confirm", w1
+    assert w1["outcome"] in ("rolled back", "rolled back by the host"), w1
+    cause = w1["message"]
+    assert "\n" not in cause and "w1: host key of" in cause and "changed" in cause, (
+        cause
+    )
+    assert "protocol banner" not in err
+    assert (generation(lab, "w1"), current(lab, "w1")) == old
+    assert profile(lab, "w1") == current(lab, "w1") and no_lock(lab, "w1")
+    assert_healthy(hd, "w1")

@@ -98,13 +98,12 @@ def dead_pid() -> int:
 
 
 def plant_lock(
-    lab, host: str, *, machine: str, pid: int, deadline: int, run: str
+    lab, host: str, *, machine: str, pid: int, deadline: int, run: str, who: str = ""
 ) -> str:
-    """The lock another deployer leaves: same user@hostname as ours (the case the old
-    code took over), its own machine identity, pid and deadline."""
-    holder = (
-        f"root@{socket.gethostname()} pid {pid} since 2026-01-01T00:00:00Z (run {run})"
-    )
+    """The lock another deployer leaves: by default the same user@hostname as ours (the
+    case the old code took over), its own machine identity, pid and deadline."""
+    who = who or f"root@{socket.gethostname()}"
+    holder = f"{who} pid {pid} since 2026-01-01T00:00:00Z (run {run})"
     body = (
         'mkdir -p "$1" && printf "%s\\n" "$2" > "$1/holder" && printf "%s\\n" "$3" > "$1/run" '
         '&& printf "%s\\n" "$4" > "$1/machine" && printf "%s\\n" "$5" > "$1/pid" '
@@ -120,11 +119,14 @@ def plant_lock(
 # ------------------------------------------------------------------ locks
 
 
-def test_a_live_lock_of_another_machine_with_the_same_user_at_hostname_is_not_taken(
-    lab, hd
-):
+@pytest.mark.parametrize(
+    "who", ["", "alice@elsewhere"], ids=["same-user-at-host", "other"]
+)
+def test_a_live_lock_of_another_machine_is_not_taken(lab, hd, who):
+    """Two deployers on one host, the other one from another machine: whether its
+    user@hostname equals ours or not, its live lock stands."""
     gen = generation(lab, "w1")
-    holder = plant_lock(lab, "w1", machine="0" * 32, pid=dead_pid(),
+    holder = plant_lock(lab, "w1", machine="0" * 32, pid=dead_pid(), who=who,
                         deadline=int(time.time()) + 3600, run="20260101T000000Z-aaaaaa")  # fmt: skip
     try:
         rc, data, err = hd("deploy", "w1", f"--closure=w1={lab.closure('w1')}", *FAST,
@@ -426,6 +428,54 @@ def test_sigkill_at_each_point_leaves_a_checked_generation_and_a_lock_taken_over
                         "--output", "json")  # fmt: skip
     assert rc == 0 and "took over a stale lock" in err, err
     assert no_lock(lab, "w1")
+
+
+# Ctrl-C at each point after the lock: what the host must end on (the checks of a good
+# closure may pass before the interrupt is seen: then it ends deployed and verified).
+INT_POINTS = ["arm", "armed", "activated", "reached", "confirm"]
+
+
+@pytest.mark.parametrize("point", INT_POINTS)
+def test_ctrl_c_at_each_point_ends_on_a_checked_generation_with_lock_and_record(
+    lab, hd, state_home, point
+):
+    """Ctrl-C before the guard (nothing changed), while it activates, between the
+    activation and the confirm, before the checks, after them: exit 130, the lock
+    released, the record written, the host on the old generation or — only when its
+    checks passed — on the new one, verified; profile and running system agree."""
+    old = (generation(lab, "w1"), current(lab, "w1"))
+    new = lab.closure("w1")
+    env = {**os.environ, "XDG_STATE_HOME": str(state_home),
+           "HYDRADEPLOY_PAUSE_AT": f"w1:{point}", "HYDRADEPLOY_PAUSE_SECONDS": "120"}  # fmt: skip
+    proc = subprocess.Popen(
+        argv(lab, "deploy", "w1", f"--closure=w1={new}", *FAST, "--output", "json"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    err = signal_at(proc, f"paused at w1:{point}", signal.SIGINT)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    data = json.loads(proc.stdout_text)  # type: ignore[attr-defined]
+    w1 = by_host(data)["w1"]
+    assert data["outcome"] == "interrupted" and "not started" not in w1["message"], w1
+    assert recorded(state_home, data["id"])["hosts"][0]["outcome"] == w1["outcome"]
+    assert no_lock(lab, "w1")
+    wait_guard_done(lab, "w1", data["id"])
+    if w1["outcome"] == "deployed":
+        assert point in ("reached", "confirm"), w1
+        assert current(lab, "w1") == new and w1["verified"] is True
+    else:
+        assert w1["outcome"] in (
+            "interrupted",
+            "rolled back",
+            "rolled back by the host",
+        ), w1
+        assert (generation(lab, "w1"), current(lab, "w1")) == old, w1
+        if point == "arm":
+            assert w1["message"].startswith(
+                "interrupted before activation; nothing changed"
+            )
+    assert profile(lab, "w1") == current(lab, "w1")
+    assert_healthy(hd, "w1")
 
 
 def test_k3s_crashing_after_passing_the_checks_is_rolled_back(lab, hd):

@@ -487,6 +487,9 @@ class HostDeploy:
             set_profile=activate.guard_profile_step(target, opts.goal),
         )  # fmt: skip
         self._pause("arm")  # nothing changed yet
+        if self.e.cancel.is_set():  # the last point where stopping leaves the host untouched
+            raise self._fail("arm", "interrupted before activation; nothing changed",
+                             Outcome.INTERRUPTED)  # fmt: skip
         try:
             how = self._step("arm", lambda: watchdog.arm(own, guard))
         except RemoteError as exc:  # the guard sets the profile: say what the profile is

@@ -1,5 +1,5 @@
 """The deploy flow. Per host (`HostDeploy`, one method per step): connect → preflight →
-lock → closure → copy → profile → arm the guard (it activates) → confirm over a new
+lock → closure → copy → arm the guard (it sets the profile, then activates) → confirm over a new
 connection → [after rejoin] → join checks → on failure roll back and re-check. Across
 hosts (`Engine`): waves from `order`, [after the servers], a server gate before the
 agents, stop after a failed wave unless --keep-going, Ctrl-C stops at safe points.

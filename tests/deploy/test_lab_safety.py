@@ -430,8 +430,10 @@ def test_sigkill_at_each_point_leaves_a_checked_generation_and_a_lock_taken_over
     assert no_lock(lab, "w1")
 
 
-# Ctrl-C at each point after the lock: what the host must end on (the checks of a good
-# closure may pass before the interrupt is seen: then it ends deployed and verified).
+# Ctrl-C at each point after the lock: what the host must end on. Once activated, the
+# interrupted run still polls the checks once: when they pass at that poll (a good
+# closure whose node is back at once, the usual case on an idle machine) it finishes the
+# bounded stability window and ends deployed and verified; otherwise it rolls back.
 INT_POINTS = ["arm", "armed", "activated", "reached", "confirm"]
 
 
@@ -461,7 +463,7 @@ def test_ctrl_c_at_each_point_ends_on_a_checked_generation_with_lock_and_record(
     assert no_lock(lab, "w1")
     wait_guard_done(lab, "w1", data["id"])
     if w1["outcome"] == "deployed":
-        assert point in ("reached", "confirm"), w1
+        assert point in ("activated", "reached", "confirm"), w1
         assert current(lab, "w1") == new and w1["verified"] is True
     else:
         assert w1["outcome"] in (

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shlex
 import statistics
 import subprocess
@@ -111,6 +112,9 @@ def scale_bench(a: argparse.Namespace) -> None:
         lab = Lab(Path(d) / "lab")
         env = {**os.environ, "XDG_STATE_HOME": str(Path(d) / "state")}
         walls: dict[int, list[float]] = {n: [] for n in sizes}
+        cpu: dict[int, list[float]] = {
+            n: [] for n in sizes
+        }  # the deployer's, children too
         spans: dict[int, list[float]] = {n: [] for n in sizes}
         steps: dict[int, dict[str, list[float]]] = {n: {} for n in sizes}
         try:
@@ -122,7 +126,15 @@ def scale_bench(a: argparse.Namespace) -> None:
                 for n in sizes:
                     group = agents[:n]
                     closures = {w: lab.closure(w) for w in group}
+                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
                     wall, data = deploy(inv, group, closures, 8, env, extra)
+                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    cpu[n].append(
+                        after.ru_utime
+                        - before.ru_utime
+                        + after.ru_stime
+                        - before.ru_stime
+                    )
                     walls[n].append(wall)
                     spans[n].append(max(h["seconds"] for h in data["hosts"]))
                     for rep in data["hosts"]:
@@ -137,7 +149,7 @@ def scale_bench(a: argparse.Namespace) -> None:
           f"median of {a.rounds} rounds (process wall time):")  # fmt: skip
     for n in sizes:
         print(f"  {n:2d} agent(s): {med(walls[n]):.2f} s = {med(walls[n]) / base:.2f}x one agent"
-              f" (slowest host {med(spans[n]):.2f} s)")  # fmt: skip
+              f" (slowest host {med(spans[n]):.2f} s; deployer CPU {med(cpu[n]):.2f} s)")  # fmt: skip
     for n in sizes:
         print(f"  per step, {n} agent(s), median: "
               + ", ".join(f"{k} {med(v):.2f}" for k, v in steps[n].items()))  # fmt: skip

@@ -685,6 +685,9 @@ def test_a_host_key_changed_during_activation_is_one_line_and_the_guard_rolls_ba
     assert "\n" not in cause and "w1: host key of" in cause and "changed" in cause, (
         cause
     )
+    assert cause.startswith("the new SSH connection after activation was refused: "), (
+        cause
+    )
     assert "protocol banner" not in err
     assert (generation(lab, "w1"), current(lab, "w1")) == old
     assert profile(lab, "w1") == current(lab, "w1") and no_lock(lab, "w1")

@@ -78,6 +78,11 @@ def _ended_at(result: str | None) -> float | None:
     return float(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
 
 
+def _key_changed(error: str) -> bool:
+    """The one-line refusal of a host key that differs from the known one."""
+    return "host key of" in error and " changed: it presented " in error
+
+
 # Steps after which the host is still exactly as the deploy found it.
 BEFORE_CHANGE = frozenset({"connect", "preflight", "lock", "closure", "copy"})
 
@@ -584,7 +589,9 @@ class HostDeploy:
                 break
             except RemoteError as exc:
                 last_err = str(exc)
-                if time.monotonic() >= deadline:
+                # a changed host key (transport.hostkeys.describe_refusal) will not come
+                # right by retrying: roll back now through the working connection
+                if time.monotonic() >= deadline or _key_changed(last_err):
                     decision = ""
                     break
                 time.sleep(0.5)
@@ -605,6 +612,8 @@ class HostDeploy:
                 f"no confirmation reached the host within {opts.confirm_timeout} s of the "
                 f"activation ({last_err or 'the host was unreachable'})"
             )
+        elif _key_changed(last_err):
+            why = f"the new SSH connection after activation was refused: {last_err}"
         else:
             why = f"no new SSH connection within {opts.confirm_timeout} s after activation: {last_err or 'refused'}"
         self._fail("confirm", why)

@@ -293,12 +293,14 @@ def test_node_checks_name_each_failure():
         labels={"hydra.io/gpu-class": "wrong"},
         taints=[
             {"key": "other", "effect": "NoExecute"},
+            {"key": "gpu", "value": "false", "effect": "NoExecute"},
             {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"},
         ],
         gpus={},
         ready="Unknown",
         version="v1.33.1+k3s1",
     )
+    bad["metadata"]["annotations"] = {"hydra.io/managed-taints": "other:NoExecute"}
     got = failing(
         checks.node_checks(
             "w1", EXPECTED, {"w1": bad}, reference_version="v1.34.0+k3s1"
@@ -307,10 +309,46 @@ def test_node_checks_name_each_failure():
     assert got == {
         "node-ready": "node w1 Ready=Unknown (KubeletReady)",
         "labels": "missing hydra.io/gpu-count=2; wrong hydra.io/gpu-class=wrong (inventory: generation)",
-        "taints": "missing gpu=true:NoSchedule; unexpected other:NoExecute",
+        "taints": "missing gpu=true:NoSchedule; unexpected gpu=false:NoExecute, other:NoExecute",
         "gpus": "nvidia.com/gpu allocatable absent, inventory 2",
         "kubelet-version": "kubelet v1.33.1+k3s1, servers run v1.34.0+k3s1",
     }
+
+
+def test_an_operators_taint_does_not_fail_the_taints_check():
+    """`nodes sync` never removes a taint it does not manage, so a deploy must not roll
+    back over one (`kubectl taint node w1 maintenance=soon:NoSchedule`)."""
+    operator = {"key": "maintenance", "value": "soon", "effect": "NoSchedule"}
+    node = good_node(taints=[*good_node()["spec"]["taints"], operator])
+    res = {
+        r.name: r
+        for r in checks.node_checks(
+            "w1", EXPECTED, {"w1": node}, reference_version=None
+        )
+    }
+    assert res["taints"].ok
+    assert (
+        res["taints"].detail
+        == "not managed by hydradeploy, left alone: maintenance=soon:NoSchedule"
+    )
+    # once hydradeploy manages that key (an inventory taint since removed), it must go
+    node["metadata"]["annotations"] = {
+        "hydra.io/managed-taints": "maintenance:NoSchedule"
+    }
+    assert failing(
+        checks.node_checks("w1", EXPECTED, {"w1": node}, reference_version=None)
+    ) == {"taints": "unexpected maintenance=soon:NoSchedule"}
+    # the cloud provider's uninitialized taint is never an operator's
+    stuck = good_node(
+        taints=[*good_node()["spec"]["taints"],
+                {"key": "node.cloudprovider.kubernetes.io/uninitialized", "value": "true", "effect": "NoSchedule"}]
+    )  # fmt: skip
+    assert (
+        "unexpected node.cloudprovider"
+        in failing(
+            checks.node_checks("w1", EXPECTED, {"w1": stuck}, reference_version=None)
+        )["taints"]
+    )
 
 
 def test_a_stale_registration_is_not_ready_after_activation():

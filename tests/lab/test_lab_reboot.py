@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -139,6 +140,54 @@ def test_reboot_one_host(lab: Lab, env: dict[str, str]) -> None:
     assert (
         lab.node_ready("w1") and not cordoned(n) and UNSCHEDULABLE not in taint_keys(n)
     )
+    last = records(env)[-1]  # `history` shows reboots too
+    assert (last["command"], last["outcome"]) == ("reboot", "ok")
+    assert [(h["host"], h["outcome"], h["steps"]) for h in last["hosts"]] == [
+        ("w1", "ok", row["steps"])
+    ]
+
+
+def records(env: dict[str, str]) -> list[dict[str, Any]]:
+    path = os.path.join(env["XDG_STATE_HOME"], "hydradeploy", "deploys.jsonl")
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def test_ctrl_c_during_a_reboot_finishes_the_host_in_flight_and_starts_no_other(
+    lab: Lab, env: dict[str, str]
+) -> None:
+    """Stopping a host between cordon and uncordon would leave it cordoned or
+    unchecked: the interrupted run lets w1 come back and uncordon, never starts w2,
+    records "interrupted" and exits 130."""
+    boots = {h: lab.boots(h) for h in ("w1", "w2")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hydradeploy", "--inventory", str(lab.inventory_path),
+         "reboot", "w1", "w2", *FAST, "--output", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "w1: wait-boot" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    out, rest = proc.communicate(timeout=300)
+    err = "".join(seen) + rest
+    assert proc.returncode == 130, err
+    assert "stopping after the hosts being rebooted are back" in err, err
+    rows = {r["host"]: r for r in json.loads(out)}
+    assert rows["w1"]["outcome"] == "ok" and rows["w1"]["steps"][-1] == "uncordon", rows
+    assert rows["w2"]["outcome"] == "skipped", rows
+    assert rows["w2"]["message"] == "not touched: interrupted by SIGINT"
+    assert {h: lab.boots(h) - boots[h] for h in boots} == {"w1": 1, "w2": 0}
+    assert not cordoned(node(lab, "w1")) and not cordoned(node(lab, "w2"))
+    last = records(env)[-1]
+    assert (last["command"], last["outcome"]) == ("reboot", "interrupted")
+    assert {h["host"]: h["outcome"] for h in last["hosts"]} == {
+        "w1": "ok",
+        "w2": "skipped",
+    }
 
 
 def test_reboot_agents_one_at_a_time(lab: Lab, env: dict[str, str]) -> None:

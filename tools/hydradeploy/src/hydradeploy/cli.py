@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "generations": ("hydradeploy.deploy.cli", "generations", "List a host's system generations."),
     "status": ("hydradeploy.deploy.cli", "status", "Generation, k3s and node state per host."),
     "check": ("hydradeploy.deploy.cli", "check", "Run the join and health checks only."),
-    "history": ("hydradeploy.deploy.cli", "history", "Show the record of past deploys."),
+    "history": ("hydradeploy.deploy.cli", "history", "Past deploys, rollbacks and reboots."),
     "reboot": ("hydradeploy.deploy.reboot_cli", "reboot", "Reboot hosts: cordon, drain, check."),
     "prune": ("hydradeploy.deploy.prune_cli", "prune", "Delete objects of removed manifests."),
     "nodes": ("hydradeploy.deploy.nodes_cli", "nodes", "Sync node labels and taints."),
@@ -79,6 +79,11 @@ class LazyGroup(click.Group):
             raise
         command: click.Command = getattr(mod, attr)
         return command
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # global options written after the command (`status --inventory X`) are the
+        # group's: also while the shell completes a word, which parses here without main()
+        return super().parse_args(ctx, hoist_globals(args))
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]

@@ -13,6 +13,11 @@ DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
+# Node annotations where `hydradeploy nodes sync` records the label keys and taints
+# (KEY:EFFECT) it manages, comma-separated; anything else on a node is someone else's.
+MANAGED_LABELS = "hydra.io/managed-labels"
+MANAGED_TAINTS = "hydra.io/managed-taints"
+
 # Labels a kubelet may set on its own node inside the kubernetes.io / k8s.io namespaces
 # (NodeRestriction admission); k3s passes --node-label to the kubelet, so anything else
 # there is refused when the node registers.

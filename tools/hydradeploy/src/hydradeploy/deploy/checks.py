@@ -12,7 +12,7 @@ Checks, each named in every failure:
   node-ready      its Ready condition is True; after an activation, also its Lease
                   (kube-node-lease/NAME) renewed after the activation ended
   labels          every inventory label is present with the inventory's value
-  taints          exactly the inventory taints (Kubernetes' own node.kubernetes.io/* aside)
+  taints          the inventory taints; no leftover taint on a key hydradeploy manages
   gpus            allocatable nvidia.com/gpu / amd.com/gpu = inventory count
   kubelet-version same k3s version as the cluster-init server
   readyz          servers: `k3s kubectl get --raw /readyz` says ok
@@ -33,9 +33,13 @@ from typing import Any
 from hydradeploy.deploy.models import CheckResult
 from hydradeploy.deploy.remote import Remote, RemoteError, script
 from hydradeploy.inventory import Host, Inventory
-from hydradeploy.kube_names import parse_taint
+from hydradeploy.kube_names import MANAGED_TAINTS, parse_taint
 
 SYSTEM_TAINT_PREFIX = "node.kubernetes.io/"
+# Set by the kubelet on a node registered with an external cloud provider (k3s runs it
+# so) until the cloud controller initialised it (kubernetes
+# pkg/kubelet/kubelet_node_status.go @c579a3279, `initialNode`): never an operator's.
+UNINITIALIZED_TAINT = "node.cloudprovider.kubernetes.io/uninitialized"
 ETCD_LABEL = "node-role.kubernetes.io/etcd"
 LEASE_NAMESPACE = "kube-node-lease"
 LEASES_MARK = "@@hydradeploy-leases@@"
@@ -221,6 +225,32 @@ def _taint_strings(node: Mapping[str, Any]) -> set[str]:
     return out
 
 
+def _taint_check(name: str, node: Mapping[str, Any], inventory: list[str]) -> CheckResult:
+    """The inventory's taints are all there, and no taint hydradeploy manages is left
+    over. A taint on a key neither the inventory nor an earlier `nodes sync` owns
+    (MANAGED_TAINTS) is an operator's (`kubectl taint`, a drain tool): `nodes sync` never
+    removes it, so the check must not fail — and roll a deploy back — because of it; it
+    is named in the detail of a passing check."""
+    have = _taint_strings(node)
+    want = {_normal_taint(t) for t in inventory}
+    annotations = node.get("metadata", {}).get("annotations", {}) or {}
+    managed = {k for k in str(annotations.get(MANAGED_TAINTS, "")).split(",") if k}
+    owned_keys = {t.split(":", 1)[0].split("=", 1)[0] for t in want}
+    owned_keys |= {m.rsplit(":", 1)[0] for m in managed} | {UNINITIALIZED_TAINT}
+    extra = have - want
+    unexpected = {t for t in extra if t.split(":", 1)[0].split("=", 1)[0] in owned_keys}
+    foreign = extra - unexpected
+    detail = []
+    if want - have:
+        detail.append(f"missing {_fmt(want - have)}")
+    if unexpected:
+        detail.append(f"unexpected {_fmt(unexpected)}")
+    ok = not detail
+    if foreign:
+        detail.append(f"not managed by hydradeploy, left alone: {_fmt(foreign)}")
+    return CheckResult(name, ok, "; ".join(detail))
+
+
 def _normal_taint(spec: str) -> str:
     key, value, effect = parse_taint(spec)
     return f"{key}={value}:{effect}" if value else f"{key}:{effect}"
@@ -295,14 +325,7 @@ def node_checks(
             + ", ".join(f"{k}={labels[k]} (inventory: {v})" for k, v in sorted(wrong.items()))
         )
     out.append(CheckResult(f"{p}labels", not detail, "; ".join(detail)))
-    have_taints = _taint_strings(node)
-    want_taints = {_normal_taint(t) for t in expected.get("taints", [])}
-    tdetail = []
-    if want_taints - have_taints:
-        tdetail.append(f"missing {_fmt(want_taints - have_taints)}")
-    if have_taints - want_taints:
-        tdetail.append(f"unexpected {_fmt(have_taints - want_taints)}")
-    out.append(CheckResult(f"{p}taints", not tdetail, "; ".join(tdetail)))
+    out.append(_taint_check(f"{p}taints", node, expected.get("taints", [])))
     gpus = dict(expected.get("gpus", {}))
     if gpus:
         alloc = node.get("status", {}).get("allocatable", {}) or {}

@@ -431,7 +431,9 @@ def _gen(value: Any) -> str:
 
 
 @click.command(epilog="Examples:\n\n\b\n  hydradeploy history --last 5\n  hydradeploy history --host hydra-ai --cluster hydra")  # fmt: skip
-@click.option("--host", "host_filter", help="Only runs that touched this host.")
+@click.option(
+    "--host", "host_filter", shell_complete=complete_hosts, help="Only runs that touched this host."
+)
 @click.option("--cluster", "cluster_filter", help="Only runs on this cluster (inventory's cluster.name).")  # fmt: skip
 @click.option(
     "--this-inventory",
@@ -451,7 +453,7 @@ def history(
     last: int,
     output: str,
 ) -> None:
-    """The record of past deploys and rollbacks (who, when, hosts, generations, outcome)."""
+    """The record of past deploys, rollbacks and reboots (who, when, hosts, generations, outcome)."""
     from hydradeploy.cli_options import inventory_path
     from hydradeploy.deploy import record
 
@@ -462,9 +464,13 @@ def history(
         ]
     if cluster_filter:
         entries = [e for e in entries if e.get("cluster") == cluster_filter]
-    if this_inventory:
-        mine = str(inventory_path(ctx))
-        entries = [e for e in entries if e.get("inventory") == mine]
+    if this_inventory:  # the same file, however either path was written
+        from pathlib import Path
+
+        mine = inventory_path(ctx).resolve()
+        entries = [
+            e for e in entries if e.get("inventory") and Path(e["inventory"]).resolve() == mine
+        ]
     entries = entries[-last:]
     if output == "json":
         emit_json(entries)

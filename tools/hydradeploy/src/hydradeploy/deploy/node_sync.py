@@ -29,10 +29,13 @@ from hydradeploy.deploy.models import HostReport, StepResult
 from hydradeploy.deploy.remote import Remote, RemoteError
 from hydradeploy.errors import UserError
 from hydradeploy.inventory import Host, Inventory
-from hydradeploy.kube_names import label_key_error, label_value_error, parse_taint
-
-MANAGED_LABELS = "hydra.io/managed-labels"
-MANAGED_TAINTS = "hydra.io/managed-taints"
+from hydradeploy.kube_names import (
+    MANAGED_LABELS,
+    MANAGED_TAINTS,
+    label_key_error,
+    label_value_error,
+    parse_taint,
+)
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,14 @@
-"""`hydradeploy nodes sync [HOST…] [--dry-run] [--output table|json]`: make the nodes'
-labels and taints equal to the inventory without a deploy (deploy/node_sync.py)."""
+"""`hydradeploy nodes sync [HOST… | --all | --on SEL] [--dry-run] [--output table|json]`:
+make the nodes' labels and taints equal to the inventory without a deploy
+(deploy/node_sync.py)."""
 
 from __future__ import annotations
 
-import json
-
 import click
 
+from hydradeploy.cli_options import host_selection, load, select
 from hydradeploy.errors import OperationFailed, UserError
+from hydradeploy.output import emit_json, output_option, table
 
 
 @click.group()
@@ -16,22 +17,34 @@ def nodes() -> None:
 
 
 @nodes.command()
-@click.argument("hosts", nargs=-1)
+@host_selection
 @click.option("--dry-run", is_flag=True, help="Show the changes, change nothing.")
-@click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@output_option
 @click.pass_context
-def sync(ctx: click.Context, hosts: tuple[str, ...], dry_run: bool, output: str) -> None:
+def sync(
+    ctx: click.Context,
+    hosts: tuple[str, ...],
+    all_hosts: bool,
+    on: tuple[str, ...],
+    dry_run: bool,
+    output: str,
+) -> None:
     """Set each node's labels and taints to the inventory's, through a server's API.
 
     Only keys hydradeploy manages are touched (recorded on the node in the annotations
     hydra.io/managed-labels and hydra.io/managed-taints); labels and taints set by k3s,
     the kubelet, node-feature-discovery or an operator stay. Exit 1 when a node is not
-    registered or a change failed."""
-    from hydradeploy.deploy import node_sync
-    from hydradeploy.inventory import load_inventory
+    registered or a change failed. Every host (and its microVMs) when none is named.
 
-    inv = load_inventory(ctx.obj["inventory_path"])
-    chosen = [inv.host(h) for h in hosts] if hosts else list(inv.hosts.values())
+    \b
+    Examples:
+      hydradeploy nodes sync --dry-run
+      hydradeploy nodes sync hydra-compute --on @edge --output json
+    """
+    from hydradeploy.deploy import node_sync
+
+    inv = load(ctx)
+    chosen = select(inv, hosts, all_hosts, on, required=False)
     names = [n for h in chosen for n in (h.name, *(vm.name for vm in h.microvms))]
     kube, found, error = node_sync.server_nodes(inv)
     if kube is None or found is None:
@@ -51,23 +64,17 @@ def sync(ctx: click.Context, hosts: tuple[str, ...], dry_run: bool, output: str)
         "errors": errors,
     }
     if output == "json":
-        click.echo(json.dumps(result, indent=2, sort_keys=True))
+        emit_json(result)
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title="node labels and taints" + (" (dry run)" if dry_run else ""),
-                      title_justify="left")  # fmt: skip
-        for col in ("node", "kind", "change", "key", "from", "to"):
-            table.add_column(col, overflow="fold")
+        rows = []
         for p in plans:
             if not p.changes:
-                table.add_row(p.node, "", "none", "", "", "")
+                rows.append([p.node, "", "none", "", "", ""])
             for c in p.changes:
-                table.add_row(p.node, c.kind, c.action, c.key, c.old or "", c.new or "")
-        for name in absent:
-            table.add_row(name, "", "[red]not registered[/]", "", "", "")
-        Console().print(table)
+                rows.append([p.node, c.kind, c.action, c.key, c.old or "", c.new or ""])
+        rows += [[name, "", "[red]not registered[/]", "", "", ""] for name in absent]
+        title = "node labels and taints" + (" (dry run)" if dry_run else "")
+        table(title, ("node", "kind", "change", "key", "from", "to"), rows)
         for e in errors:
             click.echo(f"error: {e}", err=True)
     if absent or errors:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hydradeploy.cli_options import load
+from hydradeploy.cli_options import complete_hosts, load
 from hydradeploy.errors import OperationFailed, UserError
 from hydradeploy.output import output_option
 
@@ -82,7 +82,10 @@ def show(items: list[Item], output: str, dry_run: bool) -> None:
     "--include-data", is_flag=True,
     help="Also delete PersistentVolumeClaims (StatefulSet claims included) and CRDs.",
 )  # fmt: skip
-@click.option("--server", metavar="HOST", help="Server to read (default: the cluster-init one).")
+@click.option(
+    "--server", metavar="HOST", shell_complete=complete_hosts,
+    help="Server to read (default: the cluster-init one).",
+)  # fmt: skip
 @click.option(
     "--wait", type=click.FloatRange(0, 3600), default=60, show_default=True,
     help="Seconds to wait for k3s to apply new manifest files before deleting anything.",
@@ -103,6 +106,11 @@ def prune(
     stale link of an older generation), and the objects labelled as theirs. Deletes
     workloads, then Services, then ConfigMaps/Secrets, then Namespaces, then the Addon;
     PVCs and CRDs only with --include-data.
+
+    \b
+    Examples:
+      hydradeploy prune --dry-run
+      hydradeploy prune --server hydra-ai --output json
     """
     inv = load(ctx)
     host = server_of(inv, server)

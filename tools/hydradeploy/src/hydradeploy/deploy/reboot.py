@@ -5,18 +5,24 @@ to finish, the deploy's join checks (checks.wait_healthy), uncordon. Servers one
 time, then agents in waves that keep at least one GPU node of each vendor up
 (`plan_waves`, pure). The first host that fails stops the run: it stays as it is (a
 node that did not come back stays cordoned), hosts not yet started are not touched.
+
+Interrupted (SIGINT, SIGTERM, SIGHUP; deploy/signals.py), the run stops starting hosts
+but lets the hosts in flight finish: a host between cordon and uncordon, or already
+rebooting, cannot be left half-way safely — stopping there would leave it cordoned or
+unchecked. The record (deploy/record.py) is written on every exit path.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from hydradeploy.deploy import checks, nix
+from hydradeploy.deploy import checks, nix, record, signals
 from hydradeploy.deploy.activate import switch_command
 from hydradeploy.deploy.models import SYSTEM_PROFILE
 from hydradeploy.deploy.progress import Progress
@@ -292,11 +298,18 @@ class HostReboot:
 
 class Run:
     def __init__(
-        self, inv: Inventory, opts: Options, progress: Progress, pool: Pool | None = None
+        self,
+        inv: Inventory,
+        opts: Options,
+        progress: Progress,
+        pool: Pool | None = None,
+        stopping: Callable[[], str] = lambda: "",
     ) -> None:
         self.inv, self.opts, self.progress = inv, opts, progress
         self.pool = pool or Pool(inv)
         self._lock = threading.Lock()
+        #: the name of the signal that interrupted the run ("" while none did)
+        self.stopping = stopping
 
     def kube(self, avoid: Host | None) -> Connection | None:
         """A server's connection for kubectl: not `avoid` when another one answers."""
@@ -316,21 +329,59 @@ class Run:
         results = {h.name: HostResult(h.name, h.role) for w in waves for h in w}
         with self.pool:
             for wave in waves:
+                if self.stopping():
+                    break
                 with ThreadPoolExecutor(max_workers=len(wave)) as ex:
                     list(ex.map(lambda h: HostReboot(self, h, results[h.name]).go(), wave))
                 if any(results[h.name].outcome != "ok" for h in wave):
                     break
+        why = (
+            f"not touched: interrupted by {self.stopping()}"
+            if self.stopping()
+            else "not touched: an earlier host failed"
+        )
         for r in results.values():
             if r.outcome == "waiting":
-                r.outcome, r.message = "skipped", "not touched: an earlier host failed"
+                r.outcome, r.message = "skipped", why
         return list(results.values())
+
+
+@dataclass
+class RebootRun:
+    results: list[HostResult]
+    outcome: str  # ok | failed | interrupted
+    #: the signal that interrupted the run, None when none did
+    signum: int | None = None
 
 
 def reboot(
     inv: Inventory, chosen: Sequence[Host], opts: Options, *, quiet: bool = False
-) -> list[HostResult]:
+) -> RebootRun:
+    """Reboot CHOSEN in waves; the record is written whatever happens."""
     waves = plan_waves(chosen, list(inv.hosts.values()), opts.max_parallel, opts.force)
     order = " | ".join(", ".join(h.name for h in w) for w in waves)
-    with Progress([h.name for w in waves for h in w], quiet=quiet) as progress:
-        progress.note("plan", f"waves: {order}")
-        return Run(inv, opts, progress).go(waves)
+    run_id, started = record.new_run_id(), record.now_iso()
+    # signals only set the flag (never raise): the hosts in flight must finish
+    intr = signals.Interrupts(on_again=_say_finishing).__enter__()
+    results: list[HostResult] = []
+    try:
+        with Progress([h.name for w in waves for h in w], quiet=quiet) as progress:
+            progress.note("plan", f"waves: {order}")
+            results = Run(inv, opts, progress, stopping=lambda: intr.name).go(waves)
+    finally:
+        intr.__exit__()
+        outcome = (
+            "interrupted"
+            if intr.signum is not None
+            else ("ok" if results and all(r.outcome == "ok" for r in results) else "failed")
+        )
+        rec = record.entry(run_id, "reboot", started, [], outcome, sys.argv[1:],
+                           inventory=str(inv.path), cluster=inv.cluster.name)  # fmt: skip
+        rec["hosts"] = [r.as_json() for r in results]
+        record.append_local(rec)
+    return RebootRun(results, outcome, intr.signum)
+
+
+def _say_finishing(signum: int) -> None:
+    signals.say(signum, ": stopping after the hosts being rebooted are back and "
+                "uncordoned; no other host is started")  # fmt: skip

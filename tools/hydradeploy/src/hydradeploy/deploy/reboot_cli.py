@@ -76,7 +76,8 @@ def run_and_render(
     from hydradeploy.deploy.reboot import Options
     from hydradeploy.deploy.reboot import reboot as run_reboot
 
-    results = run_reboot(inv, chosen, Options(**options), quiet=quiet)
+    run = run_reboot(inv, chosen, Options(**options), quiet=quiet)
+    results = run.results
     if output == "json":
         rows = [r.as_json() for r in results]
         emit_json(rows if json_extra is None else {**json_extra, "reboot": rows})
@@ -91,6 +92,10 @@ def run_and_render(
                            f"{r.seconds:.1f}s", r.message])  # fmt: skip
         table("reboot result", ("host", "role", "outcome", "generation", "step", "time",
                                 "details"), rows_t)  # fmt: skip
+    if run.signum is not None:
+        from hydradeploy.deploy import signals
+
+        raise signals.exit_exception(run.signum)
     failed = [r for r in results if r.outcome == "failed"]
     if failed:
         raise OperationFailed(failed[0].message)

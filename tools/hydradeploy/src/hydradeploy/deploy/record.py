@@ -58,7 +58,8 @@ def entry(
 ) -> dict[str, Any]:
     return {
         "id": run_id,
-        "inventory": inventory,
+        # absolute: `history --this-inventory` compares it from any working directory
+        "inventory": str(Path(inventory).resolve()) if inventory else None,
         "cluster": cluster,
         "command": command,
         "args": args,

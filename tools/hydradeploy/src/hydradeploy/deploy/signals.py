@@ -115,14 +115,16 @@ def install() -> Interrupts:
     return Interrupts(say_already_stopping).__enter__()
 
 
-def say_already_stopping(signum: int) -> None:
+def say(signum: int, text: str) -> None:
+    """`hydradeploy: SIGNAME<text>` on stderr, from a signal handler: never raises (the
+    terminal may be gone)."""
     with contextlib.suppress(OSError, ValueError):
-        print(
-            f"hydradeploy: {signal.Signals(signum).name} again: already stopping; hosts "
-            "after activation finish their checks or roll back, then locks and the record",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(f"hydradeploy: {signal.Signals(signum).name}{text}", file=sys.stderr, flush=True)
+
+
+def say_already_stopping(signum: int) -> None:
+    say(signum, " again: already stopping; hosts after activation finish their checks or "
+        "roll back, then locks and the record")  # fmt: skip
 
 
 # A test hook: the lab tests kill the deployer at exact points of a host's deploy (issue 15:

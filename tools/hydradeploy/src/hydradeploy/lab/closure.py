@@ -10,6 +10,8 @@ writes) laid out like a NixOS toplevel, carrying the simulated parts they run.
     etc/systemd/system/k3s.service   the unit switch-to-configuration installs
     etc/ssh/sshd_config           installed as /etc/ssh/sshd_config (as NixOS's etc does)
     lib/hydra-lab/                the guest code (hydra_lab_guest) and k3s-sim
+    payload/NN                    with --payload-mib: links to the payload paths
+                                  (lab/payload.py), which the closure then references
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 from hydradeploy.errors import UserError
 from hydradeploy.inventory import Inventory
-from hydradeploy.lab import base, sshd, store
+from hydradeploy.lab import base, payload, sshd, store
 from hydradeploy.lab.spec import FAULTS, K3S_FAULTS
 from hydradeploy.versions import KUBERNETES_VERSION
 
@@ -182,9 +184,14 @@ def write_tree(root: Path, settings: dict[str, Any]) -> None:
     (root / "nixos-version").write_text(f"hydra-lab.{settings['revision']}\n")
 
 
-def build(settings: dict[str, Any], manifests: Path | None = None) -> str:
+def build(
+    settings: dict[str, Any], manifests: Path | None = None, *,
+    payload_mib: int = 0, payload_seed: str | None = None,
+) -> str:  # fmt: skip
     """Write the closure tree and add it to the runner's store; returns the store path.
-    MANIFESTS: a k8s/ directory whose YAML the closure deploys (see add_manifests)."""
+    MANIFESTS: a k8s/ directory whose YAML the closure deploys (see add_manifests).
+    PAYLOAD_MIB: that much incompressible data in store paths the closure references
+    (lab/payload.py; the seed defaults to the host name)."""
     fault = settings["fault"]
     if fault is not None and fault not in FAULTS:
         raise ValueError(fault)
@@ -195,7 +202,11 @@ def build(settings: dict[str, Any], manifests: Path | None = None) -> str:
         write_tree(root, settings)
         if manifests is not None:
             add_manifests(root, manifests)
-        return store.add(root)
+        tree = store.add(root)
+    if not payload_mib:
+        return tree
+    seed = payload_seed if payload_seed is not None else settings["node_name"]
+    return payload.build(tree, name, payload_mib, seed)
 
 
 MANIFEST_DIR = "/var/lib/rancher/k3s/server/manifests"  # nixpkgs rancher/default.nix manifestDir

@@ -19,9 +19,11 @@ from typing import Any
 from hydradeploy.errors import OperationFailed, UserError
 from hydradeploy.lab import (
     base,
+    cache,
     hostfs,
     inventory_out,
     network,
+    payload,
     processes,
     requirements,
     sshd,
@@ -209,6 +211,11 @@ class Lab:
                     strict=True,
                 )
             )
+        for name in state.hosts:
+            # No substituter until `lab cache` adds the lab's (the lab is offline).
+            conf = self._host_dir(name) / "upper" / cache.NIX_CONF.lstrip("/")
+            conf.parent.mkdir(parents=True, exist_ok=True)
+            conf.write_text(cache.nix_conf(None, None))
         self.known_hosts_path.write_text(
             sshd.known_hosts_lines({n: (h.address, host_keys[n]) for n, h in state.hosts.items()})
         )
@@ -419,13 +426,17 @@ class Lab:
     def closure(
         self, name: str, fault: str | None = None, revision: str | None = None,
         manifests: Path | None = None, *, restart_sshd: bool = False,
+        payload_mib: int = 0, payload_seed: str | None = None,
     ) -> str:  # fmt: skip
         """Build a system closure for host NAME in the runner's store (k3s settings from
         the lab inventory; optionally a fault; MANIFESTS: a k8s/ directory it deploys).
         Each call is a new build (revision). restart_sshd: a changed (still valid)
-        sshd_config, so activating it restarts ssh.service."""
+        sshd_config, so activating it restarts ssh.service. payload_mib: that many MiB
+        of incompressible data in store paths the closure references (lab/payload.py;
+        payload_seed, default the host name, decides their contents)."""
         from hydradeploy.inventory import load_inventory
 
+        payload.check(payload_mib, payload_seed)
         if fault is not None and fault not in FAULTS:
             raise UserError(f"lab closure: fault {fault!r} must be one of {', '.join(FAULTS)}")
         state = self._require()
@@ -440,7 +451,9 @@ class Lab:
         )  # fmt: skip
         if restart_sshd:
             settings["sshd_revision"] = revision
-        return closures.build(settings, manifests)
+        return closures.build(
+            settings, manifests, payload_mib=payload_mib, payload_seed=payload_seed
+        )
 
     def _next_build(self) -> int:
         """A build number no other process using this lab has handed out (the CLI and a
@@ -450,8 +463,79 @@ class Lab:
             fcntl.flock(lock, fcntl.LOCK_EX)
             on_disk = LabState.load(self.dir)
             state.builds = max(state.builds, on_disk.builds if on_disk else 0) + 1
+            if on_disk is not None and on_disk.cache_pid:  # started by another process
+                state.cache_pid, state.cache_port = on_disk.cache_pid, on_disk.cache_port
             state.save()
             return state.builds + 1
+
+    # ------------------------------------------------------------------ binary cache
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.dir / cache.CACHE_DIR
+
+    @property
+    def cache_url(self) -> str | None:
+        """http://GATEWAY:PORT of the lab's binary cache, None before the first `cache`
+        (read from lab.json: another process may have started the server)."""
+        state = LabState.load(self.dir) or self._require()
+        return f"http://{state.gateway}:{state.cache_port}" if state.cache_port else None
+
+    @property
+    def cache_public_key(self) -> str | None:
+        path = self.dir / cache.PUBLIC_KEY
+        return path.read_text().strip() if path.exists() else None
+
+    def cache(self, paths: Sequence[str]) -> str:
+        """Put the closures of PATHS (store paths of the runner's store, e.g. a lab
+        closure or only its payload paths, see payload.paths_of) into the lab's signed
+        binary cache, make sure its HTTP server runs, and make every host's nix.conf use
+        it as its substituter, trusting its key. Returns the cache URL. Idempotent; each
+        call adds paths to the same cache."""
+        state = self._require()
+        if not paths:
+            raise UserError("lab cache: give at least one store path")
+        cache.check_paths(list(paths))
+        public = cache.generate_key(
+            self.dir / cache.SECRET_KEY, self.dir / cache.PUBLIC_KEY, f"hydra-lab-{state.index}-1"
+        )
+        self.cache_dir.mkdir(exist_ok=True)
+        cache.fill(self.cache_dir, list(paths), self.dir / cache.SECRET_KEY)
+        url = self._cache_server()
+        conf = cache.nix_conf(url, public)
+        for name in state.hosts:
+            self.write_nix_conf(name, conf)
+        return url
+
+    def _cache_server(self) -> str:
+        """The running cache server's URL; starts it when it is not running."""
+        state = self._require()
+        with self._lock, open(self.dir / "lab.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            on_disk = LabState.load(self.dir)
+            if on_disk is not None and on_disk.cache_pid and cache.is_server(on_disk.cache_pid):
+                state.cache_pid, state.cache_port = on_disk.cache_pid, on_disk.cache_port
+            else:
+                pid, port = cache.serve(
+                    self.cache_dir, state.gateway, state.bridge, self.dir / STATE_FILE,
+                    self.dir / cache.LOG,
+                )  # fmt: skip
+                state.cache_pid, state.cache_port = pid, port
+                if on_disk is not None:
+                    state.builds = max(state.builds, on_disk.builds)
+                state.save()
+        url = self.cache_url
+        assert url is not None
+        return url
+
+    def write_nix_conf(self, name: str, text: str) -> None:
+        """Replace host NAME's /etc/nix/nix.conf (atomically, inside the host)."""
+        tmp = cache.NIX_CONF + ".tmp"
+        self._checked(
+            name,
+            ["sh", "-c", f"mkdir -p /etc/nix && cat > {tmp} && mv {tmp} {cache.NIX_CONF}"],
+            input=text.encode(),
+        )
 
     # ------------------------------------------------------------------ inside a host
 

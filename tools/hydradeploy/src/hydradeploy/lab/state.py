@@ -41,6 +41,8 @@ class LabState:
     created_dir: bool = False
     owner_pid: int | None = None  # set for ephemeral (test) labs, see reap_orphans
     up: bool = False
+    cache_pid: int | None = None  # the binary cache's HTTP server (lab/cache.py)
+    cache_port: int | None = None
 
     @property
     def netns_prefix(self) -> str:

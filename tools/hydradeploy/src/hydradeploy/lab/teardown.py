@@ -6,12 +6,12 @@ import shutil
 import signal
 from pathlib import Path
 
-from hydradeploy.lab import network, processes
+from hydradeploy.lab import cache, network, processes
 from hydradeploy.lab.state import REGISTRY, STATE_FILE, LabState, indexes_of, release_index
 
 # What a lab writes into its directory (a directory the user made is otherwise left alone).
 LAB_FILES = ("lab.lock", "inventory.toml", "known_hosts", "id_ed25519", "id_ed25519.pub",
-             "hosts", STATE_FILE)  # fmt: skip
+             "hosts", STATE_FILE, *cache.FILES)  # fmt: skip
 
 
 def down(lab_dir: Path) -> None:
@@ -39,6 +39,12 @@ def down(lab_dir: Path) -> None:
         for pid in keepers:
             processes.wait_gone(pid, 5)
             processes.kill(pid, signal.SIGKILL)
+    if state is not None and state.cache_pid and cache.is_server(state.cache_pid):
+        # The binary cache server runs in the runner's namespace (on the bridge's
+        # address), so the namespace sweep below would not find it.
+        processes.kill(state.cache_pid, signal.SIGKILL)
+        processes.wait_gone(state.cache_pid, 5)
+        processes.reap(state.cache_pid)
     for ns in sorted(netns):
         processes.kill_netns(ns)
         network.delete_netns(ns)

@@ -37,9 +37,12 @@ def _output_option(f: Any) -> Any:
 
 
 def _workspace(ctx: click.Context) -> Any:
+    from hydradeploy.cli_options import load
+    from hydradeploy.secrets.store import Store
     from hydradeploy.secrets.workspace import Workspace
 
-    return Workspace.open(ctx.obj["inventory_path"], ctx.obj["secrets_dir"])
+    # cli_options.load: an inventory error's hint names the --inventory in use
+    return Workspace(load(ctx), Store(ctx.obj["secrets_dir"]))
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:

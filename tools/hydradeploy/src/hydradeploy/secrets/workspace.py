@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hydradeploy.errors import UserError
-from hydradeploy.inventory import Inventory, load_inventory
+from hydradeploy.inventory import Inventory
 from hydradeploy.secrets import age
 from hydradeploy.secrets.keys import InvalidKey, parse_public_key
 from hydradeploy.secrets.recipients import (
@@ -24,10 +24,6 @@ from hydradeploy.secrets.store import SecretFile, Store, write_atomically
 class Workspace:
     inventory: Inventory
     store: Store
-
-    @classmethod
-    def open(cls, inventory_path: Path, secrets_dir: Path) -> Workspace:
-        return cls(load_inventory(inventory_path), Store(secrets_dir))
 
     def keyring(self) -> Keyring:
         return build_keyring(self.inventory, self.store)

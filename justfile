@@ -96,6 +96,19 @@ test: lint
     pytest -c tests/pytest.ini tests
     hydradeploy secrets check
 
+# Issue 15's fault set (lab, root: signals, SIGKILL at each point, locks, host keys, full store, jump hosts) N times in a row, timed; stops at the first failure
+test-faults N="1":
+    for i in $(seq 1 {{N}}); do \
+      start=$(date +%s); \
+      pytest -c tests/pytest.ini -q -p no:cacheprovider tests/deploy/test_lab_safety.py tests/lab/test_lab_guard.py \
+        tests/deploy/test_lab_deploy.py::test_ctrl_c_during_a_wave_leaves_consistent_generations \
+        tests/deploy/test_lab_deploy.py::test_a_second_concurrent_deploy_is_refused_by_the_lock \
+        tests/deploy/test_lab_deploy.py::test_jump_host_from_the_inventory \
+        tests/deploy/test_lab_deploy.py::test_network_cut_by_the_new_closure_is_rolled_back_by_the_host \
+        || { echo "fault set: round $i of {{N}} failed after $(( $(date +%s) - start )) s" >&2; exit 1; }; \
+      echo "fault set: round $i of {{N}} passed in $(( $(date +%s) - start )) s"; \
+    done
+
 # Benchmarks: converter, lab, deploy, closure copy (they print figures)
 bench:
     python tests/bench/bench_convert.py

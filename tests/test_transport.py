@@ -397,7 +397,9 @@ def _summary(lines: list[str]) -> list[str]:
         elif "hydradeploy/verified" in ln:
             out.append("verified")
         elif "guard.sh" in ln:
-            out.append("arm " + ("rollback" if "-rollback " in ln else "activate"))
+            # the guard's last argument: what it does to the profile before activating
+            out.append("arm " + ("rollback" if "-rollback " in ln else "activate")
+                       + " profile=" + ln.split()[-1])  # fmt: skip
         elif "while" in ln and ln.split()[-2:-1] == ["activated"]:
             out.append("wait for activation")
         elif "while" in ln and ln.split()[-2:-1] == ["rolledback"]:
@@ -517,8 +519,8 @@ def test_switch_runs_the_guard_and_confirms_over_a_new_connection(
     assert rep.outcome is Outcome.DEPLOYED, rep.message
     assert _summary(net.lines("hydra-ai")) == [
         "preflight", "lock",
-        "nix-env -p /nix/var/nix/profiles/system --set NEW",
-        "arm activate", "wait for activation",
+        # no profile round trip before the guard: the guard sets it (issue 15)
+        "arm activate profile=set", "wait for activation",
         "reached",  # on the second connection: the guard stays armed through the checks
         "preflight",  # what runs now, after the checks
         "decide confirmed",  # only now
@@ -537,8 +539,8 @@ def test_failed_checks_roll_back_through_a_new_guard_and_recheck(
     )
     assert _summary(net.lines("hydra-ai")) == [
         "preflight", "lock",
-        "nix-env -p /nix/var/nix/profiles/system --set NEW",
-        "arm activate", "wait for activation", "reached",
+        # no profile round trip before the guard: the guard sets it (issue 15)
+        "arm activate profile=set", "wait for activation", "reached",
         "preflight",  # after the checks: what runs
         "decide rollback", "wait for the rollback",  # through the still-armed guard
         "preflight",  # re-check on the old generation

@@ -3,6 +3,7 @@
 nothing about time.
 
     .venv/bin/python tests/bench/bench_deploy.py [--agents 8]
+    .venv/bin/python tests/bench/bench_deploy.py --scale [--rounds 3] [--stability-window 10]
 
 Figures:
   * the tool's own overhead per host: every step except copy, activation and waiting
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shlex
 import statistics
 import subprocess
@@ -39,13 +41,15 @@ def deploy(
     closures: dict[str, str],
     parallel: int,
     env: dict[str, str],
+    extra: tuple[str, ...] = (),
 ) -> tuple[float, dict]:
     args = [f"--closure={h}={closures[h]}" for h in hosts]
     t = time.monotonic()
     res = subprocess.run(
         [sys.executable, "-m", "hydradeploy", "--inventory", str(inv), "deploy", *hosts, *args,
-         "--max-parallel", str(parallel), "--confirm-timeout", "10", "--check-timeout", "120", "--output", "json"],
-        capture_output=True, text=True, env=env, check=False, timeout=600,
+         "--max-parallel", str(parallel), "--confirm-timeout", "10", "--check-timeout", "120",
+         *extra, "--output", "json"],
+        capture_output=True, text=True, env=env, check=False, timeout=900,
     )  # fmt: skip
     wall = time.monotonic() - t
     if res.returncode != 0:
@@ -96,6 +100,61 @@ def verdict_bench(a: argparse.Namespace) -> None:
         )
 
 
+def scale_bench(a: argparse.Namespace) -> None:
+    """One agent vs 8 vs 16 agents at --max-parallel 8 (issue 15's scale figure): wall
+    time of the whole command, its ratio to one agent, and where each host's time goes
+    (median per step over the hosts and rounds), so that waves, the stability window and
+    per-host round trips can be told apart."""
+    sizes = [1, 8, 16]
+    agents = [f"w{i}" for i in range(1, max(sizes) + 1)]
+    extra = ("--stability-window", f"{a.stability_window:g}")
+    with tempfile.TemporaryDirectory(prefix="hydra-bench-") as d:
+        lab = Lab(Path(d) / "lab")
+        env = {**os.environ, "XDG_STATE_HOME": str(Path(d) / "state")}
+        walls: dict[int, list[float]] = {n: [] for n in sizes}
+        cpu: dict[int, list[float]] = {
+            n: [] for n in sizes
+        }  # the deployer's, children too
+        spans: dict[int, list[float]] = {n: [] for n in sizes}
+        steps: dict[int, dict[str, list[float]]] = {n: {} for n in sizes}
+        try:
+            t = time.monotonic()
+            inv = lab.up([HostSpec("srv", "server"),
+                          *(HostSpec(w, "agent", gpus={"nvidia": 1}) for w in agents)])  # fmt: skip
+            print(f"lab up: {1 + len(agents)} hosts in {time.monotonic() - t:.1f} s")
+            for r in range(a.rounds):
+                for n in sizes:
+                    group = agents[:n]
+                    closures = {w: lab.closure(w) for w in group}
+                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    wall, data = deploy(inv, group, closures, 8, env, extra)
+                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    cpu[n].append(
+                        after.ru_utime
+                        - before.ru_utime
+                        + after.ru_stime
+                        - before.ru_stime
+                    )
+                    walls[n].append(wall)
+                    spans[n].append(max(h["seconds"] for h in data["hosts"]))
+                    for rep in data["hosts"]:
+                        for st in rep["steps"]:
+                            steps[n].setdefault(st["step"], []).append(st["seconds"])
+                    print(f"  round {r + 1}: {n:2d} agent(s): {wall:.2f} s", flush=True)
+        finally:
+            lab.down()
+    med = statistics.median
+    base = med(walls[1])
+    print(f"deploy at --max-parallel 8, stability window {a.stability_window:g} s, "
+          f"median of {a.rounds} rounds (process wall time):")  # fmt: skip
+    for n in sizes:
+        print(f"  {n:2d} agent(s): {med(walls[n]):.2f} s = {med(walls[n]) / base:.2f}x one agent"
+              f" (slowest host {med(spans[n]):.2f} s; deployer CPU {med(cpu[n]):.2f} s)")  # fmt: skip
+    for n in sizes:
+        print(f"  per step, {n} agent(s), median: "
+              + ", ".join(f"{k} {med(v):.2f}" for k, v in steps[n].items()))  # fmt: skip
+
+
 def overhead(report: dict) -> float:
     return sum(s["seconds"] for s in report["steps"] if s["step"] not in EXCLUDED) + (
         report["seconds"]
@@ -136,11 +195,18 @@ def main() -> None:
     ap.add_argument(
         "--tool-src", default="", help="PYTHONPATH of the hydradeploy to run."
     )
+    ap.add_argument("--scale", action="store_true",
+                    help="Only one agent vs 8 vs 16 agents at --max-parallel 8.")  # fmt: skip
+    ap.add_argument("--stability-window", type=float, default=10.0,
+                    help="--scale: the deploy's stability window (its default: 10).")  # fmt: skip
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench_deploy: needs root (the lab uses network namespaces)")
     if a.verdict:
         verdict_bench(a)
+        return
+    if a.scale:
+        scale_bench(a)
         return
     agents = [f"w{i}" for i in range(1, a.agents + 1)]
     with tempfile.TemporaryDirectory(prefix="hydra-bench-") as d:

@@ -98,13 +98,12 @@ def dead_pid() -> int:
 
 
 def plant_lock(
-    lab, host: str, *, machine: str, pid: int, deadline: int, run: str
+    lab, host: str, *, machine: str, pid: int, deadline: int, run: str, who: str = ""
 ) -> str:
-    """The lock another deployer leaves: same user@hostname as ours (the case the old
-    code took over), its own machine identity, pid and deadline."""
-    holder = (
-        f"root@{socket.gethostname()} pid {pid} since 2026-01-01T00:00:00Z (run {run})"
-    )
+    """The lock another deployer leaves: by default the same user@hostname as ours (the
+    case the old code took over), its own machine identity, pid and deadline."""
+    who = who or f"root@{socket.gethostname()}"
+    holder = f"{who} pid {pid} since 2026-01-01T00:00:00Z (run {run})"
     body = (
         'mkdir -p "$1" && printf "%s\\n" "$2" > "$1/holder" && printf "%s\\n" "$3" > "$1/run" '
         '&& printf "%s\\n" "$4" > "$1/machine" && printf "%s\\n" "$5" > "$1/pid" '
@@ -120,11 +119,14 @@ def plant_lock(
 # ------------------------------------------------------------------ locks
 
 
-def test_a_live_lock_of_another_machine_with_the_same_user_at_hostname_is_not_taken(
-    lab, hd
-):
+@pytest.mark.parametrize(
+    "who", ["", "alice@elsewhere"], ids=["same-user-at-host", "other"]
+)
+def test_a_live_lock_of_another_machine_is_not_taken(lab, hd, who):
+    """Two deployers on one host, the other one from another machine: whether its
+    user@hostname equals ours or not, its live lock stands."""
     gen = generation(lab, "w1")
-    holder = plant_lock(lab, "w1", machine="0" * 32, pid=dead_pid(),
+    holder = plant_lock(lab, "w1", machine="0" * 32, pid=dead_pid(), who=who,
                         deadline=int(time.time()) + 3600, run="20260101T000000Z-aaaaaa")  # fmt: skip
     try:
         rc, data, err = hd("deploy", "w1", f"--closure=w1={lab.closure('w1')}", *FAST,
@@ -384,6 +386,105 @@ def test_a_deployer_killed_during_the_checks_leaves_a_host_that_rolls_back(
     assert_healthy(hd, "w1")
 
 
+# Where the deployer is killed (signals.pause_point in the engine), and what the host
+# must run afterwards: the generation it had ("old") or, once confirmed, the new one.
+KILL_POINTS = [
+    ("arm", "old"),  # lock taken, nothing on the host changed yet
+    ("armed", "old"),  # the guard runs: it set the profile and activates (the old gap)
+    ("activated", "old"),  # activated, not yet reached over a new connection
+    ("reached", "old"),  # the guard waits for the checks
+    ("confirm", "old"),  # the checks passed; not confirmed yet
+    ("confirmed", "new"),  # confirmed; lock and record not yet written
+]
+
+
+@pytest.mark.parametrize(
+    ("point", "ends_on"), KILL_POINTS, ids=[p for p, _ in KILL_POINTS]
+)
+def test_sigkill_at_each_point_leaves_a_checked_generation_and_a_lock_taken_over(
+    lab, hd, state_home, point, ends_on
+):
+    """SIGKILL at each step, including the old gap between profile and guard (now one
+    remote command: the guard sets the profile). Afterwards the host runs a generation
+    that passed its checks, the profile points at it, `check` passes, and the dead run's
+    lock is taken over by the next deploy (same machine, pid gone, guard finished)."""
+    old = (generation(lab, "w1"), current(lab, "w1"))
+    new = lab.closure("w1")
+    env = {**os.environ, "XDG_STATE_HOME": str(state_home),
+           "HYDRADEPLOY_PAUSE_AT": f"w1:{point}", "HYDRADEPLOY_PAUSE_SECONDS": "120"}  # fmt: skip
+    proc = subprocess.Popen(
+        argv(lab, "deploy", "w1", f"--closure=w1={new}", "--confirm-timeout", "5",
+             "--check-timeout", "4", "--stability-window", "1", "--output", "json"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    err = signal_at(proc, f"paused at w1:{point}", signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL, err
+    run_id = lab.run("w1", ["cat", f"{LOCK}/run"]).stdout.strip()
+    assert run_id, f"the killed run's lock is gone? {err}"
+    wait_guard_done(lab, "w1", run_id, timeout=90)
+    if ends_on == "old":
+        assert (generation(lab, "w1"), current(lab, "w1")) == old, point
+    else:
+        assert current(lab, "w1") == new and generation(lab, "w1") > old[0], point
+    assert profile(lab, "w1") == current(lab, "w1"), point
+    assert_healthy(hd, "w1")
+    # the dead run's lock: taken over, then released
+    rc, _data, err = hd("deploy", "w1", "--mode", "dry-activate", f"--closure=w1={new}",
+                        "--output", "json")  # fmt: skip
+    assert rc == 0 and "took over a stale lock" in err, err
+    assert no_lock(lab, "w1")
+
+
+# Ctrl-C at each point after the lock: what the host must end on. Once activated, the
+# interrupted run still polls the checks once: when they pass at that poll (a good
+# closure whose node is back at once, the usual case on an idle machine) it finishes the
+# bounded stability window and ends deployed and verified; otherwise it rolls back.
+INT_POINTS = ["arm", "armed", "activated", "reached", "confirm"]
+
+
+@pytest.mark.parametrize("point", INT_POINTS)
+def test_ctrl_c_at_each_point_ends_on_a_checked_generation_with_lock_and_record(
+    lab, hd, state_home, point
+):
+    """Ctrl-C before the guard (nothing changed), while it activates, between the
+    activation and the confirm, before the checks, after them: exit 130, the lock
+    released, the record written, the host on the old generation or — only when its
+    checks passed — on the new one, verified; profile and running system agree."""
+    old = (generation(lab, "w1"), current(lab, "w1"))
+    new = lab.closure("w1")
+    env = {**os.environ, "XDG_STATE_HOME": str(state_home),
+           "HYDRADEPLOY_PAUSE_AT": f"w1:{point}", "HYDRADEPLOY_PAUSE_SECONDS": "120"}  # fmt: skip
+    proc = subprocess.Popen(
+        argv(lab, "deploy", "w1", f"--closure=w1={new}", *FAST, "--output", "json"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    err = signal_at(proc, f"paused at w1:{point}", signal.SIGINT)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    data = json.loads(proc.stdout_text)  # type: ignore[attr-defined]
+    w1 = by_host(data)["w1"]
+    assert data["outcome"] == "interrupted" and "not started" not in w1["message"], w1
+    assert recorded(state_home, data["id"])["hosts"][0]["outcome"] == w1["outcome"]
+    assert no_lock(lab, "w1")
+    wait_guard_done(lab, "w1", data["id"])
+    if w1["outcome"] == "deployed":
+        assert point in ("activated", "reached", "confirm"), w1
+        assert current(lab, "w1") == new and w1["verified"] is True
+    else:
+        assert w1["outcome"] in (
+            "interrupted",
+            "rolled back",
+            "rolled back by the host",
+        ), w1
+        assert (generation(lab, "w1"), current(lab, "w1")) == old, w1
+        if point == "arm":
+            assert w1["message"].startswith(
+                "interrupted before activation; nothing changed"
+            )
+    assert profile(lab, "w1") == current(lab, "w1")
+    assert_healthy(hd, "w1")
+
+
 def test_k3s_crashing_after_passing_the_checks_is_rolled_back(lab, hd):
     from hydradeploy.deploy.engine import Engine, Options
     from hydradeploy.deploy.progress import Progress
@@ -446,7 +547,8 @@ def test_a_full_store_is_refused_at_preflight(lab, hd):
 
 def test_a_guard_that_fails_to_arm_leaves_the_profile_on_what_runs(lab, hd):
     """/var/lib/hydradeploy/runs unusable (here a file): nothing is activated, and the
-    profile, set just before, goes back to the running generation."""
+    profile, which only the guard moves, never left the running generation (before
+    issue 15 it had been set just before and had to be set back)."""
     old = (generation(lab, "w1"), current(lab, "w1"))
     runs = "/var/lib/hydradeploy/runs"
     lab.run(
@@ -461,7 +563,7 @@ def test_a_guard_that_fails_to_arm_leaves_the_profile_on_what_runs(lab, hd):
     assert rc == 1, err
     w1 = by_host(data)["w1"]
     assert w1["failed_step"] == "arm", w1
-    assert "profile set back to generation" in w1["message"]
+    assert "profile unchanged" in w1["message"], w1
     assert (generation(lab, "w1"), current(lab, "w1")) == old
     assert profile(lab, "w1") == current(lab, "w1") and no_lock(lab, "w1")
 
@@ -533,4 +635,65 @@ def test_ctrl_c_during_the_checks_of_a_good_closure_ends_on_a_verified_generatio
     else:  # not verified yet: rolled back through the armed guard
         assert w1["outcome"] == "rolled back" and w1["failed_step"] == "checks", w1
         assert (generation(lab, "w1"), current(lab, "w1")) == old
+    assert_healthy(hd, "w1")
+
+
+# Swap w1's sshd host key (the only one, sshd.py: HostKey …ed25519_key) for a new one,
+# or put the saved one back; `restart` keeps open sessions (Debian's ssh.service has
+# KillMode=process), so only NEW connections see the change.
+_SWAP_KEY = r"""
+k=/etc/ssh/ssh_host_ed25519_key
+case $1 in
+  swap) cp -p "$k" "$k.saved" && cp -p "$k.pub" "$k.pub.saved" && rm -f "$k" "$k.pub" &&
+        ssh-keygen -q -t ed25519 -N '' -f "$k" ;;
+  back) [ -e "$k.saved" ] && mv -f "$k.saved" "$k" && mv -f "$k.pub.saved" "$k.pub" ;;
+esac
+systemctl restart ssh
+"""
+
+
+def test_a_host_key_changed_during_activation_is_one_line_and_the_guard_rolls_back(
+    lab, hd, state_home
+):
+    """The host presents another key to the confirm's new connection (a closure that
+    regenerates it, or a man in the middle): refused, never added; the cause is one
+    line naming host, step and both fingerprints; the host is rolled back by its guard
+    (asked through the working connection, which the swap does not touch)."""
+    old = (generation(lab, "w1"), current(lab, "w1"))
+    env = {**os.environ, "XDG_STATE_HOME": str(state_home),
+           "HYDRADEPLOY_PAUSE_AT": "w1:armed", "HYDRADEPLOY_PAUSE_SECONDS": "5"}  # fmt: skip
+    proc = subprocess.Popen(
+        argv(lab, "deploy", "w1", f"--closure=w1={lab.closure('w1')}", *FAST,
+             "--output", "json"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    seen = []
+    try:
+        for line in proc.stderr:
+            seen.append(line)
+            if "paused at w1:armed" in line:  # the guard is activating
+                assert (
+                    lab.run("w1", ["sh", "-c", _SWAP_KEY, "x", "swap"]).returncode == 0
+                )
+                break
+        out, rest = proc.communicate(timeout=180)
+    finally:
+        lab.run("w1", ["sh", "-c", _SWAP_KEY, "x", "back"])
+    err = "".join(seen) + rest
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err and "paramiko" not in err.lower(), err
+    w1 = by_host(json.loads(out))["w1"]
+    assert w1["failed_step"] == "confirm", w1
+    assert w1["outcome"] in ("rolled back", "rolled back by the host"), w1
+    cause = w1["message"]
+    assert "\n" not in cause and "w1: host key of" in cause and "changed" in cause, (
+        cause
+    )
+    assert cause.startswith("the new SSH connection after activation was refused: "), (
+        cause
+    )
+    assert "protocol banner" not in err
+    assert (generation(lab, "w1"), current(lab, "w1")) == old
+    assert profile(lab, "w1") == current(lab, "w1") and no_lock(lab, "w1")
     assert_healthy(hd, "w1")

@@ -183,3 +183,46 @@ def test_stability_window_fails_on_a_k3s_restart(monkeypatch):
 def test_stability_window_fails_when_the_node_goes_not_ready(monkeypatch):
     (bad,) = _hold(monkeypatch, ["restarts=0 pid=7"] * 20, failing_at=2)
     assert bad.name == "node-ready" and "stability window" in bad.detail
+
+
+def test_the_guard_is_told_how_to_set_the_profile_and_the_engine_never_sets_it_first():
+    """Issue 15: the profile moves inside the guard (no round trip before it)."""
+    from hydradeploy.deploy import activate, watchdog
+    from hydradeploy.deploy.models import Closure, Goal
+
+    new = Closure("/nix/store/" + "b" * 32 + "-new", "prebuilt")
+    old_gen = Closure("/nix/store/" + "a" * 32 + "-old", "generation 3", generation=3)
+    assert activate.guard_profile_step(new, Goal.SWITCH) == "set"
+    assert activate.guard_profile_step(old_gen, Goal.SWITCH) == "3"  # rollback HOST
+    assert (
+        activate.guard_profile_step(new, Goal.TEST) == "none"
+    )  # test keeps the profile
+    args = watchdog.GuardArgs(run_id="r", action="activate", new=new.path, mode="switch",
+                              old_generation=2, old=old_gen.path, confirm_timeout=30,
+                              lock_dir="/l", set_profile="set")  # fmt: skip
+    assert args.argv()[-1] == "set" and len(args.argv()) == 11
+    # the guard script reads it as $11 and sets the profile before switch-to-configuration
+    guard = watchdog.GUARD
+    assert "setp=${2:-none}" in guard
+    assert guard.index('nix-env -p "$profile" --set "$new"') < guard.index(
+        '"$new/bin/switch-to-configuration" "$mode"'
+    )
+
+
+def test_the_pause_hook_stops_only_at_the_named_point_and_ends_on_cancel(
+    monkeypatch, capsys
+):
+    import time
+
+    monkeypatch.setenv(signals.PAUSE_ENV, "w1:armed")
+    monkeypatch.setenv(signals.PAUSE_SECONDS_ENV, "30")
+    t = time.monotonic()
+    signals.pause_point("w2", "armed")
+    signals.pause_point("w1", "arm")
+    assert capsys.readouterr().err == "" and time.monotonic() - t < 1
+    signals.pause_point("w1", "armed", cancelled=lambda: time.monotonic() - t > 0.3)
+    assert "paused at w1:armed" in capsys.readouterr().err
+    assert 0.3 <= time.monotonic() - t < 5  # ended by the cancel, not the 30 s
+    monkeypatch.delenv(signals.PAUSE_ENV)
+    signals.pause_point("w1", "armed")  # unset: nothing
+    assert capsys.readouterr().err == ""

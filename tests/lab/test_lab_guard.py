@@ -150,6 +150,42 @@ def test_guard_outlives_the_ssh_session_that_armed_it(lab: Lab) -> None:
     assert rolled[:2] == ["0", "watchdog"], rolled
 
 
+def test_a_guard_whose_profile_step_fails_activates_nothing_and_says_so(
+    lab: Lab,
+) -> None:
+    """The guard sets the profile itself (issue 15); when that fails (here: a store path
+    the host lacks) it activates nothing, leaves the profile where it was and decides
+    `rollback` at once, so the tool's wait for the rollback ends immediately."""
+    link, old = state(lab, "w1")
+    missing = "/nix/store/" + "0" * 32 + "-not-copied"
+    args = watchdog.GuardArgs(
+        run_id=f"profile-{os.getpid()}", action="activate", new=missing, mode="switch",
+        old_generation=int(link.split("-")[1]), old=old, confirm_timeout=30,
+        lock_dir=LOCK_DIR, set_profile="set",
+    )  # fmt: skip
+    ssh = ["ssh", "-i", str(lab.key_path), "-o", "StrictHostKeyChecking=yes",
+           "-o", f"UserKnownHostsFile={lab.known_hosts_path}", "-o", "BatchMode=yes",
+           f"root@{lab.address('w1')}", shlex.join(script(watchdog.LAUNCH, *args.argv()))]  # fmt: skip
+    armed = subprocess.run(ssh, input=watchdog.GUARD, capture_output=True, text=True,
+                           timeout=30, check=False)  # fmt: skip
+    assert armed.returncode == 0, armed.stderr
+    done = f"{args.state_dir}/done"
+    eventually(
+        lambda: lab.run("w1", ["test", "-e", done]).returncode == 0, 20, "guard ended"
+    )
+    st = watchdog.parse_status(
+        lab.run(
+            "w1", ["sh", "-c", watchdog.STATUS, "x", args.state_dir, "activated", "1"]
+        ).stdout
+    )
+    assert st.activated is not None and st.activated[0] != 0, st
+    assert st.decision == "rollback" and (st.rolledback or "").startswith(
+        "0 profile"
+    ), st
+    assert "setting the system profile failed" in st.last["activation"], st
+    assert state(lab, "w1") == (link, old)
+
+
 def test_a_closure_whose_sshd_config_breaks_sshd_is_rolled_back_by_the_host(
     lab: Lab, env
 ) -> None:

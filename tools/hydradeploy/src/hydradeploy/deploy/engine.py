@@ -1,5 +1,5 @@
 """The deploy flow. Per host (`HostDeploy`, one method per step): connect → preflight →
-lock → closure → copy → profile → arm the guard (it activates) → confirm over a new
+lock → closure → copy → arm the guard (it sets the profile, then activates) → confirm over a new
 connection → [after rejoin] → join checks → on failure roll back and re-check. Across
 hosts (`Engine`): waves from `order`, [after the servers], a server gate before the
 agents, stop after a failed wave unless --keep-going, Ctrl-C stops at safe points.
@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hydradeploy.deploy import (
     activate,
@@ -29,6 +29,7 @@ from hydradeploy.deploy import (
     preflight,
     probe,
     record,
+    signals,
     stability,
     watchdog,
 )
@@ -77,6 +78,11 @@ def _ended_at(result: str | None) -> float | None:
     """The epoch in a guard's "rc who epoch" rollback result."""
     parts = (result or "").split()
     return float(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
+
+
+def _key_changed(error: str) -> bool:
+    """The one-line refusal of a host key that differs from the known one."""
+    return "host key of" in error and " changed: it presented " in error
 
 
 # Steps after which the host is still exactly as the deploy found it.
@@ -278,6 +284,11 @@ class HostDeploy:
             confirm_timeout=confirm_timeout, lock_dir=lock.LOCK_DIR,
         )  # fmt: skip
 
+    def _pause(self, point: str) -> None:
+        """A named point where the lab tests stop (and kill) the deployer
+        (signals.pause_point; HYDRADEPLOY_PAUSE_AT)."""
+        signals.pause_point(self.host.name, point, self.e.cancel.is_set)
+
     def _step(self, name: str, fn: Callable[[], object], detail: str = "") -> object:
         self.progress.step(self.host.name, name, detail)
         t = time.monotonic()
@@ -321,11 +332,11 @@ class HostDeploy:
             if goal.changes_nothing:
                 self.dry_activate(target)
                 return
-            if goal.sets_profile:
-                self.profile(target)
             if not goal.changes_running_system:
+                self.profile(target)  # boot: no guard; the next boot is the test
                 self.boot(target)
                 return
+            # switch/test: the guard sets the profile itself, then activates
             activated_at = self.activate_and_confirm(target)
             self.after_rejoin()
             self.verify(activated_at)
@@ -480,16 +491,25 @@ class HostDeploy:
         """Returns when the activation ended, in the host's clock."""
         host, st, rep, opts = self.host, self.st, self.rep, self.opts
         own = self.own
-        guard = self._guard(
-            "activate", target.path, str(opts.goal), opts.confirm_timeout if opts.rollback else 0
-        )
+        guard = replace(
+            self._guard(
+                "activate", target.path, str(opts.goal),
+                opts.confirm_timeout if opts.rollback else 0,
+            ),
+            set_profile=activate.guard_profile_step(target, opts.goal),
+        )  # fmt: skip
+        self._pause("arm")  # nothing changed yet
+        if self.e.cancel.is_set():  # the last point where stopping leaves the host untouched
+            raise self._fail("arm", "interrupted before activation; nothing changed",
+                             Outcome.INTERRUPTED)  # fmt: skip
         try:
             how = self._step("arm", lambda: watchdog.arm(own, guard))
-        except RemoteError as exc:  # nothing activated: the profile must not stay moved
+        except RemoteError as exc:  # the guard sets the profile: say what the profile is
             restored = armed.restore_profile(own, guard.state_dir, st.generation)
             self._fail("arm", f"{exc}; {restored}")
             raise HostFailed(rep.message) from None
         self.progress.step(host.name, "activate", f"guard: {how}")
+        self._pause("armed")  # the guard owns profile and activation
         t = time.monotonic()
         rc: int | None = None
         activated_at: float | None = None
@@ -538,16 +558,21 @@ class HostDeploy:
             except RemoteError:
                 pass
             rep.steps.append(StepResult("activate", False, last, time.monotonic() - t))
+            guard_says = (
+                last.rpartition("hydradeploy guard: ")[2] if "hydradeploy guard: " in last else ""
+            )
             what = (
                 f"the rollback guard died before activating: {last or 'no output'}"
                 if rc == watchdog.DEAD
-                else f"switch-to-configuration {opts.goal} exited with status {rc}: {last or 'no output'}"
+                else guard_says
+                or f"switch-to-configuration {opts.goal} exited with status {rc}: {last or 'no output'}"
             )
             self._fail("activate", what)
             if opts.rollback:
                 self.rollback_via_guard(own, guard, decide=rc != watchdog.DEAD)
             raise HostFailed(rep.message)
         rep.steps.append(StepResult("activate", rc == 0, lost, time.monotonic() - t))
+        self._pause("activated")  # before the confirm
         self.confirm(guard, lost)
         return activated_at
 
@@ -571,7 +596,9 @@ class HostDeploy:
                 break
             except RemoteError as exc:
                 last_err = str(exc)
-                if time.monotonic() >= deadline:
+                # a changed host key (transport.hostkeys.describe_refusal) will not come
+                # right by retrying: roll back now through the working connection
+                if time.monotonic() >= deadline or _key_changed(last_err):
                     decision = ""
                     break
                 time.sleep(0.5)
@@ -592,6 +619,8 @@ class HostDeploy:
                 f"no confirmation reached the host within {opts.confirm_timeout} s of the "
                 f"activation ({last_err or 'the host was unreachable'})"
             )
+        elif _key_changed(last_err):
+            why = f"the new SSH connection after activation was refused: {last_err}"
         else:
             why = f"no new SSH connection within {opts.confirm_timeout} s after activation: {last_err or 'refused'}"
         self._fail("confirm", why)
@@ -704,6 +733,7 @@ class HostDeploy:
 
     def verify(self, fresh_since: float | None) -> None:
         host, rep, own = self.host, self.rep, self.own
+        self._pause("reached")  # the guard waits for the checks
         self.progress.step(host.name, "checks")
         t = time.monotonic()
 
@@ -749,6 +779,8 @@ class HostDeploy:
         if not bad and now.current != expected:  # healthy is not enough: this deploy's closure
             bad = [CheckResult("closure", False, f"running {now.current}, deployed {expected}")]
         guard_dir = f"{lock.RUNS_DIR}/{self.e.run_id}-activate"
+        if not bad:
+            self._pause("confirm")  # checks passed, guard still armed
         if (
             not bad
             and self.opts.rollback
@@ -762,6 +794,7 @@ class HostDeploy:
             rep.message = (
                 f"generation {now.generation}, stable for {self.opts.stability_window:g} s"
             )
+            self._pause("confirmed")  # lock, record
             return
         if self.e.cancel.is_set():  # not verified: roll back rather than leave it unverified
             bad = [CheckResult(r.name, False, f"interrupted: {r.detail}") for r in bad]

@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from types import FrameType
 
@@ -124,3 +125,26 @@ def say(signum: int, text: str) -> None:
 def say_already_stopping(signum: int) -> None:
     say(signum, " again: already stopping; hosts after activation finish their checks or "
         "roll back, then locks and the record")  # fmt: skip
+
+
+# A test hook: the lab tests kill the deployer at exact points of a host's deploy (issue 15:
+# "SIGKILL at each step, including between profile and guard"). Unset, it costs nothing.
+PAUSE_ENV = "HYDRADEPLOY_PAUSE_AT"  # "STEP" or "HOST:STEP" (engine: arm, armed, …)
+PAUSE_SECONDS_ENV = "HYDRADEPLOY_PAUSE_SECONDS"  # how long (default 60 s)
+
+
+def pause_point(host: str, step: str, cancelled: Callable[[], bool] | None = None) -> None:
+    """When HYDRADEPLOY_PAUSE_AT names this point: say so on stderr, then wait (until
+    the pause ends or `cancelled()`), so that a test can signal the deployer right here."""
+    want = os.environ.get(PAUSE_ENV, "")
+    if not want or want not in (step, f"{host}:{step}"):
+        return
+    try:
+        seconds = float(os.environ.get(PAUSE_SECONDS_ENV, "60"))
+    except ValueError:
+        seconds = 60.0
+    with contextlib.suppress(OSError):
+        print(f"hydradeploy: paused at {host}:{step}", file=sys.stderr, flush=True)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not (cancelled and cancelled()):
+        time.sleep(0.1)

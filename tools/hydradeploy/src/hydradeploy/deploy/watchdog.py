@@ -1,8 +1,9 @@
 """Magic rollback, host side.
 
-Before anything live changes, the engine starts a guard process on the host. The guard
-runs the activation (`switch-to-configuration MODE` of the new closure) itself, writes
-its exit status, then waits up to `confirm_timeout` seconds for a decision:
+Before anything on the host changes, the engine starts a guard process there. The guard
+itself points the system profile at the new closure (switch and boot goals) and runs the
+activation (`switch-to-configuration MODE` of the new closure), writes its exit status,
+then waits up to `confirm_timeout` seconds for a decision:
 
 * the engine opened a NEW SSH connection after activation and wrote `confirmed`;
 * the engine asked for `rollback` (activation failed);
@@ -11,6 +12,16 @@ its exit status, then waits up to `confirm_timeout` seconds for a decision:
 A decision is the symlink `$state/decision`, created atomically by whoever decides
 first, so a late confirm and the watchdog can never both win. Rolling back = point
 the system profile at the old generation and activate the old closure.
+
+The profile moves inside the guard, not in a round trip before it (issue 15): a deployer
+killed at any moment leaves either an untouched host (the guard never started) or a
+guard that owns both the profile and the activation and restores both unless confirmed.
+The order — profile first, then `switch-to-configuration` — is nixos-rebuild's:
+nixpkgs 0371879f74fd, pkgs/by-name/ni/nixos-rebuild-ng/src/nixos_rebuild/services.py,
+`_activate_system`: for SWITCH and BOOT `nix.set_profile` then
+`nix.switch_to_configuration`; nix.py (nixpkgs 02b943d57ff9) `set_profile` runs
+`nix-env -p PROFILE --set PATH`, `switch_to_configuration` runs
+`PATH/bin/switch-to-configuration ACTION`.
 
 The guard is a transient systemd unit (`systemd-run`) on every host, the lab's too: it
 lives outside the SSH session's processes, so it survives sshd being restarted by the
@@ -32,10 +43,11 @@ DEAD = -1  # wait_activated: the guard process is gone without having activated
 
 # $1 state dir  $2 action (activate|rollback)  $3 profile  $4 new closure  $5 mode
 # $6 old generation  $7 old closure  $8 confirm timeout (s, 0 = no guard)  $9 lock dir
-# $10 run id
+# $10 run id  $11 the profile step: none | set (`--set $new`, a new generation) | N
+# (`--switch-generation N`, an existing one)
 GUARD = r"""
 state=$1 action=$2 profile=$3 new=$4 mode=$5 oldgen=$6 old=$7 timeout=$8 lock=$9
-shift 9; run=$1
+shift 9; run=$1 setp=${2:-none}
 log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >> "$state/guard.log"; }
 finish() { printf '%s\n' "$2" > "$state/$1.tmp" && mv -f "$state/$1.tmp" "$state/$1"; }
 rollback() {
@@ -53,6 +65,26 @@ trap 'touch "$state/done"' EXIT
 case $action in
   rollback) ln -s rollback "$state/decision" 2>/dev/null; rollback tool; exit 0 ;;
 esac
+rc=0
+if [ "$setp" != none ]; then
+  log "setting the system profile ($setp)"
+  case $setp in
+    set) nix-env -p "$profile" --set "$new" ;;
+    *) nix-env -p "$profile" --switch-generation "$setp" ;;
+  esac > "$state/profile.log" 2>&1 || rc=$?
+  finish profile "$rc"
+fi
+if [ "$rc" != 0 ]; then  # nothing activated; the profile goes back where it was
+  { cat "$state/profile.log"; echo "hydradeploy guard: setting the system profile failed (status $rc); nothing activated"; } > "$state/activation.log"
+  finish activated "$rc $(date +%s)"
+  log "setting the profile exited with status $rc"
+  if [ -n "$oldgen" ] && [ "$oldgen" != 0 ]; then
+    nix-env -p "$profile" --switch-generation "$oldgen" > "$state/rollback.log" 2>&1
+  fi
+  ln -s rollback "$state/decision" 2>/dev/null
+  finish rolledback "0 profile $(date +%s)"
+  exit 0
+fi
 log "activating $new ($mode)"
 "$new/bin/switch-to-configuration" "$mode" > "$state/activation.log" 2>&1
 rc=$?
@@ -192,6 +224,9 @@ class GuardArgs:
     confirm_timeout: int
     lock_dir: str
     profile: str = SYSTEM_PROFILE
+    #: what the guard does to the profile before activating: "none" (test goal),
+    #: "set" (a new generation of `new`) or a generation number to switch to
+    set_profile: str = "none"
 
     @property
     def state_dir(self) -> str:
@@ -209,6 +244,7 @@ class GuardArgs:
             str(self.confirm_timeout),
             self.lock_dir,
             self.run_id,
+            self.set_profile,
         ]
 
 

@@ -27,7 +27,7 @@ def _h(name: str, role: str = "agent", init: bool = False) -> Host:
 # ------------------------------------------------------------------ order
 
 
-def test_order_cluster_init_then_servers_one_by_one_then_agent_waves():
+def test_order_cluster_init_then_servers_one_by_one_then_the_agents_in_a_window():
     hosts = [
         _h("a1"),
         _h("s2", "server"),
@@ -41,15 +41,16 @@ def test_order_cluster_init_then_servers_one_by_one_then_agent_waves():
         ("cluster-init", ["s1"]),
         ("server", ["s2"]),
         ("server", ["s3"]),
-        ("agents", ["a1", "a2"]),
-        ("agents", ["a3"]),
+        ("agents", ["a1", "a2", "a3"]),  # one stage: a sliding window of 2 (Schedule)
     ]
-    assert [w.index for w in waves] == [1, 2, 3, 4, 5]
+    assert [w.index for w in waves] == [1, 2, 3, 4]
+    assert [w.window for w in waves] == [1, 1, 1, 2]
 
 
 def test_order_of_the_example_cluster(inv):
     waves = order.waves(list(inv.hosts.values()))
     assert [w.names for w in waves] == [["hydra-ai"], ["hydra-compute", "hydra-amd"]]
+    assert [w.window for w in waves] == [1, order.DEFAULT_MAX_PARALLEL]
 
 
 def test_order_rejects_zero_parallel():

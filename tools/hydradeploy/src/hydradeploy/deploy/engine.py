@@ -1,11 +1,15 @@
 """The deploy flow. Per host (`HostDeploy`, one method per step): connect → preflight →
-lock → closure → copy → arm the guard (it sets the profile, then activates) → confirm over a new
-connection → [after rejoin] → join checks → on failure roll back and re-check. Across
-hosts (`Engine`): waves from `order`, [after the servers], a server gate before the
-agents, stop after a failed wave unless --keep-going, Ctrl-C stops at safe points.
+lock → closure → copy → [wait for an activation slot] → arm the guard (it sets the
+profile, then activates) → confirm over a new connection → [after rejoin] → join checks
+→ on failure roll back and re-check. Across hosts (`Engine`): stages from `order`
+(servers one at a time, then the agents), [after the servers], a server gate before the
+agents; the steps that change nothing run ahead (at most --max-parallel hosts), and at
+most a stage's window of hosts is activated and not yet verified at once
+(`order.Schedule`). After a failure no further host activates unless --keep-going;
+Ctrl-C stops at safe points.
 
-The two bracketed points are seams (`HostDeploy.after_rejoin`, `Engine.after_servers`):
-steps other features add there (node label sync, prune) run at exactly that point.
+The two bracketed seams (`HostDeploy.after_rejoin`, `Engine.after_servers`): steps
+other features add there (node label sync, prune) run at exactly that point.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
 from hydradeploy.deploy import (
@@ -33,6 +37,7 @@ from hydradeploy.deploy import (
     stability,
     watchdog,
 )
+from hydradeploy.deploy.closure import CopyStats
 from hydradeploy.deploy.models import (
     SYSTEM_PROFILE,
     CheckResult,
@@ -41,7 +46,6 @@ from hydradeploy.deploy.models import (
     HostReport,
     Outcome,
     StepResult,
-    Wave,
 )
 from hydradeploy.deploy.progress import Progress
 from hydradeploy.inventory import Host, Inventory
@@ -86,11 +90,41 @@ def _key_changed(error: str) -> bool:
 
 
 # Steps after which the host is still exactly as the deploy found it.
-BEFORE_CHANGE = frozenset({"connect", "preflight", "lock", "closure", "copy"})
+BEFORE_CHANGE = frozenset({"connect", "preflight", "lock", "closure", "copy", "wait"})
 
 
 class HostFailed(Exception):
     """Ends one host's deploy; the report already says why."""
+
+
+class NotStarted(Exception):
+    """A prepared host that will not activate: another host failed (the reason)."""
+
+
+# A host that waited this long for its slot is probed again before it activates.
+REFRESH_AFTER_S = 2.0
+
+
+class _Slot:
+    """One host's place in the queue for an activation slot; `grant` (by the engine,
+    under its lock) says go ('') or why not."""
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        self.engine, self.name = engine, name
+        self.event = threading.Event()
+        self.decision = ""
+        engine._slots[name] = self
+
+    def grant(self, why: str) -> None:
+        if not self.event.is_set():
+            self.decision = why
+            self.event.set()
+
+    def wait(self) -> str:
+        return self.engine._await_slot(self.name)
+
+    def release(self) -> None:
+        self.engine._free_slot(self.name)
 
 
 class Engine:
@@ -111,6 +145,9 @@ class Engine:
         self._kube_lock = threading.Lock()
         self._nodes: checks.NodeSource | None = None
         self.last_reports: list[HostReport] = []
+        self._cond = threading.Condition()
+        self._sched: order.Schedule | None = None
+        self._slots: dict[str, _Slot] = {}
         #: run facts copied into each host's own record (id, user, machine, command …)
         self.record_meta: dict[str, object] = {}
 
@@ -137,81 +174,182 @@ class Engine:
     def run(
         self, hosts: Sequence[Host], closures: dict[str, Closure] | None = None
     ) -> list[HostReport]:
-        """Deploy (or roll back, when `closures` name generations) `hosts` in waves."""
+        """Deploy (or roll back, when `closures` name generations) `hosts`: stages from
+        `order`, each host in its own thread, admitted by `order.Schedule`."""
         reports = {h.name: HostReport(h.name) for h in hosts}
         self.last_reports = [reports[h.name] for h in hosts]
         plan = order.waves(hosts, self.opts.max_parallel)
-        stop_reason = ""
-        servers_checked = False
+        sched = order.Schedule(plan, ahead=self.opts.max_parallel)
+        self._sched = sched
+        by_name = {h.name: h for h in hosts}
+        deploys: dict[str, HostDeploy] = {}
+        futures: list[Future[None]] = []
+        workers = ThreadPoolExecutor(max_workers=max(1, len(hosts)), thread_name_prefix="deploy")
+
+        def start(name: str) -> None:
+            hd = HostDeploy(self, by_name[name], reports[name], (closures or {}).get(name))
+            hd.slot = _Slot(self, name)
+            deploys[name] = hd
+            futures.append(workers.submit(self._work, hd))
+
         try:
-            for wave in plan:
-                if self.cancel.is_set():
-                    stop_reason = "not started: interrupted"
-                if stop_reason:
-                    for h in wave.hosts:
-                        reports[h.name].outcome = Outcome.SKIPPED
-                        reports[h.name].message = stop_reason
-                    continue
-                if wave.kind == "agents" and not servers_checked:
-                    servers_checked = True
-                    gate = self.server_gate(hosts, reports)
-                    if gate:
-                        stop_reason = f"not started: {gate}"
-                        for h in wave.hosts:
-                            reports[h.name].message = stop_reason
-                            self.progress.note(h.name, stop_reason)
-                        continue
-                self.run_wave(wave, reports, closures)
-                failed = [h.name for h in wave.hosts if not reports[h.name].ok]
-                if self._last_server_wave(plan, wave) and not failed:
-                    self.after_servers(hosts, reports)
-                if failed and not self.opts.keep_going:
-                    stop_reason = f"not started: {', '.join(failed)} failed in wave {wave.index}"
-                elif failed and wave.kind != "agents":
-                    # --keep-going, but agents still wait for a healthy server (gate)
-                    servers_checked = False
+            self._coordinate(hosts, reports, start)
         except KeyboardInterrupt:
-            for r in self.last_reports:
-                if r.outcome == Outcome.SKIPPED and not r.message:
-                    r.message = "not started: interrupted"
+            # Stop at safe points: prepared hosts do not activate, activated ones finish
+            # verifying or roll back (their guard stays armed until then).
+            self.cancel.set()
+            self._stop("not started: interrupted")
+            for name in deploys:
+                if sched.state[name] not in (order.DONE, order.CLOSING):
+                    self.progress.note(name, "interrupt: stopping at the next safe point")
+            wait(futures)  # every wait of a host is bounded; later signals do not raise
             raise
         finally:
+            self._stop("not started: the deploy stopped")  # no host waits for ever
+            workers.shutdown(wait=True)
+            for name in sched.order:  # never started: say why
+                rep = reports[name]
+                if rep.outcome is Outcome.SKIPPED and not rep.message:
+                    rep.message = sched.stopped
             self.pool.close_all()
         return [reports[h.name] for h in hosts]
 
-    @staticmethod
-    def _last_server_wave(plan: Sequence[Wave], wave: Wave) -> bool:
-        return wave.kind != "agents" and all(
-            w.kind == "agents" for w in plan if w.index > wave.index
-        )
+    def _work(self, hd: HostDeploy) -> None:
+        try:
+            hd.run()
+        finally:
+            with self._cond:
+                self._sched_or_fail().done(hd.host.name)
+                self._cond.notify_all()
+
+    def _sched_or_fail(self) -> order.Schedule:
+        if self._sched is None:
+            raise RuntimeError("no deploy running")
+        return self._sched
+
+    def _coordinate(
+        self,
+        hosts: Sequence[Host],
+        reports: dict[str, HostReport],
+        start: Callable[[str], None],
+    ) -> None:
+        """The main thread: start preparations, enter stages (after_servers, the server
+        gate), grant activation slots, until every host is done or may no longer start."""
+        sched = self._sched_or_fail()
+        while True:
+            with self._cond:
+                if sched.finished():
+                    return
+                entering = sched.stage_done() and not sched.stopped
+                if not entering:
+                    for name in sched.to_prepare():
+                        start(name)
+                    for name in sched.to_activate():
+                        self._slots[name].grant("")
+                    self._show(sched)
+                    self._cond.wait(0.2)
+                    continue
+            # outside the lock: these take round trips, hosts keep preparing meanwhile
+            self._enter_next_stage(hosts, reports, sched)
+
+    def _enter_next_stage(
+        self, hosts: Sequence[Host], reports: dict[str, HostReport], sched: order.Schedule
+    ) -> None:
+        done = sched.waves[sched.stage] if sched.stage >= 0 else None
+        nxt = sched.next_wave()
+        why = ""
+        if (
+            done is not None
+            and done.kind != "agents"
+            and (nxt is None or nxt.kind == "agents")
+            and all(reports[h.name].ok for h in done.hosts)
+        ):
+            self.after_servers(hosts, reports)
+        if nxt is not None and nxt.kind == "agents":
+            why = self.server_gate(hosts, reports)
+        with self._cond:
+            sched.advance()
+            if nxt is None:
+                self._cond.notify_all()
+                return
+            if why:
+                self._stop_locked(f"not started: {why}")
+                for h in nxt.hosts:
+                    self.progress.note(h.name, f"not started: {why}")
+            elif not sched.stopped and nxt.kind == "agents" and len(nxt.hosts) > 1:
+                self.progress.schedule(
+                    f"wave {nxt.index} (agents): {', '.join(nxt.names)}; at most "
+                    f"{nxt.window} activated and not yet verified at once"
+                )
+
+    def _show(self, sched: order.Schedule) -> None:
+        """The live view's caption: slots in use, copies ready."""
+        if 0 <= sched.stage < len(sched.waves):
+            w = sched.waves[sched.stage]
+            self.progress.caption(
+                f"wave {w.index} ({w.kind}): {sched.count(order.ACTIVE, stage=sched.stage)} "
+                f"of {w.window} activated and not yet verified; "
+                f"{sched.count(order.READY)} prepared, {sched.count(order.PREPARING)} preparing"
+            )
+
+    # ----------------------------------------------------------- stop, slots (any thread)
+
+    @property
+    def stop_reason(self) -> str:
+        """Why no further host activates ("" while they may)."""
+        return self._sched.stopped if self._sched is not None else ""
+
+    def _stop(self, reason: str) -> None:
+        with self._cond:
+            self._stop_locked(reason)
+
+    def _stop_locked(self, reason: str) -> None:
+        if self._sched is None:
+            return
+        self._sched.stop(reason)
+        for slot in self._slots.values():  # every host not yet let through: not started
+            slot.grant(self._sched.stopped)
+        self._cond.notify_all()
+
+    def host_failed(self, host: str, step: str) -> None:
+        """A host failed (at any step): no further host activates, unless --keep-going
+        (then only the server gate before the agents still holds)."""
+        if not self.opts.keep_going:
+            self._stop(f"not started: {host} failed at {step}")
+
+    def waiting_for(self, name: str) -> str:
+        """What a prepared host waits for (the progress line)."""
+        with self._cond:
+            sched = self._sched_or_fail()
+            i = sched.wave_of[name]
+            if i > sched.stage:
+                earlier = sched.waves[max(sched.stage, 0)]
+                return f"prepared; waiting for wave {earlier.index} ({earlier.kind}) to finish"
+            w = sched.waves[i]
+            busy = sched.count(order.ACTIVE, stage=i)
+            return f"prepared; waiting for an activation slot ({busy} of {w.window} in use)"
+
+    def _await_slot(self, name: str) -> str:
+        """Called by a prepared host: '' when it may activate, else why not."""
+        slot = self._slots[name]
+        with self._cond:
+            sched = self._sched_or_fail()
+            if sched.stopped:
+                return sched.stopped
+            sched.ready(name)
+            self._cond.notify_all()
+        slot.event.wait()
+        return slot.decision
+
+    def _free_slot(self, name: str) -> None:
+        with self._cond:
+            if self._sched is not None:
+                self._sched.release(name)
+            self._cond.notify_all()
 
     def after_servers(self, hosts: Sequence[Host], reports: dict[str, HostReport]) -> None:
         """Seam: runs once the servers of this run are deployed and healthy, before any
-        agent (and at the end when only servers were deployed)."""
-
-    def run_wave(
-        self, wave: Wave, reports: dict[str, HostReport], closures: dict[str, Closure] | None
-    ) -> None:
-        pool = ThreadPoolExecutor(max_workers=len(wave.hosts), thread_name_prefix="deploy")
-        futures: dict[Future[None], str] = {
-            pool.submit(
-                HostDeploy(self, h, reports[h.name], (closures or {}).get(h.name)).run
-            ): h.name
-            for h in wave.hosts
-        }
-        try:
-            pending = set(futures)
-            while pending:
-                _done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-        except KeyboardInterrupt:
-            # Stop at safe points: hosts mid-activation keep their watchdog armed.
-            self.cancel.set()
-            for h in wave.hosts:
-                self.progress.note(h.name, "interrupt: stopping at the next safe point")
-            wait(set(futures))
-            pool.shutdown()
-            raise
-        pool.shutdown()
+        agent activates (and at the end when only servers were deployed)."""
 
     def server_gate(self, hosts: Sequence[Host], reports: dict[str, HostReport]) -> str:
         """'' when the servers agents join are healthy, else why not. Servers deployed in
@@ -257,6 +395,8 @@ class HostDeploy:
         self.rep = rep
         self.fixed = fixed
         self.locked = False
+        #: the engine's queue for an activation slot (None: activate at once)
+        self.slot: _Slot | None = None
         self._own: Connection | None = None
         self._st: probe.HostState | None = None
 
@@ -309,6 +449,8 @@ class HostDeploy:
             message = f"interrupted during {step}; nothing changed ({message})"
         rep.failed_step, rep.message, rep.outcome = step, message, outcome
         self.progress.note(rep.host, f"{step} failed: {message}")
+        if outcome is not Outcome.INTERRUPTED:
+            self.e.host_failed(self.host.name, step)  # no further host activates
         return HostFailed(message)
 
     # -------------------------------------------------------------- the flow
@@ -317,31 +459,17 @@ class HostDeploy:
         t0 = time.monotonic()
         before = CONNECTIONS[self.host.name]
         try:
-            self.connect()
-            self.preflight()
-            self.lock()
-            target = self.fixed or self.closure()
-            self.rep.closure_after = target.path
-            if self.fixed is None:
-                self._step("copy", lambda: self.copy(target))
-            if self.e.cancel.is_set():
-                raise self._fail(
-                    "copy", "interrupted before activation; nothing changed", Outcome.INTERRUPTED
-                )
-            goal = self.opts.goal
-            if goal.changes_nothing:
-                self.dry_activate(target)
-                return
-            if not goal.changes_running_system:
-                self.profile(target)  # boot: no guard; the next boot is the test
-                self.boot(target)
-                return
-            # switch/test: the guard sets the profile itself, then activates
-            activated_at = self.activate_and_confirm(target)
-            self.after_rejoin()
-            self.verify(activated_at)
+            target = self.prepare()
+            self.wait_for_slot()
+            try:
+                self.change(target)
+            finally:
+                if self.slot is not None:
+                    self.slot.release()  # verified, rolled back or given up
         except HostFailed:
             pass
+        except NotStarted as exc:
+            self.not_started(str(exc))
         except RemoteError as exc:
             step = self.rep.steps[-1].step if self.rep.steps else "connect"
             outcome = Outcome.FAILED if self.rep.outcome is Outcome.SKIPPED else self.rep.outcome
@@ -354,6 +482,98 @@ class HostDeploy:
             self._fail(step, named)
         finally:
             self.finish(t0, before)
+
+    def prepare(self) -> Closure:
+        """Everything before a change: the host is exactly as found when this returns."""
+        self.connect()
+        self._halt("connect")
+        self.preflight()
+        self._halt("preflight")
+        self.lock()
+        self._halt("lock")
+        target = self.fixed or self.closure()
+        self.rep.closure_after = target.path
+        if self.fixed is None:
+            self._step("copy", lambda: self.copy(target))
+        self._halt("copy")
+        return target
+
+    def _halt(self, step: str) -> None:
+        """Between steps that change nothing: stop here on Ctrl-C or after another
+        host failed."""
+        if self.e.cancel.is_set():
+            raise self._fail(
+                step, "interrupted before activation; nothing changed", Outcome.INTERRUPTED
+            )
+        if self.slot is not None and self.e.stop_reason:
+            raise NotStarted(self.e.stop_reason)
+
+    def wait_for_slot(self) -> None:
+        """Prepared: wait until fewer than the stage's window of hosts are activated and
+        not yet verified (and earlier stages are done); then, after a long wait, make
+        sure the host is still as preflight found it."""
+        if self.slot is None:
+            return
+        self.progress.step(self.host.name, "wait", self.e.waiting_for(self.host.name))
+        t = time.monotonic()
+        why = self.slot.wait()
+        waited = time.monotonic() - t
+        self.rep.steps.append(StepResult("wait", not why, why, waited))
+        self._halt("wait")
+        if why:
+            raise NotStarted(why)
+        if waited >= REFRESH_AFTER_S:
+            self._step("preflight", self.refresh, "again, after waiting for a slot")
+            self._halt("wait")
+
+    def refresh(self) -> None:
+        """The connection still works (else one new one) and the host still runs what
+        preflight saw: the rollback target and the checks' baseline come from it."""
+        try:
+            st = probe.probe(self.own)
+        except RemoteError:  # e.g. an idle connection dropped while waiting
+            self.e.drop(self.host)
+            self._own = self.e.connect(self.host)
+            st = probe.probe(self._own)
+        was = self.st
+        if (st.current, st.generation) != (was.current, was.generation):
+            raise self._fail(
+                "preflight",
+                f"the host changed while waiting for a slot: generation {st.generation} "
+                f"({st.current}), preflight saw {was.generation} ({was.current}); nothing activated",
+            )
+        self._st = st
+
+    def not_started(self, reason: str) -> None:
+        """Prepared, then another host failed: say so, and what stays on the host."""
+        rep = self.rep
+        copied = (rep.copy or {}).get("sent", 0) + (rep.copy or {}).get("substituted", 0)
+        cut = any(s.step == "copy" and not s.ok for s in rep.steps)
+        harmless = "harmless (nothing refers to them; the garbage collector removes them)"
+        rep.outcome = Outcome.SKIPPED
+        rep.message = reason + (
+            f"; only prepared: its copy was cut short, the complete store paths stay, {harmless}"
+            if cut
+            else f"; only prepared: the {copied} store path(s) copied to it stay, {harmless}"
+            if copied
+            else "; only prepared, nothing copied"
+        )
+        self.progress.note(self.host.name, rep.message)
+
+    def change(self, target: Closure) -> None:
+        """From the guard on: what the goal changes, verified or rolled back."""
+        goal = self.opts.goal
+        if goal.changes_nothing:
+            self.dry_activate(target)
+            return
+        if not goal.changes_running_system:
+            self.profile(target)  # boot: no guard; the next boot is the test
+            self.boot(target)
+            return
+        # switch/test: the guard sets the profile itself, then activates
+        activated_at = self.activate_and_confirm(target)
+        self.after_rejoin()
+        self.verify(activated_at)
 
     def finish(self, t0: float, connections_before: int) -> None:
         """Release the lock, write the host's record, close an agent's connection."""
@@ -428,15 +648,12 @@ class HostDeploy:
     def copy(self, target: Closure) -> None:
         own, st, rep = self.own, self.st, self.rep
         if target.source != "build-target":
-            stats = closure.copy_closure(
-                own,
-                target.path,
-                free_kb=st.store_free_kb,
-                substitute=self.opts.substitute,
-                compress=self.opts.compress,
-                on_line=lambda ln: self.progress.line(self.host.name, ln),
-                cancelled=self.e.cancel.is_set,
-            )
+            try:
+                stats = self._copy_closure(target)
+            except closure.ClosureError:
+                if not self.e.cancel.is_set() and self._copy_cancelled():
+                    raise NotStarted(self.e.stop_reason) from None
+                raise
             rep.copy = stats.as_json()
             rep.steps.append(StepResult("copy-stats", True, str(stats)))
             self.progress.note(self.host.name, f"copy: {stats}")
@@ -445,6 +662,22 @@ class HostDeploy:
             new_paths = closure.remote_requisites(own, target.path)
         old_paths = closure.remote_requisites(own, st.current)
         rep.changes = nix.closure_changes(old_paths, new_paths)
+
+    def _copy_closure(self, target: Closure) -> CopyStats:
+        return closure.copy_closure(
+            self.own,
+            target.path,
+            free_kb=self.st.store_free_kb,
+            substitute=self.opts.substitute,
+            compress=self.opts.compress,
+            on_line=lambda ln: self.progress.line(self.host.name, ln),
+            cancelled=self._copy_cancelled,
+        )
+
+    def _copy_cancelled(self) -> bool:
+        """Ctrl-C, or another host failed: a copy for a host that will not activate
+        stops (the host keeps only complete paths, closure.nix_copy)."""
+        return self.e.cancel.is_set() or bool(self.slot is not None and self.e.stop_reason)
 
     # -------------------------------------------------------------- goals without the guard
 
@@ -499,9 +732,7 @@ class HostDeploy:
             set_profile=activate.guard_profile_step(target, opts.goal),
         )  # fmt: skip
         self._pause("arm")  # nothing changed yet
-        if self.e.cancel.is_set():  # the last point where stopping leaves the host untouched
-            raise self._fail("arm", "interrupted before activation; nothing changed",
-                             Outcome.INTERRUPTED)  # fmt: skip
+        self._halt("arm")  # the last point where stopping leaves the host untouched
         try:
             how = self._step("arm", lambda: watchdog.arm(own, guard))
         except RemoteError as exc:  # the guard sets the profile: say what the profile is

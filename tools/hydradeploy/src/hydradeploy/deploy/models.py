@@ -63,11 +63,14 @@ class Closure:
 
 @dataclass(frozen=True)
 class Wave:
-    """Hosts deployed together; a wave starts only when the previous one succeeded."""
+    """A stage of the deploy order: its hosts are activated only after every host of
+    the earlier waves finished, and at most `window` of them are activated and not yet
+    verified at once (servers: 1; the agents: --max-parallel, a sliding window)."""
 
     index: int
     kind: str  # "cluster-init", "server", "agents"
     hosts: tuple[Host, ...]
+    window: int = 1
 
     @property
     def names(self) -> list[str]:

@@ -36,6 +36,7 @@ class Progress:
         self.t0 = time.monotonic()
         self._lock = threading.Lock()
         self._live: Any = None
+        self._caption = ""  # the schedule: slots in use, hosts prepared (live view only)
 
     def __enter__(self) -> Progress:
         if self.live_mode:
@@ -60,7 +61,10 @@ class Progress:
     def _render(self) -> Any:
         from rich.table import Table
 
-        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+        table = Table(
+            box=None, pad_edge=False, show_header=True, header_style="bold",
+            caption=self._caption or None, caption_justify="left",
+        )  # fmt: skip
         for col in ("host", "step", "time", "last output"):
             table.add_column(col, no_wrap=col != "last output", overflow="ellipsis")
         now = time.monotonic()
@@ -83,6 +87,16 @@ class Progress:
     def line(self, host: str, text: str) -> None:
         with self._lock:
             self.rows.setdefault(host, _Row()).line = text
+
+    def caption(self, text: str) -> None:
+        """A line under the live table (where the schedule stands); not logged."""
+        with self._lock:
+            self._caption = text
+
+    def schedule(self, text: str) -> None:
+        """A line about the run as a whole (a stage starting), in plain logs too."""
+        self.caption(text)
+        self._plain("deploy", text)
 
     def note(self, host: str, text: str) -> None:
         """A line worth keeping in plain logs too (a failure, a rollback)."""

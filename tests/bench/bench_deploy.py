@@ -4,6 +4,7 @@ nothing about time.
 
     .venv/bin/python tests/bench/bench_deploy.py [--agents 8]
     .venv/bin/python tests/bench/bench_deploy.py --scale [--rounds 3] [--stability-window 10]
+        [--tool-src /work/main/tools/hydradeploy/src --tool-src tools/hydradeploy/src]
 
 Figures:
   * the tool's own overhead per host: every step except copy, activation and waiting
@@ -32,7 +33,9 @@ from pathlib import Path
 
 from hydradeploy.lab import HostSpec, Lab
 
-EXCLUDED = {"copy", "activate", "checks", "copy-stats"}
+# not the tool's own overhead: the copy, the activation, the checks, and waiting for an
+# activation slot (hosts prepared ahead of their turn)
+EXCLUDED = {"copy", "activate", "checks", "copy-stats", "wait"}
 
 
 def deploy(
@@ -72,7 +75,8 @@ def verdict_bench(a: argparse.Namespace) -> None:
     again: the lab restarts k3s only for another closure). --tool-src runs the deploy
     from another source tree (e.g. main's, for a before/after)."""
     agents = [f"w{i}" for i in range(1, a.agents + 1)]
-    env_extra = {"PYTHONPATH": a.tool_src} if a.tool_src else {}
+    tool_src = a.tool_src[-1] if a.tool_src else ""
+    env_extra = {"PYTHONPATH": tool_src} if tool_src else {}
     with tempfile.TemporaryDirectory(prefix="hydra-bench-") as d:
         lab = Lab(Path(d) / "lab", grace_seconds=a.grace, heartbeat_seconds=a.heartbeat)
         env = {**os.environ, "XDG_STATE_HOME": str(Path(d) / "state"), **env_extra}
@@ -93,7 +97,7 @@ def verdict_bench(a: argparse.Namespace) -> None:
         finally:
             lab.down()
     print(f"activate -> deployed (lease renewal {a.heartbeat:g} s, grace {a.grace:g} s, "
-          f"{a.rounds} rounds, tool from {a.tool_src or 'this tree'}):")  # fmt: skip
+          f"{a.rounds} rounds, tool from {tool_src or 'this tree'}):")  # fmt: skip
     for name, values in figures.items():
         print(
             f"  {name}: median {statistics.median(values):.1f} s, max {max(values):.1f} s"
@@ -103,20 +107,21 @@ def verdict_bench(a: argparse.Namespace) -> None:
 def scale_bench(a: argparse.Namespace) -> None:
     """One agent vs 8 vs 16 agents at --max-parallel 8 (issue 15's scale figure): wall
     time of the whole command, its ratio to one agent, and where each host's time goes
-    (median per step over the hosts and rounds), so that waves, the stability window and
-    per-host round trips can be told apart."""
+    (median per step over the hosts and rounds), so that the window of activated hosts,
+    the stability window and per-host round trips can be told apart. With several
+    --tool-src the trees take turns within each round, on the same lab (a fair
+    before/after on a machine whose other load changes)."""
     sizes = [1, 8, 16]
     agents = [f"w{i}" for i in range(1, max(sizes) + 1)]
     extra = ("--stability-window", f"{a.stability_window:g}")
+    trees = a.tool_src or [""]
     with tempfile.TemporaryDirectory(prefix="hydra-bench-") as d:
         lab = Lab(Path(d) / "lab")
-        env = {**os.environ, "XDG_STATE_HOME": str(Path(d) / "state")}
-        walls: dict[int, list[float]] = {n: [] for n in sizes}
-        cpu: dict[int, list[float]] = {
-            n: [] for n in sizes
-        }  # the deployer's, children too
-        spans: dict[int, list[float]] = {n: [] for n in sizes}
-        steps: dict[int, dict[str, list[float]]] = {n: {} for n in sizes}
+        base_env = {**os.environ, "XDG_STATE_HOME": str(Path(d) / "state")}
+        walls: dict[tuple[str, int], list[float]] = {}
+        cpu: dict[tuple[str, int], list[float]] = {}  # the deployer's, children too
+        spans: dict[tuple[str, int], list[float]] = {}
+        steps: dict[tuple[str, int], dict[str, list[float]]] = {}
         try:
             t = time.monotonic()
             inv = lab.up([HostSpec("srv", "server"),
@@ -124,35 +129,46 @@ def scale_bench(a: argparse.Namespace) -> None:
             print(f"lab up: {1 + len(agents)} hosts in {time.monotonic() - t:.1f} s")
             for r in range(a.rounds):
                 for n in sizes:
-                    group = agents[:n]
-                    closures = {w: lab.closure(w) for w in group}
-                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-                    wall, data = deploy(inv, group, closures, 8, env, extra)
-                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                    cpu[n].append(
-                        after.ru_utime
-                        - before.ru_utime
-                        + after.ru_stime
-                        - before.ru_stime
-                    )
-                    walls[n].append(wall)
-                    spans[n].append(max(h["seconds"] for h in data["hosts"]))
-                    for rep in data["hosts"]:
-                        for st in rep["steps"]:
-                            steps[n].setdefault(st["step"], []).append(st["seconds"])
-                    print(f"  round {r + 1}: {n:2d} agent(s): {wall:.2f} s", flush=True)
+                    for tree in trees:
+                        env = {**base_env, "PYTHONPATH": tree} if tree else base_env
+                        key = (tree, n)
+                        group = agents[:n]
+                        closures = {w: lab.closure(w) for w in group}
+                        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                        wall, data = deploy(inv, group, closures, 8, env, extra)
+                        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                        cpu.setdefault(key, []).append(
+                            after.ru_utime
+                            - before.ru_utime
+                            + after.ru_stime
+                            - before.ru_stime
+                        )
+                        walls.setdefault(key, []).append(wall)
+                        spans.setdefault(key, []).append(
+                            max(h["seconds"] for h in data["hosts"])
+                        )
+                        for rep in data["hosts"]:
+                            for st in rep["steps"]:
+                                steps.setdefault(key, {}).setdefault(
+                                    st["step"], []
+                                ).append(st["seconds"])
+                        print(f"  round {r + 1}: {n:2d} agent(s): {wall:.2f} s"
+                              f"{'  (' + tree + ')' if tree else ''}", flush=True)  # fmt: skip
         finally:
             lab.down()
     med = statistics.median
-    base = med(walls[1])
-    print(f"deploy at --max-parallel 8, stability window {a.stability_window:g} s, "
-          f"median of {a.rounds} rounds (process wall time):")  # fmt: skip
-    for n in sizes:
-        print(f"  {n:2d} agent(s): {med(walls[n]):.2f} s = {med(walls[n]) / base:.2f}x one agent"
-              f" (slowest host {med(spans[n]):.2f} s; deployer CPU {med(cpu[n]):.2f} s)")  # fmt: skip
-    for n in sizes:
-        print(f"  per step, {n} agent(s), median: "
-              + ", ".join(f"{k} {med(v):.2f}" for k, v in steps[n].items()))  # fmt: skip
+    for tree in trees:
+        base = med(walls[(tree, 1)])
+        print(f"deploy at --max-parallel 8, stability window {a.stability_window:g} s, "
+              f"median of {a.rounds} rounds (process wall time), tool from "
+              f"{tree or 'this tree'}:")  # fmt: skip
+        for n in sizes:
+            k = (tree, n)
+            print(f"  {n:2d} agent(s): {med(walls[k]):.2f} s = {med(walls[k]) / base:.2f}x one "
+                  f"agent (slowest host {med(spans[k]):.2f} s; deployer CPU {med(cpu[k]):.2f} s)")  # fmt: skip
+        for n in sizes:
+            print(f"  per step, {n} agent(s), median: "
+                  + ", ".join(f"{s} {med(v):.2f}" for s, v in steps[(tree, n)].items()))  # fmt: skip
 
 
 def overhead(report: dict) -> float:
@@ -193,8 +209,10 @@ def main() -> None:
     ap.add_argument("--grace", type=float, default=4.0,
                     help="Lab node-monitor grace period (upstream: 40-50).")  # fmt: skip
     ap.add_argument(
-        "--tool-src", default="", help="PYTHONPATH of the hydradeploy to run."
-    )
+        "--tool-src", action="append", default=[],
+        help="PYTHONPATH of the hydradeploy to run (--scale: repeat it to compare trees, "
+        "which take turns within each round).",
+    )  # fmt: skip
     ap.add_argument("--scale", action="store_true",
                     help="Only one agent vs 8 vs 16 agents at --max-parallel 8.")  # fmt: skip
     ap.add_argument("--stability-window", type=float, default=10.0,

@@ -119,8 +119,11 @@ def test_good_deploy_of_a_server_and_two_agents(lab, hd, state_home):
     rc, data, err = hd("deploy", "--all", *args, *FAST, "--output", "json")
     assert rc == 0, err
     hosts = by_host(data)
-    # servers first, agents after (plain progress lines on stderr, not a TTY)
-    assert err.index("srv: checks") < err.index("w1: connect")
+    # servers first, agents after (plain progress lines on stderr, not a TTY): an agent
+    # activates only after the server was verified, but is copied to meanwhile
+    for w in ("w1", "w2"):
+        assert err.index("srv: deployed") < err.index(f"{w}: activate"), err
+        assert err.index(f"{w}: copy") < err.index("srv: stability"), err
     for h in ("srv", "w1", "w2"):
         assert hosts[h]["outcome"] == "deployed"
         assert hosts[h]["generation_before"] == before[h]
@@ -182,8 +185,8 @@ def test_plan_shows_order_and_changes_without_touching_anything(lab, hd):
     rc, plan, err = hd("plan", "--all", f"--closure=w1={new}", "--output", "json")
     assert rc == 0, err
     assert plan["waves"] == [
-        {"wave": 1, "kind": "cluster-init", "hosts": ["srv"]},
-        {"wave": 2, "kind": "agents", "hosts": ["w1", "w2"]},
+        {"wave": 1, "kind": "cluster-init", "hosts": ["srv"], "window": 1},
+        {"wave": 2, "kind": "agents", "hosts": ["w1", "w2"], "window": 4},
     ]
     w1 = by_host(plan)["w1"]
     assert w1["paths_to_copy"] == 1 and w1["generation"] == gens["w1"]

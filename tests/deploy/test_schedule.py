@@ -493,3 +493,37 @@ def test_a_host_that_changed_while_it_waited_is_not_activated(tmp_path, monkeypa
     assert w2.outcome is Outcome.FAILED and w2.failed_step == "preflight", w2.message
     assert "changed while waiting for a slot" in w2.message
     assert not fleet.timeline.has("w2", "arm") and fleet.timeline.has("w2", "unlock")
+
+
+def test_plan_shows_the_agents_window_as_the_deploy_runs_it(capsys):
+    from hydradeploy.deploy.planning import render_plan
+
+    hosts = [_h("s1", "server", True)] + [_h(f"a{i}") for i in range(1, 4)]
+    plan = order.waves(hosts, 2)
+    result = {
+        "waves": [
+            {"wave": w.index, "kind": w.kind, "hosts": w.names, "window": w.window}
+            for w in plan
+        ],
+        "hosts": [
+            {
+                "host": h.name,
+                "role": h.role,
+                "generation": 4,
+                "closure": None,
+                "closure_source": "build-local",
+                "summary": "-",
+            }
+            for h in hosts
+        ],
+    }
+    render_plan(result)
+    out, err = capsys.readouterr()
+    rows = [ln.split("\t") for ln in out.splitlines()]
+    assert [r[:2] for r in rows[1:]] == [
+        ["1 (cluster-init)", "s1"],
+        ["2 (agents, 2 at once)", "a1"],
+        ["2 (agents, 2 at once)", "a2"],
+        ["2 (agents, 2 at once)", "a3"],
+    ]
+    assert "at most 2 agents activated and not yet verified at once" in err

@@ -101,7 +101,8 @@ max_parallel_option = click.option(
     type=click.IntRange(1, 64),
     default=4,
     show_default=True,
-    help="Agents deployed at once.",
+    help="At most N agents activated and not yet verified at once (the safety limit; "
+    "servers go one at a time); the next N are connected, locked and copied to meanwhile.",
 )
 confirm_timeout_option = click.option(
     "--confirm-timeout",
@@ -193,7 +194,10 @@ def _render_run(res: RunResult, output: str) -> None:
 @click.option(
     "--no-rollback", is_flag=True, help="Leave a failed host as it is (no watchdog, no rollback)."
 )
-@click.option("--keep-going", is_flag=True, help="Continue with later waves when a host fails.")
+@click.option(
+    "--keep-going", is_flag=True,
+    help="Keep activating the other hosts when one fails (agents still need healthy servers).",
+)  # fmt: skip
 @click.option(
     "--prune", is_flag=True,
     help="Afterwards delete the objects of manifests removed from k8s/ (see `prune`).",
@@ -232,8 +236,9 @@ def deploy(
     """Deploy NixOS generations in cluster order, with magic rollback and join checks.
 
     The cluster-init server goes first, then the other servers one at a time, then the
-    agents in waves of --max-parallel. A host that fails to activate, to confirm over a
-    new SSH connection, or to rejoin k3s is rolled back to the generation it had.
+    agents, at most --max-parallel of them activated and not yet verified at once. A
+    host that fails to activate, to confirm over a new SSH connection, or to rejoin k3s
+    is rolled back to the generation it had; no further host is activated after it.
     """
     from hydradeploy.deploy import service
     from hydradeploy.deploy.engine import Options

@@ -180,7 +180,7 @@ class Engine:
         self.last_reports = [reports[h.name] for h in hosts]
         plan = order.waves(hosts, self.opts.max_parallel)
         sched = order.Schedule(plan, ahead=self.opts.max_parallel)
-        self._sched = sched
+        self._sched, self._slots = sched, {}
         by_name = {h.name: h for h in hosts}
         deploys: dict[str, HostDeploy] = {}
         futures: list[Future[None]] = []

@@ -1,6 +1,6 @@
-"""`plan`: the order, the waves and per host what a deploy would change. Read-only:
-it connects to look (current generation, which store paths the host lacks) and
-changes nothing, takes no lock."""
+"""`plan`: the order, the waves (the agents' one with its window) and per host what a
+deploy would change. Read-only: it connects to look (current generation, which store
+paths the host lacks) and changes nothing, takes no lock."""
 
 from __future__ import annotations
 
@@ -113,7 +113,9 @@ def make_plan(
     for entry, extra in zip(per_host, _node_preview(inv, hosts), strict=True):
         entry.update(extra)  # the label/taint changes (deploy/node_sync.py)
     return {
-        "waves": [{"wave": w.index, "kind": w.kind, "hosts": w.names} for w in plan],
+        "waves": [
+            {"wave": w.index, "kind": w.kind, "hosts": w.names, "window": w.window} for w in plan
+        ],
         "hosts": per_host,
     }
 
@@ -147,11 +149,21 @@ def render_plan(result: dict[str, Any]) -> None:
         for name in w["hosts"]:
             h = by_name[name]
             now = f"gen {h['generation']}" if h.get("generation") is not None else "?"
+            at_once = f", {w['window']} at once" if w["kind"] == "agents" else ""
+            stage = f"{w['wave']} ({w['kind']}{at_once})"
             rows.append([
-                f"{w['wave']} ({w['kind']})", name, h["role"], now,
+                stage, name, h["role"], now,
                 _short(h["closure"]) if h["closure"] else h["closure_source"], h["summary"],
             ])  # fmt: skip
     table("deploy plan", ("wave", "host", "role", "now", "closure", "what changes"), rows)
+    for w in result["waves"]:
+        if w["kind"] == "agents" and len(w["hosts"]) > w["window"]:
+            click.echo(
+                f"wave {w['wave']}: at most {w['window']} agents activated and not yet verified "
+                f"at once, the next {w['window']} copied to meanwhile; each starts when a "
+                "slot frees",
+                err=True,
+            )
     for h in result["hosts"]:
         if h.get("build_command"):
             click.echo(f"{h['host']}: would run {h['build_command']}")

@@ -527,3 +527,28 @@ def test_plan_shows_the_agents_window_as_the_deploy_runs_it(capsys):
         ["2 (agents, 2 at once)", "a3"],
     ]
     assert "at most 2 agents activated and not yet verified at once" in err
+
+
+def test_agents_are_prepared_while_the_server_gate_runs_and_activate_after_it(
+    tmp_path, monkeypatch
+):
+    fleet = Fleet(
+        tmp_path, monkeypatch, 2, {"srv": 0.6}
+    )  # srv is not deployed: the gate
+    reps = fleet.deploy(["w1", "w2"], max_parallel=2)
+    assert all(r.outcome is Outcome.DEPLOYED for r in reps.values())
+    tl = fleet.timeline
+    gate_end = tl.first("srv", "checks-end")
+    for h in ("w1", "w2"):
+        assert tl.first(h, "copy-start") < gate_end < tl.first(h, "arm")
+
+
+def test_a_failing_server_gate_starts_no_agent(tmp_path, monkeypatch):
+    fleet = Fleet(tmp_path, monkeypatch, 2, {"srv": 0.4}, bad=frozenset({"srv"}))
+    reps = fleet.deploy(["w1", "w2"], max_parallel=2)
+    for h in ("w1", "w2"):
+        assert reps[h].outcome is Outcome.SKIPPED and not fleet.timeline.has(h, "arm")
+        assert reps[h].message.startswith(
+            "not started: server srv is failing its checks"
+        )
+        assert fleet.timeline.has(h, "unlock")

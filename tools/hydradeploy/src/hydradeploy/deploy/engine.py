@@ -240,10 +240,10 @@ class Engine:
             with self._cond:
                 if sched.finished():
                     return
+                for name in sched.to_prepare():  # also while a stage is being entered
+                    start(name)
                 entering = sched.stage_done() and not sched.stopped
                 if not entering:
-                    for name in sched.to_prepare():
-                        start(name)
                     for name in sched.to_activate():
                         self._slots[name].grant("")
                     self._show(sched)

@@ -171,6 +171,54 @@ def scale_bench(a: argparse.Namespace) -> None:
                   + ", ".join(f"{s} {med(v):.2f}" for s, v in steps[(tree, n)].items()))  # fmt: skip
 
 
+# --model: the engine's own schedule on stand-ins (no lab, no CPU contention): each run
+# in a child process so that --tool-src picks the tree; the harness is the one of
+# tests/deploy/test_schedule.py (recording stand-in transport, timed copy and checks).
+MODEL_CHILD = r"""
+import json, sys, tempfile, time
+from pathlib import Path
+from _pytest.monkeypatch import MonkeyPatch
+sys.path[:0] = ["tests", "tests/deploy"]
+from test_schedule import Fleet
+n, copy_s, slot_s, spread = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+checks = {f"w{i}": slot_s * (1 - spread + 2 * spread * ((i * 7) % 11) / 10) for i in range(1, n + 1)}
+with tempfile.TemporaryDirectory() as d:
+    mp = MonkeyPatch()
+    fleet = Fleet(Path(d), mp, n, checks, copy_s=copy_s)
+    t = time.monotonic()
+    reps = fleet.deploy([f"w{i}" for i in range(1, n + 1)], max_parallel=8)
+    wall = time.monotonic() - t
+    mp.undo()
+print(json.dumps({"wall": wall, "ok": all(r.ok for r in reps.values())}))
+"""
+
+
+def model_bench(a: argparse.Namespace) -> None:
+    """The schedule alone: 1, 8, 16 agents at --max-parallel 8 on the stand-in transport,
+    each copy --model-copy seconds, each host's activation-to-verified time
+    --model-slot seconds ± --model-spread (a fixed pattern per host), for each
+    --tool-src. Sleeps stand for the work, so the hosts do not share a CPU as the lab's
+    do: this is what the order of steps costs, not a measurement of hosts."""
+    trees = a.tool_src or [""]
+    print(f"model: copy {a.model_copy:g} s, activated-to-verified {a.model_slot:g} s "
+          f"± {a.model_spread:.0%}, --max-parallel 8 (wall time of Engine.run)")  # fmt: skip
+    for tree in trees:
+        env = {**os.environ, "PYTHONPATH": tree} if tree else dict(os.environ)
+        walls = {}
+        for n in (1, 8, 16):
+            res = subprocess.run(
+                [sys.executable, "-c", MODEL_CHILD, str(n), str(a.model_copy),
+                 str(a.model_slot), str(a.model_spread)],
+                capture_output=True, text=True, env=env, check=False, timeout=600,
+            )  # fmt: skip
+            if res.returncode != 0:
+                sys.exit(f"model run failed:\n{res.stderr[-3000:]}")
+            out = json.loads(res.stdout.strip().splitlines()[-1])
+            walls[n] = out["wall"]
+        print(f"  {tree or 'this tree'}: " + ", ".join(
+            f"{n} agent(s) {w:.2f} s = {w / walls[1]:.2f}x" for n, w in walls.items()))  # fmt: skip
+
+
 def overhead(report: dict) -> float:
     return sum(s["seconds"] for s in report["steps"] if s["step"] not in EXCLUDED) + (
         report["seconds"]
@@ -217,7 +265,19 @@ def main() -> None:
                     help="Only one agent vs 8 vs 16 agents at --max-parallel 8.")  # fmt: skip
     ap.add_argument("--stability-window", type=float, default=10.0,
                     help="--scale: the deploy's stability window (its default: 10).")  # fmt: skip
+    ap.add_argument("--model", action="store_true",
+                    help="Only the schedule on stand-ins (no lab, no root): 1/8/16 agents.")  # fmt: skip
+    ap.add_argument(
+        "--model-copy", type=float, default=0.5, help="--model: seconds per copy."
+    )
+    ap.add_argument("--model-slot", type=float, default=3.0,
+                    help="--model: seconds from activation to verified.")  # fmt: skip
+    ap.add_argument("--model-spread", type=float, default=0.3,
+                    help="--model: +/- this fraction between hosts.")  # fmt: skip
     a = ap.parse_args()
+    if a.model:
+        model_bench(a)
+        return
     if os.geteuid() != 0:
         sys.exit("bench_deploy: needs root (the lab uses network namespaces)")
     if a.verdict:

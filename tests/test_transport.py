@@ -19,6 +19,8 @@ from hydradeploy.deploy.progress import Progress
 from hydradeploy.inventory import Host, SSHSettings, load_inventory
 from hydradeploy.transport import (
     BadTarget,
+    HostKeyChanged,
+    HostKeyRefused,
     Unreachable,
     connect,
     hostkeys,
@@ -254,8 +256,9 @@ def test_an_unknown_host_key_is_refused_closed_and_quiet(
     h = _host(port=sshd_stub, known_hosts=tmp_path / "kh", key=tmp_path / "none")
     before = _client_threads()
     for _ in range(5):
-        with pytest.raises(Unreachable) as err:
+        with pytest.raises(HostKeyRefused) as err:
             connect(h, timeout=5)
+        assert not isinstance(err.value, HostKeyChanged)  # nothing known: not "changed"
         assert "h1: host key of [127.0.0.1]:" in str(err.value)
         assert "is unknown" in str(err.value) and "refused, not added" in str(err.value)
     deadline = time.monotonic() + 5
@@ -307,7 +310,7 @@ def test_a_changed_host_key_names_both_fingerprints(
         key=tmp_path / "none",
     )
     (tmp_path / "kh").write_text("")
-    with pytest.raises(Unreachable) as err:
+    with pytest.raises(HostKeyChanged) as err:  # the engine stops retrying on this type
         connect(h, timeout=5)
     msg = str(err.value)
     assert msg.startswith("h1: host key of [127.0.0.1]:") and "changed" in msg

@@ -142,41 +142,57 @@ def parse_generations(text: str) -> list[Generation]:
 
 
 _NAME_RE = re.compile(r"^/nix/store/[0-9a-z]{32}-(.+)$")
-_VERSION_SPLIT = re.compile(r"-(?=\d)")
+# Nix 2.8.0 src/nix/diff-closures.cc getClosureInfo: an output name is stripped first
+# (ambiguous with version suffixes like "unstable", as upstream says)
+_OUTPUT_RE = re.compile(r"(.*)-([a-z]+|lib32|lib64)")
 
 
 def split_name(path: str) -> tuple[str, str]:
-    """("/nix/store/…-openssl-3.0.13" -> ("openssl", "3.0.13")); no version -> ("x", "")."""
+    """(name, version) as `nix store diff-closures` groups a store path: output name
+    stripped, then DrvName's split at the first dash *not* followed by a letter
+    (Nix 2.8.0 src/libstore/names.cc `DrvName::DrvName`).
+    "/nix/store/…-openssl-3.0.13-bin" -> ("openssl", "3.0.13"); no version -> ("x", "")."""
     m = _NAME_RE.match(path)
     name = m.group(1) if m else path
-    parts = _VERSION_SPLIT.split(name, maxsplit=1)
-    return (parts[0], parts[1] if len(parts) > 1 else "")
+    out = _OUTPUT_RE.fullmatch(name)
+    if out:
+        name = out.group(1)
+    for i, ch in enumerate(name[:-1]):
+        if ch == "-" and not name[i + 1].isalpha():
+            return name[:i], name[i + 1 :]
+    return name, ""
+
+
+def _show_versions(versions: set[str]) -> str:
+    # Nix 2.8.0 diff-closures.cc showVersions: ∅ for none, ε for an empty version
+    if not versions:
+        return "∅"
+    return ", ".join(sorted(v or "ε" for v in versions))
 
 
 def closure_changes(old_paths: Sequence[str], new_paths: Sequence[str]) -> list[str]:
-    """What `nix store diff-closures` shows, computed from two path lists so it works when
-    the closures sit in different stores: `name: 1.0 → 1.1`, `name: +1.2`, `name: -0.9`."""
+    """`nix store diff-closures`'s lines (Nix 2.8.0 src/nix/diff-closures.cc
+    printClosureDiff), computed from two path lists so it works when the closures sit in
+    different stores: `name: 1.0 → 1.1`, `name: ∅ → 1.2`, `name: 0.9 → ∅`. Upstream shows
+    a package whose versions did not change only when its size moved by 8 KiB or more;
+    sizes are not known here, so such a package is shown when its store paths differ,
+    as `name: 1.0 (rebuilt)` (changed inputs or options)."""
 
-    def by_name(paths: Sequence[str]) -> dict[str, set[str]]:
-        out: dict[str, set[str]] = {}
+    def by_name(paths: Sequence[str]) -> dict[str, dict[str, set[str]]]:
+        out: dict[str, dict[str, set[str]]] = {}
         for p in paths:
-            out.setdefault(split_name(p)[0], set()).add(p)
+            name, version = split_name(p)
+            out.setdefault(name, {}).setdefault(version, set()).add(p)
         return out
 
     old, new = by_name(old_paths), by_name(new_paths)
     lines: list[str] = []
     for name in sorted(set(old) | set(new)):
-        before, after = old.get(name, set()), new.get(name, set())
-        if before == after:
-            continue
-        b = ", ".join(sorted({split_name(p)[1] or "∅" for p in before}))
-        a = ", ".join(sorted({split_name(p)[1] or "∅" for p in after}))
-        if not before:
-            lines.append(f"{name}: + {a}")
-        elif not after:
-            lines.append(f"{name}: - {b}")
-        elif b == a:  # same versions, different build (changed inputs or options)
-            lines.append(f"{name}: {a} (rebuilt)")
-        else:
-            lines.append(f"{name}: {b} → {a}")
+        before, after = old.get(name, {}), new.get(name, {})
+        removed = {v for v in before if v not in after}
+        added = {v for v in after if v not in before}
+        if removed or added:
+            lines.append(f"{name}: {_show_versions(removed)} → {_show_versions(added)}")
+        elif before != after:
+            lines.append(f"{name}: {_show_versions(set(after))} (rebuilt)")
     return lines

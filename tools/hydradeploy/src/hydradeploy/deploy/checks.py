@@ -204,9 +204,16 @@ def _after(renewed: float | None, since: float) -> bool:
 
 def _stale_lease(name: str, since: float, renewed: float | None) -> str:
     seen = _clock(renewed) + " UTC" if renewed is not None else "never"
+    if since == int(since):  # known to the second: see _after
+        ended = (
+            f"ended in the second {_clock(since)[:8]} UTC; a renewal counts from "
+            f"{_clock(since + 1)} UTC"
+        )
+    else:
+        ended = f"ended at {_clock(since)} UTC"
     return (
         f"stale Lease {LEASE_NAMESPACE}/{name}: not renewed since the activation "
-        f"ended at {_clock(since)} UTC (last renewal {seen})"
+        f"{ended} (last renewal {seen})"
     )
 
 

@@ -289,7 +289,8 @@ def deploy(
     "to",
     type=int,
     metavar="GENERATION",
-    help="Generation to go back to (one host only; default: the one before the current).",
+    help="Generation to go back to (one host only; default: the newest earlier one that "
+    "passed hydradeploy's checks, see `generations`).",
 )
 @confirm_timeout_option
 @check_timeout_option

@@ -134,7 +134,8 @@ def test_store_path_names_follow_nix_check_name():
     # 211 characters, and "." or ".." is not a first dash-separated component.
     digest = "/nix/store/" + "0123456789abcdfghijklmnpqrsvwxyz"
     assert nix.is_store_path(f"{digest}-" + "n" * 211)
-    assert nix.is_store_path(f"{digest}-.config-1") and nix.is_store_path(f"{digest}-..x")
+    assert nix.is_store_path(f"{digest}-.config-1")
+    assert nix.is_store_path(f"{digest}-..x")
     for bad in ("n" * 212, ".", "..", ".-x", "..-x"):
         assert not nix.is_store_path(f"{digest}-{bad}"), bad
     assert not nix.is_store_path("/nix/store/" + "e" * 32 + "-x")  # no e, o, t, u

@@ -206,8 +206,12 @@ def test_boot_and_dry_activate_change_nothing_running(lab: Lab, healthy) -> None
     dry = ssh(lab, "w1", f"{same}/bin/switch-to-configuration dry-activate")
     # Same k3s settings, same k3s.service: nothing to restart (as NixOS compares units).
     # Upstream (switch-to-configuration-ng main.rs @00401fd7e581) says it all on stderr.
-    assert dry.returncode == 0 and "would activate the configuration..." in dry.stderr, dry
-    assert "would restart" not in dry.stderr and "would start" not in dry.stderr, dry.stderr
+    assert (
+        dry.returncode == 0 and "would activate the configuration..." in dry.stderr
+    ), dry
+    assert "would restart" not in dry.stderr and "would start" not in dry.stderr, (
+        dry.stderr
+    )
     new = install(lab, "w1", "labels")
     dry = ssh(lab, "w1", f"{new}/bin/switch-to-configuration dry-activate")
     assert (

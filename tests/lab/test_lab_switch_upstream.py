@@ -24,20 +24,26 @@ def host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
         return subprocess.CompletedProcess(["systemctl", *args], 0, "", "")
 
     monkeypatch.setattr(activate, "systemctl", systemctl)
-    monkeypatch.setattr(activate, "plan", lambda c: ([], [], ["b.service", "A.service"], False))
+    monkeypatch.setattr(
+        activate, "plan", lambda c: ([], [], ["b.service", "A.service"], False)
+    )
     monkeypatch.setattr(activate, "point_current_system", lambda c: None)
     monkeypatch.setattr(activate, "install_units", lambda c: None)
     monkeypatch.setattr(common, "set_link", lambda i, up: None)
     monkeypatch.setattr(k3s_deploy, "link_manifests", lambda c: None)
     monkeypatch.setattr(common, "log_activation", lambda *a: seen["log"].append(a))
-    monkeypatch.setattr(activate, "LOCK", tmp_path / "nixos" / "switch-to-configuration.lock")
+    monkeypatch.setattr(
+        activate, "LOCK", tmp_path / "nixos" / "switch-to-configuration.lock"
+    )
     monkeypatch.setattr(activate.os, "geteuid", lambda: 0)
     seen["settings"] = {"interface": "eth0", "fault": None}
     monkeypatch.setattr(common, "load_settings", lambda c: seen["settings"])
     return seen
 
 
-def test_a_failed_activation_script_exits_2_and_the_switch_goes_on(host, capsys) -> None:
+def test_a_failed_activation_script_exits_2_and_the_switch_goes_on(
+    host, capsys
+) -> None:
     # main.rs: "Failed to run activate script" → exit_code = 2, then reload and start units.
     host["settings"]["fault"] = "activation"
     assert activate.main(Path("/nix/store/x-lab"), ["switch"]) == 2

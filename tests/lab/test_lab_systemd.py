@@ -66,7 +66,9 @@ def test_k3s_restarts_only_when_its_unit_changed(lab: Lab) -> None:
     assert lab_status(lab)["w1"]["k3s_started_at"] == started
     assert k3s(lab, "w1")["MainPID"] == pid
     changed = switch(lab, "w1", lab.closure("w1", fault="labels"))
-    assert "restarting the following units: k3s.service" in changed.stderr  # as upstream
+    assert (
+        "restarting the following units: k3s.service" in changed.stderr
+    )  # as upstream
     assert lab_status(lab)["w1"]["k3s_started_at"] != started
     assert k3s(lab, "w1")["MainPID"] != pid
     assert switch(lab, "w1", lab.closure("w1")).returncode == 0

@@ -1,6 +1,7 @@
-"""The lab's switch-to-configuration against upstream's exit codes, lock and messages
-(nixpkgs pkgs/by-name/sw/switch-to-configuration-ng/src/src/main.rs @00401fd7e581),
-without root or a lab: systemd and the host's files are stood in for."""
+"""The lab against upstream, without root or a lab (systemd, the host's files and the API
+stood in for): switch-to-configuration's exit codes, lock and messages (nixpkgs
+pkgs/by-name/sw/switch-to-configuration-ng/src/src/main.rs @00401fd7e581) and kubectl
+taint's checks."""
 
 from __future__ import annotations
 
@@ -78,3 +79,53 @@ def test_check_is_an_action_and_unknown_ones_exit_1(host, capsys) -> None:
     assert activate.main(Path("/nix/store/x-lab"), ["reboot"]) == 1
     assert "[check|switch|boot|test|dry-activate]" in capsys.readouterr().err
     assert host["systemctl"] == []
+
+
+# kubectl taint, as the lab's `k3s kubectl` does it (lab/guest/k3s_cli.py) against
+# kubernetes staging/src/k8s.io/kubectl/pkg/cmd/taint/taint.go @040f689d2abf and
+# utils.go @04791b490660.
+
+
+@pytest.fixture
+def node(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    from hydradeploy.lab.guest import k3s_cli
+
+    state: dict[str, Any] = {
+        "spec": {"taints": [{"key": "k", "value": "v", "effect": "NoSchedule"}]},
+        "patches": [],
+    }
+    monkeypatch.setattr(k3s_cli, "_node_or_error", lambda name: state)
+    monkeypatch.setattr(k3s_cli, "_patch", lambda name, p: state["patches"].append(p))
+    return state
+
+
+def test_taint_without_overwrite_refuses_an_existing_key_and_effect(node) -> None:
+    # checkIfTaintsAlreadyExists compares key and effect only, not the value.
+    from hydradeploy.lab.guest import k3s_cli
+
+    with pytest.raises(k3s_cli.KubectlError, match="--overwrite is false"):
+        k3s_cli.taint_nodes(k3s_cli.Args(), ["w1", "k=v:NoSchedule"])
+    assert node["patches"] == []
+    k3s_cli.taint_nodes(k3s_cli.Args(overwrite=True), ["w1", "k=v:NoSchedule"])
+    k3s_cli.taint_nodes(k3s_cli.Args(), ["w1", "k=v:NoExecute"])  # another effect
+    assert len(node["patches"]) == 2
+
+
+def test_taint_refuses_to_add_and_remove_one_key_in_one_command(node) -> None:
+    # TaintOptions.Validate: removal without effect, or with the added one, conflicts.
+    from hydradeploy.lab.guest import k3s_cli
+
+    for removal in ("k-", "k:NoExecute-"):
+        with pytest.raises(
+            k3s_cli.KubectlError, match="can not both modify and remove"
+        ):
+            k3s_cli.taint_nodes(
+                k3s_cli.Args(overwrite=True), ["w1", "k=w:NoExecute", removal]
+            )
+    assert node["patches"] == []
+    k3s_cli.taint_nodes(
+        k3s_cli.Args(overwrite=True), ["w1", "k=w:NoExecute", "k:NoSchedule-"]
+    )
+    assert node["patches"][-1]["spec"]["taints"] == [
+        {"key": "k", "value": "w", "effect": "NoExecute"}
+    ]

@@ -78,7 +78,7 @@ def test_activation_fault_fails_half_way_over_ssh(lab: Lab, healthy) -> None:
     proc = ssh(lab, "w1", f"{bad}/bin/switch-to-configuration switch")
     # Upstream (main.rs @00401fd7e581): a failed activation script is exit code 2.
     assert proc.returncode == 2, proc.stderr
-    assert "activation script snippet" in proc.stderr
+    assert "Activation script snippet 'hydra-lab-fault' failed (1)" in proc.stdout
     assert "Failed to run activate script" in proc.stderr
     assert current(lab, "w1") == bad  # half-way: already switched, k3s stopped
     state = lab.run("w1", ["systemctl", "is-active", "k3s"])

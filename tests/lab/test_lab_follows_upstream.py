@@ -50,7 +50,10 @@ def test_a_failed_activation_script_exits_2_and_the_switch_goes_on(
     assert activate.main(Path("/nix/store/x-lab"), ["switch"]) == 2
     assert ("daemon-reload",) in host["systemctl"]
     assert ("start", "b.service") in host["systemctl"]
-    assert "Failed to run activate script" in capsys.readouterr().err
+    out = capsys.readouterr()
+    assert "Failed to run activate script" in out.err
+    # nixpkgs activation-script.nix: printf "Activation script snippet '%s' failed (%s)\n"
+    assert "Activation script snippet 'hydra-lab-fault' failed (1)\n" in out.out
     assert host["log"][-1][2] == "failed"
 
 

@@ -189,12 +189,11 @@ def activate(closure: Path, action: str) -> int:
         # Half-way: a snippet of the activation script failed after it had stopped k3s.
         # Upstream goes on with the switch (reload, restarts, starts) and exits 2
         # (ACTIVATION_FAILED); k3s stays stopped, being neither changed nor new.
+        # The snippet's line is the activation script's own, on its stdout (upstream:
+        # nixpkgs nixos/modules/system/activation/activation-script.nix, stored copy
+        # @04da25cd20da: printf "Activation script snippet '%s' failed (%s)\n").
         systemctl("stop", "k3s.service")
-        print(
-            "error: activation script snippet 'hydra-lab-fault' failed (exit status 1); "
-            "k3s.service was stopped",
-            file=sys.stderr,
-        )
+        print("Activation script snippet 'hydra-lab-fault' failed (1)", flush=True)
         print("Failed to run activate script", file=sys.stderr)
         exit_code = ACTIVATION_FAILED
     if ssh_changed:

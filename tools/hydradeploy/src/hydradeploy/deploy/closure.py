@@ -154,8 +154,8 @@ def nar_size(paths: Sequence[str]) -> int:
 
 
 def _written(pid: int) -> int | None:
-    """Bytes process `pid` has written so far (proc(5) of Linux man-pages, /proc/PID/io
-    `wchar`; not verified against a kernel source here): nix copy
+    """Bytes process `pid` has written so far (proc(5) of Linux man-pages 6.03, /proc/PID/io
+    "wchar: characters written"): nix copy
     writes the NARs into its ssh pipe, so this is the live progress of the send."""
     try:
         with open(f"/proc/{pid}/io") as f:

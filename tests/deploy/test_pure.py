@@ -129,6 +129,18 @@ def test_store_path_validation():
         assert not nix.is_store_path(bad)
 
 
+def test_store_path_names_follow_nix_check_name():
+    # NixOS/nix src/libstore/path.cc `checkName` (2.8.0; 2.35.2 adds "." / ".."): at most
+    # 211 characters, and "." or ".." is not a first dash-separated component.
+    digest = "/nix/store/" + "0123456789abcdfghijklmnpqrsvwxyz"
+    assert nix.is_store_path(f"{digest}-" + "n" * 211)
+    assert nix.is_store_path(f"{digest}-.config-1")
+    assert nix.is_store_path(f"{digest}-..x")
+    for bad in ("n" * 212, ".", "..", ".-x", "..-x"):
+        assert not nix.is_store_path(f"{digest}-{bad}"), bad
+    assert not nix.is_store_path("/nix/store/" + "e" * 32 + "-x")  # no e, o, t, u
+
+
 def test_parse_generations():
     text = "   1   2026-11-20 10:00:01   \n   2   2026-11-21 05:01:19   (current)\n"
     gens = nix.parse_generations(text)

@@ -54,6 +54,11 @@ echo '{LEASES_MARK}'
 k3s kubectl get leases -n {LEASE_NAMESPACE} -o json 2>/dev/null || true
 """
 
+# is-system-running prints initializing, starting, running, degraded, maintenance,
+# stopping, offline or unknown; is-active the unit's active state (systemctl(1), systemd
+# 252 as Debian 12 ships it). /readyz answers "ok" unless ?verbose (upstream: kubernetes
+# staging/src/k8s.io/apiserver/pkg/server/healthz/healthz.go @046d201c45ce,
+# `handleRootHealth`).
 _HOST_FACTS = r"""
 system=$(systemctl is-system-running 2>/dev/null)
 echo "system=$system"

@@ -12,7 +12,15 @@ from collections.abc import Sequence
 from hydradeploy.deploy.models import SYSTEM_PROFILE, Generation
 
 NEW_CLI = ["--extra-experimental-features", "nix-command flakes"]
-STORE_PATH_RE = re.compile(r"^/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+$")
+# A store path: 32 characters of Nix's base-32 alphabet (no e, o, t, u), a dash, a name.
+# upstream: NixOS/nix src/libutil/hash.cc @2.8.0 (`base32Chars =
+# "0123456789abcdfghijklmnpqrsvwxyz"`); names: src/libstore/path.cc @2.8.0 `checkName`
+# (not empty, at most 211 characters of [0-9a-zA-Z+-._?=]); current Nix also refuses "."
+# and ".." as the first dash-separated component (2.35.2 src/libstore/path.cc
+# `checkName`, `StorePath::MaxPathLen = 211` in include/nix/store/path.hh).
+STORE_PATH_RE = re.compile(
+    r"^/nix/store/[0-9a-df-np-sv-z]{32}-(?!\.\.?(?:-|$))[A-Za-z0-9+._?=-]{1,211}$"
+)
 
 
 def is_store_path(path: str) -> bool:
@@ -20,29 +28,41 @@ def is_store_path(path: str) -> bool:
 
 
 def set_profile(path: str, profile: str = SYSTEM_PROFILE) -> list[str]:
+    """A new generation `PROFILE-N-link` → `path` (N = the highest number + 1; none when the
+    newest generation already is `path`), and `PROFILE` → it.
+    upstream: NixOS/nix src/nix-env/nix-env.cc @2.8.0 (`--set`, `opSet`) and
+    src/libstore/profiles.cc @2.8.0 (`createGeneration`, `makeName`: "%1%-%2%" + "-link";
+    2.35.2: `fmt("%s-%s-link", profile, num)`)."""
     return ["nix-env", "-p", profile, "--set", path]
 
 
 def switch_generation(number: int, profile: str = SYSTEM_PROFILE) -> list[str]:
+    # upstream: NixOS/nix src/nix-env/nix-env.cc @2.8.0 (`--switch-generation` / `-G`).
     return ["nix-env", "-p", profile, "--switch-generation", str(number)]
 
 
 def list_generations(profile: str = SYSTEM_PROFILE) -> list[str]:
+    # upstream: NixOS/nix src/nix-env/nix-env.cc @2.8.0 (`opListGenerations`).
     return ["nix-env", "-p", profile, "--list-generations"]
 
 
 def query_requisites(path: str) -> list[str]:
-    """The closure of `path`, references before referrers (the order import needs)."""
+    """The closure of `path`, references before referrers (the order import needs).
+    upstream: NixOS/nix src/nix-store/nix-store.cc @2.8.0 (`opQuery`, qRequisites:
+    `topoSortPaths` printed from `rbegin()`, i.e. references first; the same in 2.35.2)."""
     return ["nix-store", "--query", "--requisites", path]
 
 
 def query_size(paths: Sequence[str]) -> list[str]:
+    # upstream: NixOS/nix src/nix-store/nix-store.cc @2.8.0 (`opQuery`, qSize: one
+    # `info->narSize` line per path, in argument order).
     return ["nix-store", "--query", "--size", *paths]
 
 
 def print_invalid() -> list[str]:
     """Run remotely with the candidate paths on stdin, one per line: prints the ones the
-    store lacks."""
+    store lacks (upstream: NixOS/nix src/nix-store/nix-store.cc @2.8.0,
+    `opCheckValidity` with `--print-invalid`: prints each invalid path instead of failing)."""
     return ["xargs", "-r", "nix-store", "--check-validity", "--print-invalid"]
 
 
@@ -118,7 +138,9 @@ def remote_build_toplevel(source: str, host: str) -> list[str]:
 
 def built_path(json_text: str) -> str | None:
     """The toplevel's store path from `nix build --json` (works on every Nix ≥ 2.4,
-    unlike --print-out-paths)."""
+    unlike --print-out-paths): `[{"drvPath": …, "outputs": {"out": PATH}}]`
+    (upstream: NixOS/nix src/nix/build.cc and src/libstore/derived-path.cc @2.8.0,
+    `BuiltPath::Built::toJSON`)."""
     import json
 
     try:
@@ -132,7 +154,9 @@ _GEN_RE = re.compile(r"^\s*(\d+)\s+(\S+\s+\S+)\s*(\(current\))?\s*$")
 
 
 def parse_generations(text: str) -> list[Generation]:
-    """Parse `nix-env --list-generations` output ("   3   2026-11-21 05:01:02   (current)")."""
+    """Parse `nix-env --list-generations` output ("   3   2026-11-21 05:01:02   (current)";
+    upstream: NixOS/nix src/nix-env/nix-env.cc @2.8.0 `opListGenerations`, format
+    "%|4|   %|4|-%|02|-%|02| %|02|:%|02|:%|02|   %||", local time; 2.35.2 the same)."""
     gens: list[Generation] = []
     for line in text.splitlines():
         m = _GEN_RE.match(line)

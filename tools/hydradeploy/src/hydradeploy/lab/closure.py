@@ -227,7 +227,9 @@ def build(
     return payload.build(tree, name, payload_mib, seed)
 
 
-MANIFEST_DIR = "/var/lib/rancher/k3s/server/manifests"  # nixpkgs rancher/default.nix manifestDir
+# upstream: nixpkgs nixos/modules/services/cluster/rancher/default.nix @011c1bdb102b
+# (`manifestDir = "/var/lib/rancher/${name}/server/manifests"`, name = "k3s")
+MANIFEST_DIR = "/var/lib/rancher/k3s/server/manifests"
 
 
 def manifest_targets(k8s: Path) -> dict[str, Path]:

@@ -142,6 +142,8 @@ def test_store_path_names_follow_nix_check_name():
 
 
 def test_parse_generations():
+    # NixOS/nix 2.8.0 src/nix-env/nix-env.cc opListGenerations:
+    # "%|4|   %|4|-%|02|-%|02| %|02|:%|02|:%|02|   %||"
     text = "   1   2026-11-20 10:00:01   \n   2   2026-11-21 05:01:19   (current)\n"
     gens = nix.parse_generations(text)
     assert [(g.number, g.date, g.current) for g in gens] == [

@@ -48,7 +48,7 @@ REAL_REPO_FALSE_POSITIVE_HINT = (
             "private-key",
         ),
         ("pem", "key: |\n  -----BEGIN RSA PRIVATE KEY-----\n", "private-key"),
-        (
+        (  # age v1.1.1 x25519.go: bech32 with HRP "AGE-SECRET-KEY-", upper case
             "age-key",
             "AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQS\n",
             "private-key",

@@ -338,9 +338,10 @@ def presented_key(host: Host, *, timeout: float = CONNECT_TIMEOUT) -> tuple[str,
         return key.get_name(), key.asbytes()
     except (OSError, EOFError, paramiko.SSHException) as exc:
         reason = _reason(exc)
-        # paramiko 5.1.0 transport.py: "Incompatible ssh peer (no acceptable host key)";
-        # note "Incompatible ssh peer (no acceptable kex algorithm)" matches here too.
-        if "Incompatible" in reason or "no acceptable host key" in reason:
+        # paramiko 5.1.0 transport.py _negotiate_keys raises IncompatiblePeer("Incompatible
+        # ssh peer (no acceptable host key)"); its other IncompatiblePeer cases (kex,
+        # ciphers, macs) keep paramiko's own words
+        if "(no acceptable host key)" in reason:
             reason = "the host offers no ed25519 host key"
         raise Unreachable(f"{host.name}: {where.address}:{where.port}: {reason}") from None
     finally:

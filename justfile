@@ -24,7 +24,7 @@ deploy-all *ARGS:
 plan *ARGS="--all":
     hydradeploy plan {{ARGS}}
 
-# Roll hosts back (each to its previous generation, or one host --to N) and re-check them
+# Roll hosts back (each to its last verified generation, or one host --to N) and re-check them
 rollback HOST *ARGS:
     hydradeploy rollback {{HOST}} {{ARGS}}
 

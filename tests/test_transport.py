@@ -4,10 +4,13 @@ against a recording fake (tests/transport_fake.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import socket
+import struct
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,6 +22,8 @@ from hydradeploy.deploy.progress import Progress
 from hydradeploy.inventory import Host, SSHSettings, load_inventory
 from hydradeploy.transport import (
     BadTarget,
+    HostKeyChanged,
+    HostKeyRefused,
     Unreachable,
     connect,
     hostkeys,
@@ -205,9 +210,10 @@ class _Server(paramiko.ServerInterface):
     pass
 
 
-@pytest.fixture
-def sshd_stub():
-    """A local SSH server (paramiko's server mode) that presents KEY and accepts no one."""
+@contextlib.contextmanager
+def _stub_server(key: paramiko.PKey, kex: list[str] | None = None) -> Iterator[int]:
+    """A local SSH server (paramiko's server mode) that presents `key`, offers only
+    `kex` key exchanges when given, and accepts no one; yields its port."""
     lsock = socket.socket()
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(8)
@@ -222,7 +228,9 @@ def sshd_stub():
             except OSError:
                 continue
             t = paramiko.Transport(conn)
-            t.add_server_key(KEY)
+            t.add_server_key(key)
+            if kex is not None:
+                t.get_security_options().kex = kex
             transports.append(t)
             try:
                 t.start_server(server=_Server())
@@ -231,12 +239,90 @@ def sshd_stub():
 
     th = threading.Thread(target=serve, daemon=True)
     th.start()
-    yield lsock.getsockname()[1]
-    stop.set()
-    th.join()
-    for t in transports:
-        t.close()
-    lsock.close()
+    try:
+        yield lsock.getsockname()[1]
+    finally:
+        stop.set()
+        th.join()
+        for t in transports:
+            t.close()
+        lsock.close()
+
+
+@pytest.fixture
+def sshd_stub() -> Iterator[int]:
+    """A stub server presenting KEY."""
+    with _stub_server(KEY) as port:
+        yield port
+
+
+def test_a_host_without_an_ed25519_key_is_named_so_and_other_mismatches_keep_their_words(
+    tmp_path: Path,
+) -> None:
+    from hydradeploy.transport.ssh import presented_key
+
+    with (
+        _stub_server(paramiko.RSAKey.generate(2048)) as port,
+        pytest.raises(Unreachable, match="the host offers no ed25519 host key"),
+    ):
+        presented_key(_host(port=port, key=tmp_path / "none"), timeout=5)
+    # no key exchange in common: not a host-key problem, and not reported as one
+    with (
+        _kexinit_server(["no-such-kex@example.org"]) as port,
+        pytest.raises(Unreachable) as err,
+    ):
+        presented_key(_host(port=port, key=tmp_path / "none"), timeout=5)
+    assert "ed25519" not in str(err.value) and "no acceptable kex" in str(err.value), (
+        err.value
+    )
+
+
+@contextlib.contextmanager
+def _kexinit_server(kex: list[str]) -> Iterator[int]:
+    """A server that sends its banner and a KEXINIT offering only `kex` (RFC 4253
+    sections 4.2, 6 and 7.1: packet length, padding length, payload, 4+ padding bytes
+    to a multiple of 8), then waits for the client to give up."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+
+    def serve() -> None:
+        conn, _ = lsock.accept()
+        with conn:
+            conn.sendall(b"SSH-2.0-stub\r\n")
+            m = paramiko.Message()
+            m.add_byte(bytes([20]))  # SSH_MSG_KEXINIT
+            m.add_bytes(bytes(16))  # cookie
+            m.add_list(kex)
+            m.add_list(["ssh-ed25519"])
+            for _ in range(2):
+                m.add_list(["aes128-ctr"])
+            for _ in range(2):
+                m.add_list(["hmac-sha2-256"])
+            for _ in range(2):
+                m.add_list(["none"])
+            for _ in range(2):
+                m.add_list([])
+            m.add_boolean(False)
+            m.add_int(0)
+            payload = m.asbytes()
+            pad = 8 - (5 + len(payload)) % 8
+            pad += 8 if pad < 4 else 0
+            conn.sendall(
+                struct.pack(">IB", 1 + len(payload) + pad, pad) + payload + bytes(pad)
+            )
+            conn.settimeout(10)
+            with contextlib.suppress(OSError):
+                while conn.recv(4096):
+                    pass
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    try:
+        yield lsock.getsockname()[1]
+    finally:
+        lsock.close()
+        th.join(timeout=15)
 
 
 def _client_threads() -> int:
@@ -254,8 +340,9 @@ def test_an_unknown_host_key_is_refused_closed_and_quiet(
     h = _host(port=sshd_stub, known_hosts=tmp_path / "kh", key=tmp_path / "none")
     before = _client_threads()
     for _ in range(5):
-        with pytest.raises(Unreachable) as err:
+        with pytest.raises(HostKeyRefused) as err:
             connect(h, timeout=5)
+        assert not isinstance(err.value, HostKeyChanged)  # nothing known: not "changed"
         assert "h1: host key of [127.0.0.1]:" in str(err.value)
         assert "is unknown" in str(err.value) and "refused, not added" in str(err.value)
     deadline = time.monotonic() + 5
@@ -307,7 +394,7 @@ def test_a_changed_host_key_names_both_fingerprints(
         key=tmp_path / "none",
     )
     (tmp_path / "kh").write_text("")
-    with pytest.raises(Unreachable) as err:
+    with pytest.raises(HostKeyChanged) as err:  # the engine stops retrying on this type
         connect(h, timeout=5)
     msg = str(err.value)
     assert msg.startswith("h1: host key of [127.0.0.1]:") and "changed" in msg

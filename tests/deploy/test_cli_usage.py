@@ -56,6 +56,27 @@ def test_usage_errors(cli, args, says):
     assert len(res.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["deploy", "hydra-ai", "--stability-window", "-1"],
+         "hydradeploy deploy: Invalid value for '--stability-window': -1.0 is not in the range"),
+        (["history", "--last", "0"], "hydradeploy history: Invalid value for '--last'"),
+        (["deploy", "--all", "--nope"], "hydradeploy deploy: No such option '--nope'"),
+        (["generations"], "hydradeploy generations: Missing argument 'HOST'"),
+        (["frobnicate"], "hydradeploy: No such command 'frobnicate'"),
+    ],
+)  # fmt: skip
+def test_click_usage_errors_are_one_line_naming_command_and_option(cli, args, says):
+    res = cli(*args)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith("hydradeploy: error: ") and says in res.stderr, (
+        res.stderr
+    )
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "Usage:" not in res.stderr and "Traceback" not in res.stderr
+
+
 def test_bad_option_values_exit_2(cli):
     res = cli("deploy", "--all", "--max-parallel", "0")
     assert res.returncode == 2 and "--max-parallel" in res.stderr

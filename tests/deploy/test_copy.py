@@ -88,6 +88,7 @@ def test_the_generated_ssh_config_is_what_openssh_reads(tmp_path: Path):
 
 
 def _ev(**kw: object) -> str:
+    # NixOS/nix 2.8.0 src/libutil/logging.cc JSONLogger: "@nix " + one JSON object
     return "@nix " + json.dumps(kw) + "\n"
 
 

@@ -223,7 +223,7 @@ def test_activation_failure_rolls_back_and_stops_later_waves(lab, hd):
     w1, w2 = by_host(data)["w1"], by_host(data)["w2"]
     assert w1["outcome"] == "rolled back" and w1["failed_step"] == "activate"
     assert (
-        "exited with status 1" in w1["message"] and w1["healthy_after_rollback"] is True
+        "exited with status 2" in w1["message"] and w1["healthy_after_rollback"] is True
     )
     assert (generation(lab, "w1"), current(lab, "w1")) == old["w1"]
     assert w2["outcome"] == "skipped" and "w1 failed" in w2["message"]

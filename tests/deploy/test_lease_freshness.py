@@ -33,6 +33,12 @@ def test_a_renewal_in_the_same_second_as_the_end_does_not() -> None:
     # The end is known to the second: a renewal at END + 0.5 may precede it.
     bad = ready_check({"w1": END + 0.5})
     assert not bad.ok and "stale Lease kube-node-lease/w1" in bad.detail
+    # and the message does not claim an end that precedes the renewal it shows
+    assert (
+        "ended in the second 08:00:00 UTC; a renewal counts from 08:00:01.000"
+        in bad.detail
+    )
+    assert bad.detail.endswith("(last renewal 08:00:00.500 UTC)")
 
 
 def test_a_stale_lease_is_named_even_when_the_status_was_posted() -> None:

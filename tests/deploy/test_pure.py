@@ -130,7 +130,21 @@ def test_store_path_validation():
         assert not nix.is_store_path(bad)
 
 
+def test_store_path_names_follow_nix_check_name():
+    # NixOS/nix src/libstore/path.cc `checkName` (2.8.0; 2.35.2 adds "." / ".."): at most
+    # 211 characters, and "." or ".." is not a first dash-separated component.
+    digest = "/nix/store/" + "0123456789abcdfghijklmnpqrsvwxyz"
+    assert nix.is_store_path(f"{digest}-" + "n" * 211)
+    assert nix.is_store_path(f"{digest}-.config-1")
+    assert nix.is_store_path(f"{digest}-..x")
+    for bad in ("n" * 212, ".", "..", ".-x", "..-x"):
+        assert not nix.is_store_path(f"{digest}-{bad}"), bad
+    assert not nix.is_store_path("/nix/store/" + "e" * 32 + "-x")  # no e, o, t, u
+
+
 def test_parse_generations():
+    # NixOS/nix 2.8.0 src/nix-env/nix-env.cc opListGenerations:
+    # "%|4|   %|4|-%|02|-%|02| %|02|:%|02|:%|02|   %||"
     text = "   1   2026-11-20 10:00:01   \n   2   2026-11-21 05:01:19   (current)\n"
     gens = nix.parse_generations(text)
     assert [(g.number, g.date, g.current) for g in gens] == [
@@ -144,25 +158,36 @@ def test_parse_generations():
     }
 
 
-def test_closure_changes():
-    h = "0" * 32
+def test_closure_changes_group_and_render_as_nix_store_diff_closures():
+    """Expected lines worked out by hand from Nix 2.8.0 src/nix/diff-closures.cc
+    (output name stripped, DrvName split, `removed → added`, ∅ and ε)."""
+    h, g = "0" * 32, "1" * 32
     old = [
         f"/nix/store/{h}-openssl-3.0.13",
+        f"/nix/store/{h}-openssl-3.0.13-bin",  # an output: same package and version
         f"/nix/store/{h}-k3s-1.33.1",
         f"/nix/store/{h}-gone-1.0",
         f"/nix/store/{h}-etc",
+        f"/nix/store/{h}-nixos-system-hydra-ai-26.05.20261201.74cc63f",
+        f"/nix/store/{h}-python3.12-rich-13.9.4",  # the dash before 13 splits, not "3.12"
     ]
     new = [
         f"/nix/store/{h}-openssl-3.0.13",
+        f"/nix/store/{h}-openssl-3.0.13-bin",
         f"/nix/store/{h}-k3s-1.34.2",
         f"/nix/store/{h}-added-2.1",
-        "/nix/store/" + "1" * 32 + "-etc",
+        f"/nix/store/{g}-etc",
+        f"/nix/store/{h}-nixos-system-hydra-ai-26.05.20261202.74cc63f",
+        f"/nix/store/{h}-python3.12-rich-13.9.4",
+        f"/nix/store/{h}-unit-script",  # "-script" reads as an output: name "unit", ε
     ]
     assert nix.closure_changes(old, new) == [
-        "added: + 2.1",
-        "etc: ∅ (rebuilt)",
-        "gone: - 1.0",
+        "added: ∅ → 2.1",
+        "etc: ε (rebuilt)",
+        "gone: 1.0 → ∅",
         "k3s: 1.33.1 → 1.34.2",
+        "nixos-system-hydra-ai: 26.05.20261201.74cc63f → 26.05.20261202.74cc63f",
+        "unit: ∅ → ε",
     ]
     assert nix.closure_changes(old, old) == []
 
@@ -515,3 +540,20 @@ def test_a_step_broken_by_ctrl_c_before_any_change_is_reported_as_interrupted(
         "checks", "node-ready: NotReady"
     )
     assert checks_rep.outcome is Outcome.FAILED
+
+
+def test_the_changes_line_says_when_changes_were_rolled_back_and_how_many_are_left_out():
+    from hydradeploy.deploy.cli import changes_line
+    from hydradeploy.deploy.models import HostReport, Outcome
+
+    changes = [f"p{i}: 1 → 2" for i in range(15)]
+    kept = changes_line(HostReport("a", Outcome.DEPLOYED, changes=changes))
+    assert kept.startswith("a: 15 package change(s): p0: 1 → 2; ")
+    assert "p11: 1 → 2; and 3 more (--output json lists all)" in kept
+    assert "p12" not in kept and "not kept" not in kept
+    back = changes_line(
+        HostReport("b", Outcome.ROLLED_BACK_BY_HOST, changes=changes[:2])
+    )
+    assert (
+        back == "b: 2 package change(s) (not kept: rolled back): p0: 1 → 2; p1: 1 → 2"
+    )

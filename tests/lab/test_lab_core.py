@@ -238,7 +238,7 @@ def test_pid1_is_systemd_the_system_runs_and_k3s_and_ssh_are_real_units(
         == "/usr/bin/systemctl"
     )
     version = lab.run("w1", ["nixos-version"])
-    assert (version.returncode, version.stdout) == (0, "hydra-lab.1\n")
+    assert (version.returncode, version.stdout) == (0, "26.05.lab1\n")
 
 
 def test_generation_one_is_booted_current_and_in_the_profile(lab: Lab) -> None:

@@ -76,8 +76,10 @@ def install(lab: Lab, host: str, fault: str | None) -> str:
 def test_activation_fault_fails_half_way_over_ssh(lab: Lab, healthy) -> None:
     bad = install(lab, "w1", "activation")
     proc = ssh(lab, "w1", f"{bad}/bin/switch-to-configuration switch")
-    assert proc.returncode == 1
-    assert "activation script snippet" in proc.stderr
+    # Upstream (main.rs @00401fd7e581): a failed activation script is exit code 2.
+    assert proc.returncode == 2, proc.stderr
+    assert "Activation script snippet 'hydra-lab-fault' failed (1)" in proc.stdout
+    assert "Failed to run activate script" in proc.stderr
     assert current(lab, "w1") == bad  # half-way: already switched, k3s stopped
     state = lab.run("w1", ["systemctl", "is-active", "k3s"])
     assert (state.returncode, state.stdout.strip()) == (3, "inactive")
@@ -203,13 +205,19 @@ def test_boot_and_dry_activate_change_nothing_running(lab: Lab, healthy) -> None
     same = install(lab, "w1", None)
     dry = ssh(lab, "w1", f"{same}/bin/switch-to-configuration dry-activate")
     # Same k3s settings, same k3s.service: nothing to restart (as NixOS compares units).
-    assert dry.returncode == 0 and "no units would change" in dry.stdout, dry.stdout
+    # Upstream (switch-to-configuration-ng main.rs @00401fd7e581) says it all on stderr.
+    assert (
+        dry.returncode == 0 and "would activate the configuration..." in dry.stderr
+    ), dry
+    assert "would restart" not in dry.stderr and "would start" not in dry.stderr, (
+        dry.stderr
+    )
     new = install(lab, "w1", "labels")
     dry = ssh(lab, "w1", f"{new}/bin/switch-to-configuration dry-activate")
     assert (
         dry.returncode == 0
-        and "would restart the following units: k3s.service" in dry.stdout
-    ), dry.stdout
+        and "would restart the following units: k3s.service" in dry.stderr
+    ), dry.stderr
     assert current(lab, "w1") == before
     boot = ssh(lab, "w1", f"{new}/bin/switch-to-configuration boot")
     assert boot.returncode == 0

@@ -185,7 +185,10 @@ def test_cli_up_closure_cut_restore_down(tmp_path: Path) -> None:
         built = cli("closure", "--dir", str(lab_dir), "a1", "--fault", "gpus")
         assert built.returncode == 0, built.stderr
         path = built.stdout.strip().splitlines()[-1]
-        assert path.startswith("/nix/store/") and path.endswith("-gpus-fault")
+        assert (
+            path.startswith("/nix/store/")
+            and "-nixos-system-a1-gpus-fault-26.05.lab" in path
+        )
         assert os.path.isfile(f"{path}/bin/switch-to-configuration")
         inside = cli("exec", "--dir", str(lab_dir), "a1", "--", "cat", "/etc/hydra-lab")
         assert (inside.returncode, inside.stdout) == (0, "a1\n")

@@ -175,3 +175,23 @@ def test_lab_state_of_another_tool_version_loads(tmp_path: Path) -> None:
     }))  # fmt: skip
     state = LabState.load(tmp_path)
     assert state is not None and state.index == 3 and state.hosts["a"].role == "server"
+
+
+def test_a_lab_closure_is_named_as_nixos_names_its_toplevel():
+    """nixos-system-NAME-LABEL, the label being the sorted tags then the version
+    (nixpkgs top-level.nix and misc/label.nix): so a deploy's package changes show
+    the system as one package whose version moved, as on a real NixOS host."""
+    from hydradeploy.deploy.nix import closure_changes
+    from hydradeploy.lab.closure import nixos_label
+
+    good, bad = (
+        nixos_label({"revision": 1, "fault": None}),
+        nixos_label({"revision": 2, "fault": "join"}),
+    )
+    assert (good, bad) == ("26.05.lab1", "join-fault-26.05.lab2")
+    h = "0" * 32
+    old, new = (
+        f"/nix/store/{h}-nixos-system-w1-{good}",
+        f"/nix/store/{h}-nixos-system-w1-26.05.lab2",
+    )
+    assert closure_changes([old], [new]) == ["nixos-system-w1: 26.05.lab1 → 26.05.lab2"]

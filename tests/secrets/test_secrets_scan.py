@@ -48,7 +48,7 @@ REAL_REPO_FALSE_POSITIVE_HINT = (
             "private-key",
         ),
         ("pem", "key: |\n  -----BEGIN RSA PRIVATE KEY-----\n", "private-key"),
-        (
+        (  # age v1.1.1 x25519.go: bech32 with HRP "AGE-SECRET-KEY-", upper case
             "age-key",
             "AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQS\n",
             "private-key",
@@ -59,6 +59,12 @@ REAL_REPO_FALSE_POSITIVE_HINT = (
             "url-credentials",
         ),
         ("k3s-token", "token: K10" + "a" * 64 + "::server:f00dfeed\n", "k3s-token"),
+        # k3s pkg/clientaccess/token.go: the creds may be a bootstrap token id.secret
+        (
+            "k3s-bootstrap-token",
+            "join: K10" + "b" * 64 + "::abcdef.0123456789abcdef\n",
+            "k3s-token",
+        ),
         (
             "nix-secret",
             '{ kind = "Secret";\n  metadata.name = "x";\n  stringData.a = "b"; }\n',

@@ -193,6 +193,14 @@ def hoist_globals(argv: list[str]) -> list[str]:
     return front + rest + tail
 
 
+def usage_line(exc: click.UsageError) -> str:
+    """click's usage error as the one line every other user error is: the command,
+    what is wrong, and where the help is."""
+    where = exc.ctx.command_path if exc.ctx is not None else "hydradeploy"
+    what = " ".join(exc.format_message().split()).rstrip(".")
+    return f"hydradeploy: error: {where}: {what} (see '{where} --help')"
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: user errors become one line on stderr and exit status 2."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -209,6 +217,14 @@ def main(argv: list[str] | None = None) -> Any:
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("hydradeploy: aborted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:
+        # a group called without its command: its help is the answer (click >= 8.2
+        # raises NoArgsIsHelpError for `no_args_is_help`)
+        if isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+            exc.show()
+            sys.exit(EXIT_USAGE)
+        click.echo(usage_line(exc), err=True)
+        sys.exit(EXIT_USAGE)
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_USAGE if exc.exit_code != 0 else 0)

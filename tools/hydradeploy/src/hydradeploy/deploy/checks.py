@@ -54,6 +54,11 @@ echo '{LEASES_MARK}'
 k3s kubectl get leases -n {LEASE_NAMESPACE} -o json 2>/dev/null || true
 """
 
+# is-system-running prints initializing, starting, running, degraded, maintenance,
+# stopping, offline or unknown; is-active the unit's active state (systemctl(1), systemd
+# 252 as Debian 12 ships it). /readyz answers "ok" unless ?verbose (upstream: kubernetes
+# staging/src/k8s.io/apiserver/pkg/server/healthz/healthz.go @046d201c45ce,
+# `handleRootHealth`).
 _HOST_FACTS = r"""
 system=$(systemctl is-system-running 2>/dev/null)
 echo "system=$system"
@@ -204,9 +209,16 @@ def _after(renewed: float | None, since: float) -> bool:
 
 def _stale_lease(name: str, since: float, renewed: float | None) -> str:
     seen = _clock(renewed) + " UTC" if renewed is not None else "never"
+    if since == int(since):  # known to the second: see _after
+        ended = (
+            f"ended in the second {_clock(since)[:8]} UTC; a renewal counts from "
+            f"{_clock(since + 1)} UTC"
+        )
+    else:
+        ended = f"ended at {_clock(since)} UTC"
     return (
         f"stale Lease {LEASE_NAMESPACE}/{name}: not renewed since the activation "
-        f"ended at {_clock(since)} UTC (last renewal {seen})"
+        f"{ended} (last renewal {seen})"
     )
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hydradeploy.cli_options import complete_hosts, host_selection, load, seconds_option, select
-from hydradeploy.deploy.models import MODES
+from hydradeploy.deploy.models import MODES, HostReport, Outcome
 from hydradeploy.errors import OperationFailed, UserError
 from hydradeploy.output import emit_json, output_option, table
 
@@ -114,6 +114,22 @@ confirm_timeout_option = click.option(
 check_timeout_option = seconds_option(
     "--check-timeout", 120, 3600, "Seconds to wait for the join checks to pass."
 )
+_CHANGES_SHOWN = 12  # package changes per host in the table output; JSON has all
+
+
+def changes_line(r: HostReport) -> str:
+    """One line of a host's package changes for people; says when they were not kept."""
+    shown = "; ".join(r.changes[:_CHANGES_SHOWN])
+    more = len(r.changes) - _CHANGES_SHOWN
+    back = r.outcome in (Outcome.ROLLED_BACK, Outcome.ROLLED_BACK_BY_HOST)
+    return (
+        f"{r.host}: {len(r.changes)} package change(s)"
+        + (" (not kept: rolled back)" if back else "")
+        + f": {shown}"
+        + (f"; and {more} more (--output json lists all)" if more > 0 else "")
+    )
+
+
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 no_substitute_option = click.option(
     "--no-substitute", is_flag=True,
@@ -151,11 +167,7 @@ def _render_run(res: RunResult, output: str) -> None:
         )
         for r in res.reports:
             if r.changes:
-                click.echo(
-                    f"{r.host}: {len(r.changes)} package change(s): "
-                    + "; ".join(r.changes[:12])
-                    + (" …" if len(r.changes) > 12 else "")
-                )
+                click.echo(changes_line(r))
         if res.pruned is not None:
             from hydradeploy.deploy.prune_cli import show
 
@@ -282,7 +294,8 @@ def deploy(
     "to",
     type=int,
     metavar="GENERATION",
-    help="Generation to go back to (one host only; default: the one before the current).",
+    help="Generation to go back to (one host only; default: the newest earlier one that "
+    "passed hydradeploy's checks, see `generations`).",
 )
 @confirm_timeout_option
 @check_timeout_option

@@ -3,8 +3,9 @@
 Prebuilt (`--closure HOST=PATH`) or `--build-on local`: the closure is in the local
 store. Over the host's own connection the engine asks which of its paths the host
 lacks and refuses when they would not fit in its free store space; then `nix copy
---to ssh-ng://…` moves them over OpenSSH (transport/openssh.py: the same host-key
-policy, jump host and sudo as every other connection), by default letting the host
+--to ssh://…` (nix.py `copy_to` says why not ssh-ng) moves them over OpenSSH
+(transport/openssh.py: the same host-key policy, jump host and sudo as every other
+connection), by default letting the host
 fetch what its own binary caches have first (`--substitute-on-destination`).
 `--build-on target` archives the flake to the host (`nix flake archive --to ssh://…`)
 and builds there.
@@ -153,7 +154,8 @@ def nar_size(paths: Sequence[str]) -> int:
 
 
 def _written(pid: int) -> int | None:
-    """Bytes process `pid` has written so far (proc(5), /proc/PID/io `wchar`): nix copy
+    """Bytes process `pid` has written so far (proc(5) of Linux man-pages 6.03, /proc/PID/io
+    "wchar: characters written"): nix copy
     writes the NARs into its ssh pipe, so this is the live progress of the send."""
     try:
         with open(f"/proc/{pid}/io") as f:
@@ -165,7 +167,14 @@ def _written(pid: int) -> int | None:
     return None
 
 
-# one line is enough when ssh itself says what went wrong (host key, auth, network)
+# one line is enough when ssh itself says what went wrong (host key, auth, network).
+# upstream: openssh-portable @V_9_2_P1 (Debian 12's 9.2p1; the same in V_10_5_P1):
+# sshconnect.c "No %s host key is known for %.200s and you have requested strict
+# checking." (%s = sshkey_type(): "ED25519", ssh-ed25519.c shortname), "ssh: connect to
+# host %s port %s: %s" (strerror: "Connection refused", "Connection timed out", "No route
+# to host" as Debian 12's glibc 2.36 words them), sshconnect2.c "%s@%s: Permission denied
+# (%s).", ssh.c "%s: Could not resolve hostname %.100s: %s". "sudo:" is sudo's own
+# prefix (not verified: no sudo source was read).
 _SSH_FAILURES = (
     "No ED25519 host key is known",
     "Permission denied",
@@ -190,7 +199,7 @@ class _NixCopyLog:
     def feed(self, raw: str) -> None:
         line = raw.rstrip("\n")
         if not line.startswith("@nix "):
-            if (
+            if (  # openssh-portable V_9_2_P1 sshconnect.c / sshconnect2.c, same texts
                 "REMOTE HOST IDENTIFICATION HAS CHANGED" in line
                 or "Host key verification failed" in line
             ):
@@ -200,6 +209,10 @@ class _NixCopyLog:
             elif line.strip():
                 self.errors.append(line.strip())
             return
+        # upstream: NixOS/nix @2.8.0 src/libutil/logging.cc (JSONLogger: "@nix " + JSON),
+        # src/libutil/logging.hh (actCopyPath = 100, actCopyPaths = 103; 2.35.2 the same),
+        # src/libutil/error.hh (lvlError = 0), src/libstore/store-api.cc `copyPaths`
+        # (actCopyPaths text "copying %d paths").
         try:
             ev = json.loads(line[5:])
         except ValueError:

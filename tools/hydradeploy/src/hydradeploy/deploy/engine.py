@@ -53,6 +53,7 @@ from hydradeploy.transport import (
     CONNECTIONS,
     Connection,
     ConnectionLost,
+    HostKeyChanged,
     RemoteError,
     RemoteTimeout,
     Unreachable,
@@ -82,11 +83,6 @@ def _ended_at(result: str | None) -> float | None:
     """The epoch in a guard's "rc who epoch" rollback result."""
     parts = (result or "").split()
     return float(parts[2]) if len(parts) > 2 and parts[2].isdigit() else None
-
-
-def _key_changed(error: str) -> bool:
-    """The one-line refusal of a host key that differs from the known one."""
-    return "host key of" in error and " changed: it presented " in error
 
 
 # Steps after which the host is still exactly as the deploy found it.
@@ -815,6 +811,7 @@ class HostDeploy:
         window = opts.confirm_timeout if opts.rollback else 10
         deadline = t + window
         last_err = lost
+        key_changed = False
         while True:
             try:
                 with self.e.pool.fresh(
@@ -827,9 +824,10 @@ class HostDeploy:
                 break
             except RemoteError as exc:
                 last_err = str(exc)
-                # a changed host key (transport.hostkeys.describe_refusal) will not come
-                # right by retrying: roll back now through the working connection
-                if time.monotonic() >= deadline or _key_changed(last_err):
+                # a changed host key will not come right by retrying: roll back now
+                # through the working connection
+                key_changed = isinstance(exc, HostKeyChanged)
+                if time.monotonic() >= deadline or key_changed:
                     decision = ""
                     break
                 time.sleep(0.5)
@@ -850,7 +848,7 @@ class HostDeploy:
                 f"no confirmation reached the host within {opts.confirm_timeout} s of the "
                 f"activation ({last_err or 'the host was unreachable'})"
             )
-        elif _key_changed(last_err):
+        elif key_changed:
             why = f"the new SSH connection after activation was refused: {last_err}"
         else:
             why = f"no new SSH connection within {opts.confirm_timeout} s after activation: {last_err or 'refused'}"

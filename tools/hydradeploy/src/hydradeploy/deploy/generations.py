@@ -39,7 +39,7 @@ def pick(host: str, gens: list[Generation], to: int | None, good: set[int]) -> i
 def rollback_target(conn: Connection, to: int | None) -> Closure:
     """The closure of the generation to roll back to, read from the host."""
     number = pick(conn.name, list_on(conn), to, verified.read(conn) if to is None else set())
-    link = f"{SYSTEM_PROFILE}-{number}-link"
+    link = f"{SYSTEM_PROFILE}-{number}-link"  # NixOS/nix src/libstore/profiles.cc @2.8.0 makeName
     path = conn.run(
         script('readlink -f "$1"', link), timeout=15, check=True, what="read generation"
     ).stdout.strip()

@@ -8,6 +8,9 @@ from typing import Any
 
 from hydradeploy.inventory import Host
 
+# upstream: nixpkgs pkgs/by-name/ni/nixos-rebuild-ng/src/tests/test_models.py
+# @02d562cc47ca (`test_profile_from_arg`: "system" → /nix/var/nix/profiles/system); generation N is
+# the link SYSTEM_PROFILE-N-link (NixOS/nix src/libstore/profiles.cc @2.8.0 `makeName`).
 SYSTEM_PROFILE = "/nix/var/nix/profiles/system"
 
 

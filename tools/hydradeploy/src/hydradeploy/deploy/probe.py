@@ -8,6 +8,13 @@ from dataclasses import dataclass
 from hydradeploy.deploy.models import SYSTEM_PROFILE
 from hydradeploy.deploy.remote import Remote, script
 
+# /etc/NIXOS marks a NixOS installation (upstream: nixpkgs pkgs/by-name/sw/
+# switch-to-configuration-ng/src/src/main.rs @00401fd7e581, "This is not a NixOS
+# installation!" unless /etc/NIXOS is a file or os-release's ID matches). The activation
+# script points /run/current-system at the running closure (upstream: nixpkgs
+# nixos/modules/system/activation/activation-script.nix, stored copy @04da25cd20da, older
+# than the pin: `ln -sfn "$(readlink -f "$systemConfig")" /run/current-system`).
+# is-active prints the unit's active state (systemctl(1), systemd 252).
 _PROBE = r"""
 profile=$1
 if [ -e /etc/NIXOS ]; then echo kind=nixos; else echo kind=other; fi

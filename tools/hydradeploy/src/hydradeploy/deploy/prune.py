@@ -26,7 +26,9 @@ from typing import Any, Protocol
 
 from hydradeploy.deploy.remote import Remote, Result
 
-MANIFESTS = "/var/lib/rancher/k3s/server/manifests"  # nixpkgs rancher/default.nix manifestDir
+# upstream: nixpkgs nixos/modules/services/cluster/rancher/default.nix @011c1bdb102b
+# (`manifestDir = "/var/lib/rancher/${name}/server/manifests"`, name = "k3s")
+MANIFESTS = "/var/lib/rancher/k3s/server/manifests"
 # nixpkgs: systemd.tmpfiles.settings."10-k3s" -> /etc/tmpfiles.d/10-k3s.conf, and the
 # toplevel links etc (top-level.nix), so this is what the running generation declares.
 RULES = "/run/current-system/etc/tmpfiles.d/10-k3s.conf"

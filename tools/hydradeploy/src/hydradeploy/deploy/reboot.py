@@ -31,10 +31,15 @@ from hydradeploy.inventory import Host, Inventory
 from hydradeploy.transport import Connection, RemoteError
 from hydradeploy.transport.pool import Pool
 
+# kubectl drain flags (kubernetes staging/src/k8s.io/kubectl/pkg/cmd/drain/drain.go,
+# `NewCmdDrain`: "ignore-daemonsets", "delete-emptydir-data"; stored copies found by the
+# flag text, revision not pinned).
 DRAIN_FLAGS = ("--ignore-daemonsets", "--delete-emptydir-data")
-# What identifies one boot: the kernel's boot id (new at every real boot) and PID 1's
-# start time in clock ticks (proc(5) /proc/PID/stat field 22): in a container (the lab's
-# systemd-nspawn machines) the kernel stays, PID 1 is started anew.
+# What identifies one boot: the kernel's boot id (new at every real boot; random(4) of
+# man-pages 6.03: "the latter was generated once") and PID 1's start time in clock ticks
+# (proc(5) of man-pages 6.03, /proc/PID/stat "(22) starttime"; PID 1's comm has no space,
+# so `cut -f22` finds it): in a container (the lab's systemd-nspawn machines) the kernel
+# stays, PID 1 is started anew.
 _BOOT_MARK = "cat /proc/sys/kernel/random/boot_id; cut -d' ' -f22 /proc/1/stat"
 
 

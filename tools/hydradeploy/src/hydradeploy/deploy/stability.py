@@ -4,9 +4,11 @@ A k3s that passes the checks and crashes 10 s later is then rolled back, not "de
 
 k3s counts as restarted when systemd's restart counter or its main pid changed: the
 service property `NRestarts` (`readonly u NRestarts` in org.freedesktop.systemd1(5),
-systemd 252 as shipped by Debian 12) and `MainPID`, read with `systemctl show -p NAME
---value` (systemctl(1)). A host whose systemctl lacks `show` (the lab's shim) gives the
-main pid through `systemctl status` ("Main PID: N", the line systemd prints too).
+systemd 252 as shipped by Debian 12) and `MainPID` (`readonly u MainPID`, same page),
+read with `systemctl show -p NAME --value` (systemctl(1) of systemd 252: `--value` prints
+only the value). A host whose systemctl lacks `show` (the lab's shim) gives the main pid
+through `systemctl status`: "   Main PID: N" (upstream: systemd src/systemctl/
+systemctl-show.c @0086ef19cb9f, `print_status_info`: `printf("   Main PID: "PID_FMT, …)`).
 """
 
 from __future__ import annotations

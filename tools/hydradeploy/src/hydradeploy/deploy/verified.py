@@ -3,7 +3,9 @@ join checks (a deploy that ended `deployed`, or a rollback healthy again).
 
 Kept on the host, in /var/lib/hydradeploy/verified, one line per verification:
 `GENERATION CLOSURE RUN EPOCH`. A line counts only while the generation's link still
-points at that closure (nix-env reuses numbers after generations are deleted), so a
+points at that closure (nix-env reuses numbers after generations are deleted: a new
+generation is the highest existing number + 1; upstream: NixOS/nix src/libstore/
+profiles.cc @2.8.0, `createGeneration`), so a
 number can never inherit another closure's verdict. `rollback HOST` goes back to the
 newest verified generation before the current one, never to one that failed.
 """

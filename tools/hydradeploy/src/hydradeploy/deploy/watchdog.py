@@ -120,8 +120,13 @@ UNIT_PREFIX = "hydradeploy-guard-"  # + the state directory's name
 
 # The guard's arguments ($1 is its state dir); the guard script arrives on stdin.
 # KillMode=process: stopping the unit must not kill the activation's children (the
-# units it starts belong to systemd anyway). systemd-run(1): --collect unloads the unit
-# once it ended, even when it failed.
+# units it starts belong to systemd anyway; systemd.kill(5): "If set to process, only the
+# main process itself is killed"). systemd-run(1): --collect unloads the unit once it
+# ended, even when it failed (CollectMode=inactive-or-failed); --quiet, --no-ask-password,
+# --unit=, --property=, --setenv=NAME=VALUE. upstream: systemd 252 man pages
+# systemd-run(1), systemd.kill(5) as Debian 12 ships them (252.39-1~deb12u2).
+# "Booted with systemd" is sd_booted()'s test: /run/systemd/system/ exists
+# (upstream: systemd src/libsystemd/sd-daemon/sd-daemon.c @01cae7a7446e, `sd_booted`).
 LAUNCH = r"""
 state=$1
 mkdir -p "$state" || exit 3
@@ -174,6 +179,9 @@ class GuardStatus:
 
     @property
     def alive(self) -> bool:
+        # Unit active states: active reloading inactive failed activating deactivating
+        # maintenance (upstream: systemd src/basic/unit-def.c @017fbb710180,
+        # `unit_active_state_table`); "maintenance" is a unit being cleaned, not running.
         return not self.done and self.unit in ("active", "activating", "deactivating", "reloading")
 
 

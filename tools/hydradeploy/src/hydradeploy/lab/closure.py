@@ -157,8 +157,8 @@ def write_tree(root: Path, settings: dict[str, Any]) -> None:
         path.chmod(0o555)
     (root / "sw" / "bin" / "kubectl").symlink_to("k3s")
     version = root / "sw" / "bin" / "nixos-version"
-    version.write_text(
-        '#!/bin/sh\nexec cat "$(dirname "$(readlink -f "$0")")/../../nixos-version"\n'
+    version.write_text(  # the label and a newline (the file itself has none)
+        '#!/bin/sh\ncat "$(dirname "$(readlink -f "$0")")/../../nixos-version" && echo\n'
     )
     version.chmod(0o555)
     guest = root / "lib" / "hydra-lab" / "hydra_lab_guest"
@@ -181,7 +181,24 @@ def write_tree(root: Path, settings: dict[str, Any]) -> None:
         )
     (root / "etc" / "ssh").mkdir()
     (root / "etc" / "ssh" / "sshd_config").write_text(sshd_config_text(settings))
-    (root / "nixos-version").write_text(f"hydra-lab.{settings['revision']}\n")
+    # top-level.nix's systemBuilder: `echo -n "$nixosLabel" > $out/nixos-version`
+    (root / "nixos-version").write_text(nixos_label(settings))
+
+
+# The release of the pinned nixpkgs (flake.nix: github:NixOS/nixpkgs/nixos-26.05).
+LAB_NIXOS_RELEASE = "26.05"
+
+
+def nixos_label(settings: dict[str, Any]) -> str:
+    """The closure's `system.nixos.label` as NixOS forms it: the sorted
+    `system.nixos.tags`, then the version, joined by "-" (nixpkgs nixos/modules/misc/
+    label.nix, nixos-26.05). The lab's version is the release and the lab revision, its
+    one tag the fault: "26.05.lab3", "join-fault-26.05.lab5". The version starting with
+    a digit is what lets `nix store diff-closures` split name and version (Nix 2.8.0
+    src/libstore/names.cc DrvName)."""
+    version = f"{LAB_NIXOS_RELEASE}.lab{settings['revision']}"
+    tags = sorted([f"{settings['fault']}-fault"] if settings["fault"] else [])
+    return "-".join([*tags, version])
 
 
 def build(
@@ -195,8 +212,9 @@ def build(
     fault = settings["fault"]
     if fault is not None and fault not in FAULTS:
         raise ValueError(fault)
-    suffix = f"-{fault}-fault" if fault else ""
-    name = f"nixos-system-{settings['node_name']}-lab.{settings['revision']}{suffix}"
+    # nixpkgs nixos/modules/system/activation/top-level.nix (nixos-26.05):
+    # name = "nixos-system-${config.system.name}-${config.system.nixos.label}"
+    name = f"nixos-system-{settings['node_name']}-{nixos_label(settings)}"
     with tempfile.TemporaryDirectory(prefix="hydra-lab-closure-") as tmp:
         root = Path(tmp) / name
         write_tree(root, settings)
@@ -209,7 +227,9 @@ def build(
     return payload.build(tree, name, payload_mib, seed)
 
 
-MANIFEST_DIR = "/var/lib/rancher/k3s/server/manifests"  # nixpkgs rancher/default.nix manifestDir
+# upstream: nixpkgs nixos/modules/services/cluster/rancher/default.nix @011c1bdb102b
+# (`manifestDir = "/var/lib/rancher/${name}/server/manifests"`, name = "k3s")
+MANIFEST_DIR = "/var/lib/rancher/k3s/server/manifests"
 
 
 def manifest_targets(k8s: Path) -> dict[str, Path]:

@@ -12,6 +12,11 @@ from hydradeploy.lab import sshd
 # does with the generation its boot loader chose (stage 2 runs its activation script,
 # then systemd starts the units of that generation). `switch-to-configuration boot`
 # changes nothing else, so the next boot starts what the deployer put in the profile.
+# upstream: nixpkgs nixos/modules/system/boot/stage-2-init.sh (stored copy @03b888e205e0,
+# older than the pin): "$systemConfig/activate", then `ln -sfn "$systemConfig"
+# /run/booted-system`, then `exec systemd`. The lab activates from a unit instead
+# (systemd is already PID 1 in the container) with `switch-to-configuration test`,
+# which also starts the generation's units.
 ACTIVATE_UNIT = """[Unit]
 Description=Activate the system profile's generation (hydra lab boot)
 ConditionPathExists=/nix/var/nix/profiles/system
@@ -50,7 +55,8 @@ def prepare(host_dir: Path, name: str, token: str, client_pub: str) -> str:
     (etc / "hydra-lab").write_text(f"{name}\n")
     (etc / "hostname").write_text(f"{name}\n")
     # The lab's hosts take NixOS system closures (switch-to-configuration, profiles,
-    # /run/current-system); /etc/NIXOS is how a host says so.
+    # /run/current-system); /etc/NIXOS is how a host says so (switch-to-configuration-ng
+    # main.rs @00401fd7e581: "This is not a NixOS installation!" without it).
     (etc / "NIXOS").write_text("")
     (etc / "profile.d" / "hydra-lab.sh").write_text(f'PATH="{sshd.SESSION_PATH}"\nexport PATH\n')
     units = etc / "systemd" / "system"

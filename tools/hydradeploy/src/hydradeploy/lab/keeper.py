@@ -16,8 +16,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-# systemd-nspawn(1), "EXIT STATUS" (systemd 252, Debian bookworm's systemd-container):
-# "133 when the container was rebooted" — systemd-nspawn@.service restarts on it
+# systemd-nspawn exits 133 when the container rebooted (upstream: systemd src/nspawn/
+# nspawn.c @000c4035603e, `#define EXIT_FORCE_RESTART 133`, CONTAINER_REBOOTED; the
+# systemd-nspawn(1) page of 252 says only "The exit code of the program executed in the
+# container is returned"); Debian 252's systemd-nspawn@.service restarts on it
 # (RestartForceExitStatus=133); we do the same.
 REBOOT_STATUS = 133
 
@@ -32,8 +34,9 @@ def nspawn_argv(host_dir: Path, hostname: str, netns: str) -> list[str]:
         f"--directory={host_dir / 'root'}", f"--hostname={hostname}",
         f"--machine={netns}",  # unique on this machine: the lab's netns name
         f"--network-namespace-path=/run/netns/{netns}",
-        # Its own network namespace, its own links: systemd-nspawn(1) grants
-        # CAP_NET_ADMIN only with --private-network, and a host (its activation) must be
+        # Its own network namespace, its own links: systemd-nspawn(1) of 252 keeps
+        # CAP_NET_ADMIN only with --private-network, which --network-namespace-path=
+        # "cannot be used together with" (same page), and a host must be
         # able to take its eth0 down and up as a NixOS host can.
         "--capability=CAP_NET_ADMIN",
         f"--bind={host_dir / 'nix'}:/nix",

@@ -25,6 +25,12 @@ def keygen(path: Path, comment: str) -> str:
 
 
 def sshd_config() -> str:
+    """Every keyword is in openssh-portable servconf.c's `keywords` table @V_9_2_P1 (the
+    sshd Debian 12 ships). Like NixOS's sshd: keys from /etc/ssh/authorized_keys.d/%u,
+    root by key only, the ed25519 host key at /etc/ssh/ssh_host_ed25519_key (upstream:
+    nixpkgs nixos/modules/services/networking/ssh/sshd.nix, stored copy @00976b194fe3,
+    older than the pin: `authorizedKeysFiles`, `permitRootLogin` default
+    "prohibit-password", `hostKeys`)."""
     return f"""# hydra lab host sshd (Debian OpenSSH inside the host's namespaces)
 Port 22
 ListenAddress 0.0.0.0

@@ -19,6 +19,10 @@ from hydradeploy.secrets.keys import PublicKey
 from hydradeploy.transport import local
 
 AGE_TIMEOUT = 60.0
+# upstream: FiloSottile/age @v1.1.1 (Debian 12's age; the same in v1.3.1):
+# internal/format/format.go (`intro = "age-encryption.org/v1\n"`, stanza lines start "->",
+# the MAC line "---", stanza bodies in lines of ColumnsPerLine = 64 base64 columns ended by
+# a shorter, possibly empty, line); armor/armor.go (Header, Footer).
 INTRO = b"age-encryption.org/v1\n"
 ARMOR_BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
 ARMOR_END = b"-----END AGE ENCRYPTED FILE-----"

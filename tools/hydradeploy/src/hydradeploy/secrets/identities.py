@@ -11,7 +11,9 @@ from hydradeploy.errors import UserError
 from hydradeploy.secrets.keys import InvalidKey, PublicKey, parse_public_key
 from hydradeploy.transport import local
 
-DEFAULT_IDENTITIES = ("~/.ssh/id_ed25519", "~/.ssh/id_rsa")  # what agenix tries too
+# What agenix's CLI tries too (upstream: ryantm/agenix pkgs/agenix.sh @b027ee29d959:
+# $HOME/.ssh/id_rsa and $HOME/.ssh/id_ed25519 when no --identity is given).
+DEFAULT_IDENTITIES = ("~/.ssh/id_ed25519", "~/.ssh/id_rsa")
 
 
 def resolve(given: Sequence[Path], required: bool = True) -> list[Path]:

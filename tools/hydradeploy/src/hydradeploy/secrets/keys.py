@@ -10,7 +10,9 @@ import hashlib
 import struct
 from dataclasses import dataclass, field
 
-# Key types age accepts as recipients. Host keys must be ed25519 (agenix decrypts with
+# Key types age accepts as recipients (upstream: FiloSottile/age agessh/agessh.go @v1.1.1,
+# `ParseRecipient`: "ssh-rsa", "ssh-ed25519"; an RSA key under 2048 bits is refused,
+# `r.pubKey.Size() < 2048/8`). Host keys must be ed25519 (agenix decrypts with
 # /etc/ssh/ssh_host_ed25519_key); admin keys may also be RSA.
 AGE_SSH_TYPES = ("ssh-ed25519", "ssh-rsa")
 
@@ -40,7 +42,9 @@ class PublicKey:
     @property
     def age_tag(self) -> str:
         """The tag age puts in an `-> ssh-ed25519 TAG …` / `-> ssh-rsa TAG …` stanza:
-        the first 4 bytes of SHA-256 of the wire-format key, base64 without padding."""
+        the first 4 bytes of SHA-256 of the wire-format key, base64 without padding
+        (upstream: FiloSottile/age agessh/agessh.go @v1.1.1 `sshFingerprint`:
+        `sha256.Sum256(pk.Marshal())`, `format.EncodeToString(h[:4])`, raw std base64)."""
         return base64.b64encode(hashlib.sha256(self.blob).digest()[:4]).decode().rstrip("=")
 
     def __str__(self) -> str:

@@ -14,6 +14,10 @@ from hydradeploy.inventory import Host
 from hydradeploy.transport import Connection, RemoteError, RemoteTimeout, connect
 from hydradeploy.transport.pool import Connector
 
+# agenix decrypts with the host's ed25519/rsa `services.openssh.hostKeys` (upstream:
+# ryantm/agenix modules/age.nix @b027ee29d959, `identityPaths` default); NixOS's
+# ed25519 host key is at this path (nixpkgs nixos/modules/services/networking/ssh/
+# sshd.nix `hostKeys` default, stored copy @00976b194fe3).
 HOST_KEY_PATH = "/etc/ssh/ssh_host_ed25519_key"
 REMOTE_TIMEOUT = 30.0
 
@@ -35,7 +39,7 @@ def _decrypt_remotely(conn: Connection, data: bytes, timeout: float) -> tuple[bo
         res = conn.run(decrypt_command(), stdin=data, timeout=timeout, what="age -d")
     except RemoteTimeout:
         return False, f"age did not finish within {timeout:.0f} s"
-    if res.rc == 127:
+    if res.rc == 127:  # POSIX sh: command not found (not verified against a shell source)
         return False, "age is not installed on the host (add pkgs.age to its packages)"
     if res.rc != 0:
         lines = [

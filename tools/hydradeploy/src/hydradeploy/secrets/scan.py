@@ -5,7 +5,8 @@ What counts (each finding names file and line, never the secret itself):
 - a high-entropy value assigned to a TOKEN/PASSWORD/SECRET/KEY-like name
   (YAML/JSON keys, `- name: X / value: Y` env entries, NAME=value and NAME = "value"),
 - a private key block (OpenSSH, PEM, PGP) or an age secret key,
-- a k3s token (K10<hash>::server:<password>), a URL with a literal password,
+- a k3s token (K10<hash>::server:<password> or K10<hash>::<id>.<secret>), a URL with a
+  literal password,
 - any value known to be secret (decrypted from secrets/*.age, or given by a test).
 A line containing `hydra-secrets: allow` is skipped (documented false positives).
 """
@@ -33,7 +34,10 @@ PRIVATE_KEY_RE = re.compile(
     r"-----BEGIN ((RSA|DSA|EC|OPENSSH|ENCRYPTED|PGP) )?PRIVATE KEY( BLOCK)?-----"
     r"|AGE-SECRET-KEY-1[0-9A-Z]{20,}"
 )
-K3S_TOKEN_RE = re.compile(r"K10[0-9a-f]{32,}::[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+")
+# upstream: k3s pkg/clientaccess/token.go @0566d4571ef8 (`Info.String`, `FormatTokenBytes`):
+# "K10" + hex SHA-256 of the cluster CA + "::" + creds, creds being "user:password" or a
+# kubeadm bootstrap token "id.secret" (`BootstrapTokenString`, no colon).
+K3S_TOKEN_RE = re.compile(r"K10[0-9a-f]{32,}::[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.-]+)?")
 ASSIGN_RE = re.compile(
     r"""(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)["']?\s*(?::|=)\s*(?P<q>["']?)(?P<value>[^\s"',;}\]#]+)"""
 )

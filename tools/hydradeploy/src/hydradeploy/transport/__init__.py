@@ -10,6 +10,8 @@
 from hydradeploy.transport.errors import (
     BadTarget,
     ConnectionLost,
+    HostKeyChanged,
+    HostKeyRefused,
     RemoteError,
     RemoteTimeout,
     Unreachable,
@@ -23,6 +25,8 @@ __all__ = [
     "BadTarget",
     "Connection",
     "ConnectionLost",
+    "HostKeyChanged",
+    "HostKeyRefused",
     "RemoteError",
     "RemoteTimeout",
     "Result",

@@ -13,6 +13,15 @@ class Unreachable(RemoteError):
     """No SSH session: refused, timed out, host key refused, authentication failed."""
 
 
+class HostKeyRefused(Unreachable):
+    """The host presented a key the host-key policy does not trust (hostkeys.py)."""
+
+
+class HostKeyChanged(HostKeyRefused):
+    """The host presented a key other than the one the policy knows for it: a
+    reinstalled host or a man in the middle. Retrying cannot help."""
+
+
 class ConnectionLost(RemoteError):
     pass
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hydradeploy.inventory import Host
-from hydradeploy.transport.errors import Unreachable
+from hydradeploy.transport.errors import HostKeyChanged, HostKeyRefused, Unreachable
 from hydradeploy.transport.target import Endpoint
 
 if TYPE_CHECKING:
@@ -87,17 +87,18 @@ def trusted(host: Host, target: Endpoint, jump: Endpoint | None) -> paramiko.Hos
     return keys
 
 
-def describe_refusal(host: Host, where: Endpoint, exc: Exception) -> str:
-    """One line for a refused host key."""
+def refusal(host: Host, where: Endpoint, exc: Exception) -> HostKeyRefused:
+    """The error, in one line, for a key paramiko refused: HostKeyChanged when it
+    differs from the known one, HostKeyRefused when none is known."""
     import paramiko
 
     if isinstance(exc, paramiko.BadHostKeyException):
-        return (
+        return HostKeyChanged(
             f"{host.name}: host key of {where.known_hosts_name} changed: it presented "
             f"{exc.key.fingerprint}, expected {exc.expected_key.fingerprint} "
             "(reinstalled host or man in the middle)"
         )
-    return (
+    return HostKeyRefused(
         f"{host.name}: host key of {where.known_hosts_name} is unknown (not in "
         f"{known_hosts_file(host)} nor the inventory's host_key; refused, not added)"
     )

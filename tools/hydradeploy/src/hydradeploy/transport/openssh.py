@@ -84,6 +84,8 @@ def _arg(value: str, host: Host, what: str) -> str:
 
 def _checks(host: Host, known_hosts: Path) -> list[tuple[str, str]]:
     """The options every connection of this host carries (target and jump host)."""
+    # Each keyword is in openssh-portable readconf.c's `keywords` table @V_9_2_P1 and
+    # described in ssh_config(5) of 9.2p1.
     opts = [
         ("StrictHostKeyChecking", "yes"),
         ("UserKnownHostsFile", _arg(str(known_hosts), host, "known_hosts")),

@@ -73,6 +73,23 @@ def _reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
+class _UnknownHostKey(Exception):
+    """Raised by our missing-host-key policy: a type to catch, not a message to match."""
+
+
+def _refuse_unknown_keys() -> paramiko.MissingHostKeyPolicy:
+    """paramiko's RejectPolicy, raising our own type (paramiko calls the policy only
+    when no key is known for the host and lets its exception through: paramiko 5.1.0
+    client.py `SSHClient.connect`)."""
+    import paramiko
+
+    class Refuse(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]  # untyped base
+        def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+            raise _UnknownHostKey(hostname)
+
+    return Refuse()
+
+
 def _open_client(
     host: Host,
     where: target.Endpoint,
@@ -87,7 +104,7 @@ def _open_client(
     for name in keys:
         for kind, key in keys[name].items():
             client.get_host_keys().add(name, kind, key)
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.set_missing_host_key_policy(_refuse_unknown_keys())
     key = host.ssh.key
     try:
         client.connect(
@@ -102,16 +119,14 @@ def _open_client(
             auth_timeout=timeout,
             sock=sock,
         )
-    except paramiko.BadHostKeyException as exc:
+    except (paramiko.BadHostKeyException, _UnknownHostKey) as exc:
         client.close()
-        raise Unreachable(hostkeys.describe_refusal(host, where, exc)) from None
+        raise hostkeys.refusal(host, where, exc) from None
     except paramiko.AuthenticationException as exc:
         client.close()
         raise Unreachable(f"{host.name}: {where}: authentication failed: {_reason(exc)}") from None
     except paramiko.SSHException as exc:
         client.close()
-        if "not found in known_hosts" in str(exc):
-            raise Unreachable(hostkeys.describe_refusal(host, where, exc)) from None
         raise Unreachable(f"{host.name}: cannot connect to {where}: {_reason(exc)}") from None
     except (OSError, EOFError) as exc:
         client.close()
@@ -323,7 +338,10 @@ def presented_key(host: Host, *, timeout: float = CONNECT_TIMEOUT) -> tuple[str,
         return key.get_name(), key.asbytes()
     except (OSError, EOFError, paramiko.SSHException) as exc:
         reason = _reason(exc)
-        if "Incompatible" in reason or "no acceptable host key" in reason:
+        # paramiko 5.1.0 transport.py _negotiate_keys raises IncompatiblePeer("Incompatible
+        # ssh peer (no acceptable host key)"); its other IncompatiblePeer cases (kex,
+        # ciphers, macs) keep paramiko's own words
+        if "(no acceptable host key)" in reason:
             reason = "the host offers no ed25519 host key"
         raise Unreachable(f"{host.name}: {where.address}:{where.port}: {reason}") from None
     finally:

@@ -1,4 +1,4 @@
-"""bin/switch-to-configuration of a lab closure: switch | boot | test | dry-activate.
+"""bin/switch-to-configuration of a lab closure: check | switch | boot | test | dry-activate.
 
 Like NixOS's, it never touches the system profile (the deployer sets it with nix-env),
 and it drives the host's real systemd: it installs the closure's units, reloads systemd,
@@ -27,13 +27,22 @@ from pathlib import Path
 
 from . import common, k3s_deploy, units
 
-USAGE = "Usage: switch-to-configuration [switch|boot|test|dry-activate]"
+# upstream: main.rs @00401fd7e581 (`usage`, `main`): an unknown or missing action prints
+# this and exits 1; not root: "… must be run as the root user", exit 1 (anyhow error).
+USAGE = "Usage: switch-to-configuration [check|switch|boot|test|dry-activate]"
+ACTIONS = ("check", "switch", "boot", "test", "dry-activate")
 RUNTIME_UNITS = Path("/run/systemd/system")
 WANTS = RUNTIME_UNITS / "multi-user.target.wants"
 SSHD_CONFIG = Path("/etc/ssh/sshd_config")
 SYSTEMCTL = "/usr/bin/systemctl"  # Debian's, the host's real systemd
-# switch-to-configuration.pl / -ng: "warning: the following units failed: …", exit 4.
+LOCK = Path("/run/nixos/switch-to-configuration.lock")  # main.rs, see `main`
+# upstream: nixpkgs pkgs/by-name/sw/switch-to-configuration-ng/src/src/main.rs @00401fd7e581
+# (`do_system_switch`): the activation script failing sets exit code 2 ("Failed to run
+# activate script") and the switch goes on; a unit that failed prints "warning: the
+# following units failed: …" and sets 4; the exit code is the last one set.
+ACTIVATION_FAILED = 2
 UNITS_FAILED = 4
+GERUND = {"stop": "stopping", "restart": "restarting", "start": "starting"}
 
 
 def point_current_system(closure: Path) -> None:
@@ -117,34 +126,48 @@ def install_sshd_config(closure: Path) -> None:
 
 def dry_activate(closure: Path) -> int:
     settings = common.load_settings(closure)
-    print(f"would activate the configuration {closure}")
     stop, restart, start, ssh_changed = plan(closure)
     if ssh_changed:
         restart.append("ssh.service")
-    for verb, names in (("stop", stop), ("restart", restart), ("start", start)):
+
+    def would(verb: str, names: list[str]) -> None:
         if names:
-            print(f"would {verb} the following units: {', '.join(names)}")
-    if not (stop or restart or start):
-        print("no units would change")
-    print(f"would bring up the network interface {settings['interface']}")
+            listed = ", ".join(sorted(names, key=str.lower))
+            print(f"would {verb} the following units: {listed}", file=sys.stderr)
+
+    # main.rs @00401fd7e581, dry-activate: on stderr "would stop …", "would activate the
+    # configuration...", "would restart …", "would start …", then exit 0.
+    would("stop", stop)
+    print("would activate the configuration...", file=sys.stderr)
+    print(f"would bring up the network interface {settings['interface']}", file=sys.stderr)
+    would("restart", restart)
+    would("start", start)
     return 0
 
 
 def main(closure: Path, argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in ("switch", "boot", "test", "dry-activate"):
+    if len(argv) != 1 or argv[0] not in ACTIONS:
         print(USAGE, file=sys.stderr)
         return 1
     action = argv[0]
     if os.geteuid() != 0:
-        print("switch-to-configuration: must run as root", file=sys.stderr)
+        print("Error: switch-to-configuration must be run as the root user", file=sys.stderr)
         return 1
-    if action == "dry-activate":
-        return dry_activate(closure)
-    # One activation at a time, as NixOS's switch-to-configuration lock does (a deploy
-    # and a rollback watchdog may race).
-    common.RUN_DIR.mkdir(parents=True, exist_ok=True)
-    with open(common.RUN_DIR / "switch-to-configuration.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    # One activation at a time. upstream: nixpkgs pkgs/by-name/sw/switch-to-configuration-ng/
+    # src/src/main.rs @00401fd7e581 (`do_system_switch`): /run/nixos (0755), then
+    # `Flock::lock(…/switch-to-configuration.lock, LockExclusiveNonblock)`; a held lock
+    # is "Could not acquire lock" and `die()`, whose exit code is errno (EWOULDBLOCK).
+    LOCK.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    with open(LOCK, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            print("Could not acquire lock", file=sys.stderr)
+            return exc.errno or 1
+        if action == "check":  # main.rs: pre-switch checks only; a lab closure has none
+            return 0
+        if action == "dry-activate":  # main.rs takes the lock for every action
+            return dry_activate(closure)
         return activate(closure, action)
 
 
@@ -158,19 +181,21 @@ def activate(closure: Path, action: str) -> int:
         return 0
     at_boot = os.environ.get("HYDRA_LAB_BOOT") == "1"
     fault = settings.get("fault")
-    print(f"activating the configuration {closure}...", flush=True)
+    print("activating the configuration...", file=sys.stderr, flush=True)
     stop, restart, start, ssh_changed = plan(closure)
     point_current_system(closure)
+    exit_code = 0
     if fault == "activation":
-        # Half-way: the activation script ran, units were stopped, then a snippet failed.
+        # Half-way: a snippet of the activation script failed after it had stopped k3s.
+        # Upstream goes on with the switch (reload, restarts, starts) and exits 2
+        # (ACTIVATION_FAILED); k3s stays stopped, being neither changed nor new.
+        # The snippet's line is the activation script's own, on its stdout (upstream:
+        # nixpkgs nixos/modules/system/activation/activation-script.nix, stored copy
+        # @04da25cd20da: printf "Activation script snippet '%s' failed (%s)\n").
         systemctl("stop", "k3s.service")
-        print(
-            "error: activation script snippet 'hydra-lab-fault' failed (exit status 1); "
-            "k3s.service was stopped",
-            file=sys.stderr,
-        )
-        common.log_activation(action, closure, "failed")
-        return 1
+        print("Activation script snippet 'hydra-lab-fault' failed (1)", flush=True)
+        print("Failed to run activate script", file=sys.stderr)
+        exit_code = ACTIVATION_FAILED
     if ssh_changed:
         install_sshd_config(closure)
         restart.append("ssh.service")
@@ -186,7 +211,13 @@ def activate(closure: Path, action: str) -> int:
     for verb, names in (("stop", stop), ("restart", restart), ("start", start)):
         if not names:
             continue
-        print(f"{verb}ing the following units: {', '.join(names)}", flush=True)
+        # main.rs: "stopping|restarting|starting the following units: A, B" on stderr,
+        # sorted case-insensitively.
+        print(
+            f"{GERUND[verb]} the following units: {', '.join(sorted(names, key=str.lower))}",
+            file=sys.stderr,
+            flush=True,
+        )
         for name in names:
             # At boot the activation runs inside the boot transaction: queue, don't wait.
             proc = systemctl(verb, *(["--no-block"] if at_boot else []), name)
@@ -197,7 +228,7 @@ def activate(closure: Path, action: str) -> int:
         common.set_link(settings["interface"], up=False)
     if failed:
         print(f"warning: the following units failed: {', '.join(sorted(failed))}", file=sys.stderr)
-        common.log_activation("boot-activation" if at_boot else action, closure, "failed")
-        return UNITS_FAILED
-    common.log_activation("boot-activation" if at_boot else action, closure, "ok")
-    return 0
+        exit_code = UNITS_FAILED
+    result = "ok" if exit_code == 0 else "failed"
+    common.log_activation("boot-activation" if at_boot else action, closure, result)
+    return exit_code

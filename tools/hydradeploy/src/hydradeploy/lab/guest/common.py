@@ -14,8 +14,12 @@ RUN_DIR = Path("/run/hydra-lab")
 STATE_DIR = Path("/var/lib/hydra-lab")
 ACTIVATIONS_LOG = STATE_DIR / "activations.log"
 CURRENT_SYSTEM = Path("/run/current-system")
+# Where k3s writes the admin kubeconfig by default. Not verified: the stored k3s
+# pkg/cli/cmds/server.go (@005499a940ea) declares `--write-kubeconfig` without its default.
 KUBECONFIG = Path("/etc/rancher/k3s/k3s.yaml")
-SERVER_STATE = Path("/var/lib/rancher/k3s/server/lab-nodes.json")
+SERVER_STATE = Path("/var/lib/rancher/k3s/server/lab-nodes.json")  # the lab's own file
+# upstream: k3s pkg/cli/cmds/server.go @005499a940ea, `https-listen-port` Value 6443 (the
+# lab serves its API there over plain HTTP).
 API_PORT = 6443
 
 

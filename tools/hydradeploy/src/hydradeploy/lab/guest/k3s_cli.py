@@ -411,11 +411,31 @@ def _taint_spec(spec: str) -> tuple[str, str | None, str]:
 @command("taint", "nodes")
 def taint_nodes(a: Args, args: list[str]) -> int:
     """kubectl taint node NAME KEY[=VAL]:EFFECT… KEY[:EFFECT]-…: the node's taints are
-    read, changed here and written back whole (spec.taints is replaced by a patch)."""
+    read, changed here and written back whole (spec.taints is replaced by a patch).
+    upstream: kubernetes staging/src/k8s.io/kubectl/pkg/cmd/taint/taint.go @040f689d2abf
+    (`Validate`: a key both added and removed, the removal without effect or with the
+    same one, is refused before anything is read) and utils.go @04791b490660
+    (`checkIfTaintsAlreadyExists`: without --overwrite, a taint to add whose key and
+    effect the node already has is refused, whatever its value)."""
     if not args:
         raise KubectlError("error: at least one taint update is required")
     name, specs = args[0], args[1:]
+    adds = [_taint_spec(s) for s in specs if not s.endswith("-")]
+    removes = [s[:-1].partition(":")[::2] for s in specs if s.endswith("-")]
+    conflicts = [f'{{"{rk}":"{re_}"}}' for rk, re_ in removes for ak, _v, ae in adds
+                 if rk == ak and (not re_ or re_ == ae)]  # fmt: skip
+    if conflicts:
+        raise KubectlError(
+            "error: can not both modify and remove the following taint(s) in the same "
+            f"command: {', '.join(conflicts)}"
+        )
     taints = list(_node_or_error(name)["spec"].get("taints", []) or [])
+    existing = [k for k, _v, e in adds if any(t["key"] == k and t["effect"] == e for t in taints)]
+    if existing and not a.overwrite:
+        raise KubectlError(
+            f"error: node {name} already has {','.join(existing)} taint(s) with same "
+            "effect(s) and --overwrite is false"
+        )
     for spec in specs:
         if spec.endswith("-"):
             body = spec[:-1]
@@ -427,12 +447,6 @@ def taint_nodes(a: Args, args: list[str]) -> int:
             taints = kept
             continue
         key, value, effect = _taint_spec(spec)
-        same = [t for t in taints if t["key"] == key and t["effect"] == effect]
-        if same and not a.overwrite and same[0].get("value") != value:
-            raise KubectlError(
-                f"error: node {name} already has {key} taint(s) with same effect(s) "
-                "and --overwrite is false"
-            )
         taints = [t for t in taints if not (t["key"] == key and t["effect"] == effect)]
         new: dict[str, str] = {"key": key, "effect": effect}
         if value:

@@ -31,7 +31,9 @@ from typing import Any
 
 from .k3s_objects import ApiError, Kind, Store, find_kind
 
-MANIFESTS = Path("/var/lib/rancher/k3s/server/manifests")  # nixpkgs rancher/default.nix manifestDir
+# upstream: nixpkgs nixos/modules/services/cluster/rancher/default.nix @011c1bdb102b
+# (`manifestDir = "/var/lib/rancher/${name}/server/manifests"`, name = "k3s")
+MANIFESTS = Path("/var/lib/rancher/k3s/server/manifests")
 TMPFILES_RULES = "etc/tmpfiles.d/10-k3s.conf"  # systemd.tmpfiles.settings."10-k3s" (same module)
 
 # k3s pkg/deploy/controller.go

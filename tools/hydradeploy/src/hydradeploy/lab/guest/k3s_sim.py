@@ -458,6 +458,8 @@ def main(closure: Path) -> int:
     try:
         token = Path(settings["token_file"]).read_text().strip()
     except OSError as exc:
+        # logrus's text format, as k3s logs; the message is the lab's own (not verified
+        # against k3s's wording, which nothing reads).
         print(
             f'level=fatal msg="cannot read token file {settings["token_file"]}: {exc.strerror}"',
             flush=True,

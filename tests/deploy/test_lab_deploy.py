@@ -312,6 +312,26 @@ def test_server_failing_its_checks_means_no_agent_is_deployed(lab, hd):
     assert_healthy(hd)
 
 
+def test_the_next_agent_is_copied_to_while_the_first_is_checked(lab, hd):
+    """--max-parallel 1: w2 is prepared (locked, copied) while w1 is in its checks, and
+    activates only once w1 is verified (the window of activated, unverified hosts)."""
+    closures = {h: lab.closure(h) for h in ("w1", "w2")}
+    args = [f"--closure={h}={p}" for h, p in closures.items()]
+    rc, data, err = hd("deploy", "w1", "w2", *args, "--max-parallel", "1", *FAST,
+                       "--output", "json")  # fmt: skip
+    assert rc == 0, err
+    assert (
+        err.index("w2: copy") < err.index("w1: stability")  # w1 in its checks
+    ), err
+    assert err.index("w1: deployed") < err.index("w2: activate"), err
+    w2 = by_host(data)["w2"]
+    (wait,) = [s for s in w2["steps"] if s["step"] == "wait"]
+    assert wait["ok"] is True and wait["seconds"] > 1, w2["steps"]
+    for h in ("w1", "w2"):
+        assert by_host(data)[h]["outcome"] == "deployed"
+        assert current(lab, h) == closures[h] == profile(lab, h)
+
+
 def test_keep_going_deploys_later_waves(lab, hd):
     w2_gen = generation(lab, "w2")
     bad, good = lab.closure("w1", fault="activation"), lab.closure("w2")

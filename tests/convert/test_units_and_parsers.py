@@ -121,9 +121,25 @@ def test_interpolation() -> None:
     assert interpolate("x${NOPE}y", env, missing) == "xy" and missing == {"NOPE"}
     with pytest.raises(InterpolationError, match="required variable NOPE: tell me"):
         interpolate("${NOPE:?tell me}", env)
-    for bad in ("${A", "$-", "${1A}"):
+    for bad in ("${A", "${1A}", "${}", "${A!}"):
         with pytest.raises(InterpolationError):
             interpolate(bad, env)
+
+
+def test_interpolation_leaves_a_lone_dollar_as_compose_does() -> None:
+    # compose-go template/template_test.go TestUnescaped (e70e961): a `$` that starts
+    # neither `$$`, a name nor `${` is kept, e.g. a regex in a healthcheck command
+    env = {"A": "1"}
+    for text in ("a $ string", "^REGEX$", "$}", "$", "$-", "cost: 5$"):
+        assert interpolate(text, env) == text
+    assert interpolate("grep -E '^ok$' && echo $A", env) == "grep -E '^ok$' && echo 1"
+
+
+def test_interpolation_braces_in_a_default_nest_as_compose_counts_them() -> None:
+    # template.go getFirstBraceClosingIndex (e70e961) counts every `{`: the default of
+    # ${A:-{x}} is `{x}`, and with A set nothing of it is left behind
+    assert interpolate("${A:-{x}}", {"A": "1"}) == "1"
+    assert interpolate("${A:-{x}}", {}) == "{x}"
 
 
 def test_env_file_format() -> None:

@@ -1,6 +1,11 @@
 """Compose variable interpolation: `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`,
 `${VAR:?error}`, `${VAR?error}`, `${VAR:+alt}`, `${VAR+alt}`, `$$` for a literal `$`,
-defaults nesting further interpolation; and the `.env` file format."""
+defaults nesting further interpolation; and the `.env` file format.
+
+Facts from compose-go v2 (github.com/compose-spec/compose-go, commit e70e961, v2.13.0+6,
+2026-07-21): template/template.go for interpolation, dotenv/parser.go and dotenv/env.go
+for `.env`. Cited below as "template.go" and "parser.go".
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+# template.go substitutionNamed "[_a-z][_a-z0-9]*" inside `(?i:…)`: ASCII, any case
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -39,31 +45,46 @@ def interpolate(text: str, env: Mapping[str, str], missing: set[str] | None = No
         else:
             m = _NAME.match(text, i + 1)
             if not m:
-                raise InterpolationError(
-                    f"invalid interpolation at {text[i : i + 10]!r} (write $$ for a literal $)"
-                )
+                # DefaultPattern matches only `$$`, `$name` and `${…}`; any other `$` is
+                # left as it is (template_test.go TestUnescaped: "a $ string", "^REGEX$")
+                out.append("$")
+                i += 1
+                continue
             out.append(_lookup(m.group(0), env, missing))
             i = m.end()
     return "".join(out)
 
 
 def _closing(text: str, start: int) -> int:
+    """Index of the `}` that closes the `${` before `start`, counted as template.go
+    getFirstBraceClosingIndex counts: every `{` opens (and the character after it is
+    skipped), every `}` closes, so `${A:-{x}}` has the default `{x}`."""
     depth = 1
-    i = start
+    i = start + 1
     while i < len(text):
-        if text.startswith("${", i):
-            depth += 1
-            i += 2
-            continue
         if text[i] == "}":
             depth -= 1
             if depth == 0:
                 return i
+        elif text[i] == "{":
+            depth += 1
+            i += 1
         i += 1
-    raise InterpolationError(f"unclosed '${{' in {text!r}")
+    # unbalanced: DefaultPattern's greedy `(.*)}` still ends at the line's last `}`
+    end = text.rfind("}", start, _line_end(text, start))
+    if end < 0:
+        raise InterpolationError(f"unclosed '${{' in {text!r}")
+    return end
+
+
+def _line_end(text: str, start: int) -> int:
+    end = text.find("\n", start)
+    return len(text) if end < 0 else end
 
 
 def _lookup(name: str, env: Mapping[str, str], missing: set[str] | None) -> str:
+    # unset: "" and a warning "The %q variable is not set. Defaulting to a blank string."
+    # (template.go DefaultReplacementAppliedFunc)
     if name in env:
         return env[name]
     if missing is not None:
@@ -78,6 +99,9 @@ def _braced(body: str, env: Mapping[str, str], missing: set[str] | None) -> str:
     name, rest = m.group(0), body[m.end() :]
     if not rest:
         return _lookup(name, env, missing)
+    # template.go substitutionBraced `name(?::?[-+?](.*))?`; ":-"/"-" default when
+    # unset-or-empty/unset, ":+"/"+" replace when set-and-nonempty/set, ":?"/"?" error;
+    # the default, replacement and message are interpolated in turn (Substitute)
     for op in (":-", ":?", ":+", "-", "?", "+"):
         if rest.startswith(op):
             arg = rest[len(op) :]

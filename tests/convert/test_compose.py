@@ -56,6 +56,18 @@ def test_interpolation_dotenv_and_shell_environment(tmp_path: Path) -> None:
     assert c.environment == {"GREETING": "hello", "COST": "$5"}
 
 
+def test_dotenv_values_interpolate_from_the_shell(tmp_path: Path) -> None:
+    # compose-go dotenv/env.go GetEnvFromFile (e70e961): `${VAR}` in .env looks in the
+    # shell environment first, then in the keys above it
+    (tmp_path / ".env").write_text("DATA=${BASE}/data\nIMAGE=app:${TAG:-1}\n")
+    c = _load(tmp_path, """
+        services:
+          web: {image: "${IMAGE}", environment: {DIR: "${DATA}"}}
+    """, env={"BASE": "/srv"})["web"]  # fmt: skip
+    assert c.image == "app:1"
+    assert c.environment == {"DIR": "/srv/data"}
+
+
 def test_required_variable_is_a_clean_error(tmp_path: Path) -> None:
     with pytest.raises(
         UserError,

@@ -151,5 +151,34 @@ def test_env_file_format() -> None:
         "D": "v",
         "E": "",
     }
-    with pytest.raises(InterpolationError, match="line 1"):
-        parse_env_file("not a line", ".env")
+    with pytest.raises(InterpolationError, match="line 2: key cannot contain a space"):
+        parse_env_file("A=1\nnot a line\n", ".env")
+
+
+def test_env_file_as_compose_go_parses_it() -> None:
+    # compose-go dotenv/parser.go and env.go GetEnvFromFile (e70e961)
+    text = (
+        '\ufeffMULTI="line one\nline two"\n'  # quoted values span lines
+        "URL=http://${HOST}:${PORT:-80}/x\n"  # unquoted values interpolate, shell first
+        "PORT=81\n"
+        "AFTER=${PORT}\n"  # ...then the keys above
+        "LIT='${PORT} \\n'\n"  # single quotes: literal
+        'ESC="tab\\there \\$PORT \\0101"\n'  # double quotes: Go escapes, `\$` is `$`
+        "YAML: style\n"  # `:` separates like `=`
+        "FROM_SHELL\n"  # a bare name takes the shell's value
+        "NOT_IN_SHELL\n"  # ...or sets nothing
+        "HASH=a\t#b\n"  # an inline comment needs a space before `#`
+    )
+    assert parse_env_file(text, ".env", {"HOST": "h", "FROM_SHELL": "s"}) == {
+        "MULTI": "line one\nline two",
+        "URL": "http://h:80/x",
+        "PORT": "81",
+        "AFTER": "81",
+        "LIT": "${PORT} \\n",
+        "ESC": "tab\there $PORT A",
+        "YAML": "style",
+        "FROM_SHELL": "s",
+        "HASH": "a\t#b",
+    }
+    with pytest.raises(InterpolationError, match="line 1: unterminated quoted value"):
+        parse_env_file('A="open\n', ".env")

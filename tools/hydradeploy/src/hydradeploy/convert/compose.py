@@ -237,7 +237,9 @@ def load_compose(
     dotenv = env_file or compose_dir / ".env"
     if env_file is not None or dotenv.is_file():
         try:
-            env.update(parse_env_file(dotenv.read_text(encoding="utf-8"), str(dotenv)))
+            text = dotenv.read_text(encoding="utf-8")
+            # dotenv/env.go GetEnvFromFile: `${VAR}` in .env reads the shell first
+            env.update(parse_env_file(text, str(dotenv), environ))
         except FileNotFoundError:
             raise UserError(f"--env-file {dotenv}: no such file") from None
         except (OSError, UnicodeDecodeError) as exc:

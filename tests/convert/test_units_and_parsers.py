@@ -50,12 +50,57 @@ def test_cpus_and_durations() -> None:
     assert duration_seconds("1m30s") == 90
     assert duration_seconds("500ms") == 1
     assert duration_seconds("2h") == 7200
-    assert duration_seconds("45") == 45
     for bad in ("soon", "1x", "", "s"):
         with pytest.raises(UnitError):
             duration_seconds(bad)
     with pytest.raises(UnitError):
         cpu_quantity("0")
+
+
+@pytest.mark.parametrize(
+    ("text", "quantity"),
+    [
+        (".5g", "512Mi"),
+        ("1 GiB", "1Gi"),
+        ("3MB", "3Mi"),
+        ("10b", "10"),
+        ("1.5K", "1536"),
+    ],
+)
+def test_sizes_as_go_units_parses_them(text: str, quantity: str) -> None:
+    # docker/go-units v0.5.0 size.go parseSize (compose-go e70e961's go.mod): ParseFloat
+    # number, one optional space, b | k/m/g/t/p [b|ib], binary whatever the spelling
+    assert size_quantity(text) == quantity
+
+
+@pytest.mark.parametrize("bad", ["100ib", "1  g", " 1g", "1gbb", "1kib b"])
+def test_sizes_go_units_refuses(bad: str) -> None:
+    with pytest.raises(UnitError):
+        size_quantity(bad)
+
+
+def test_durations_as_go_parses_them() -> None:
+    # golang/go src/time/format.go ParseDuration (08d24035), which compose-go's schema
+    # check (schema.go durationFormatChecker, e70e961) and podman's --health-* use
+    assert duration_seconds(".5s") == 1
+    assert duration_seconds("1.5m") == 90
+    assert duration_seconds("1500\u00b5s") == 1
+    # a zero duration is "the default" to the engines (moby daemon/health.go)
+    assert duration_seconds("0") == 0 and duration_seconds("0s") == 0
+    # a number without a unit is refused ("missing unit in duration"); compose's schema
+    # wants a string, so a YAML int is refused too
+    for bad in ("45", "1.5", 30, 2.5):
+        with pytest.raises(UnitError):
+            duration_seconds(bad)
+
+
+def test_stop_timeout_is_whole_seconds() -> None:
+    # podman docs/source/markdown/options/stop-timeout.md (c6580b4a): --stop-timeout=seconds
+    c = Container("x", "f")
+    apply_options(c, ["--stop-timeout", "45"])
+    assert c.stop_grace_s == 45
+    with pytest.raises(OptionError, match="--stop-timeout"):
+        apply_options(Container("x", "f"), ["--stop-timeout=10s"])
 
 
 def test_volumes() -> None:

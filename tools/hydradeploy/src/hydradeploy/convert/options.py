@@ -14,7 +14,7 @@ from collections.abc import Callable
 from hydradeploy.convert.gpus import GpuError, parse_gpus_flag
 from hydradeploy.convert.model import Container, Device, GpuRequest
 from hydradeploy.convert.ports import publish
-from hydradeploy.convert.units import cpu_quantity, duration_seconds, size_quantity
+from hydradeploy.convert.units import cpu_quantity, duration_seconds, size_quantity, whole_seconds
 from hydradeploy.convert.volumes import parse_tmpfs, parse_volume
 
 
@@ -217,7 +217,7 @@ def _mount(c: Container, value: str) -> None:
 
 
 def _stop_timeout(c: Container, value: str) -> None:
-    c.stop_grace_s = duration_seconds(value)
+    c.stop_grace_s = whole_seconds(value)  # seconds, not a duration: units.whole_seconds
 
 
 # flag -> handler; every flag here takes a value.

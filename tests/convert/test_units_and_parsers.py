@@ -149,6 +149,42 @@ def test_extra_options_both_spellings_and_unknown_flags() -> None:
     assert any("--frobnicate" in n.message and n.kind == "lost" for n in c.notes)
 
 
+def test_health_cmd_and_entrypoint_as_podman_reads_them() -> None:
+    # containers/podman pkg/specgenutil/specgen.go (c6580b4a): MakeHealthCheckFromCli
+    # and the --entrypoint JSON check; docs/source/markdown/options/health-cmd.md
+    def run(*flags: str) -> Container:
+        c = Container("x", "f")
+        apply_options(c, list(flags))
+        return c
+
+    hc = run("--health-cmd", '["curl", "-f", "http://localhost/"]').healthcheck
+    assert hc is not None and hc.command == ("curl", "-f", "http://localhost/")
+    hc = run("--health-cmd=CMD pg_isready -U app").healthcheck
+    assert hc is not None and hc.command == ("pg_isready", "-U", "app")
+    hc = run("--health-cmd", "curl -f http://x || exit 1").healthcheck
+    assert hc is not None and hc.command == (
+        "/bin/sh",
+        "-c",
+        "curl -f http://x || exit 1",
+    )
+    assert run("--health-cmd=true", "--health-cmd=NONE").healthcheck is None
+    # a JSON array is the whole entrypoint; anything else is one executable, not split
+    assert run("--entrypoint", '["/bin/sh", "-c"]').entrypoint == ("/bin/sh", "-c")
+    assert run("--entrypoint", "/usr/bin/my app").entrypoint == ("/usr/bin/my app",)
+
+
+def test_oci_containers_entrypoint_json_array_with_podman_only() -> None:
+    # nixpkgs oci-containers.nix (035a24e7) passes `--entrypoint=<entrypoint>`; podman
+    # reads a JSON array there, docker (`podman = null`) takes the string as it is
+    from hydradeploy.convert.oci_containers import load_podman
+
+    spec = {"image": "x", "entrypoint": '["/bin/sh", "-c"]'}
+    (c,) = load_podman({"a": spec}, "c.json", None).containers
+    assert c.entrypoint == ("/bin/sh", "-c")
+    (c,) = load_podman({"a": {**spec, "podman": None}}, "c.json", None).containers
+    assert c.entrypoint == ('["/bin/sh", "-c"]',)
+
+
 def test_extra_options_errors_name_the_flag() -> None:
     with pytest.raises(OptionError, match="--memory"):
         apply_options(Container("x", "f"), ["--memory=lots"])

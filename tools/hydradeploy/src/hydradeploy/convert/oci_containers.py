@@ -16,7 +16,7 @@ from typing import Any
 
 from hydradeploy.convert.gpus import extract_gpus
 from hydradeploy.convert.model import Container, Source
-from hydradeploy.convert.options import OptionError, apply_options, parse_device
+from hydradeploy.convert.options import OptionError, apply_options, entrypoint_argv, parse_device
 from hydradeploy.convert.ports import publish
 from hydradeploy.convert.volumes import parse_volume
 from hydradeploy.errors import UserError
@@ -180,7 +180,12 @@ def _apply(c: Container, spec: dict[str, Any]) -> None:
     if login.get("registry") or login.get("username"):
         c.registry_login = login.get("registry") or "docker.io"
     if spec.get("entrypoint"):
-        c.entrypoint = (spec["entrypoint"],)
+        # the module passes `--entrypoint=${escapeShellArg entrypoint}` (nixpkgs
+        # oci-containers.nix mkService, 035a24e7); podman parses a JSON array there.
+        # `podman` is null only with the docker backend (`podman = mkIf (cfg.backend ==
+        # "podman") { }`); the backend defaults to podman from stateVersion 22.05
+        with_podman = "podman" not in spec or spec["podman"] is not None
+        c.entrypoint = entrypoint_argv(spec["entrypoint"], podman=with_podman)
     if spec.get("cmd"):
         c.cmd = tuple(spec["cmd"])
     c.environment = dict(spec.get("environment") or {})

@@ -8,7 +8,7 @@ mistaken for the next flag.
 
 from __future__ import annotations
 
-import shlex
+import json
 from collections.abc import Callable
 
 from hydradeploy.convert.gpus import GpuError, parse_gpus_flag
@@ -64,16 +64,64 @@ def _add_host(c: Container, value: str) -> None:
     c.add_hosts.append((name, ip))
 
 
+def _json_strings(value: str) -> list[str] | None:
+    """`value` as a JSON array of strings (Go json.Unmarshal into []string), else None."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    if isinstance(parsed, list) and all(isinstance(x, str) for x in parsed):
+        return parsed
+    return None
+
+
+def entrypoint_argv(value: str, podman: bool = True) -> tuple[str, ...]:
+    """`--entrypoint`: podman reads a JSON array of strings, else the whole value is one
+    executable (containers/podman pkg/specgenutil/specgen.go, c6580b4a); docker always
+    takes the value as one executable (docker/cli cli/command/container/opts.go parse:
+    `strslice.StrSlice{copts.entrypoint}`, 006ec01b). Neither splits on spaces."""
+    array = _json_strings(value) if podman else None
+    return tuple(array) if array is not None else (value,)
+
+
+def health_command(value: str) -> tuple[str, ...] | None:
+    """`--health-cmd` as podman MakeHealthCheckFromCli (pkg/specgenutil/specgen.go,
+    c6580b4a) reads it: a JSON array is exec form (CMD/CMD-SHELL/NONE first is
+    honoured), a string starting with CMD is split on whitespace, CMD-SHELL takes the
+    rest as one script, anything else runs under /bin/sh -c; NONE (any case) disables.
+    Returns the exec argv, or None for disabled."""
+    array = _json_strings(value)
+    words = array if array is not None else value.split(" ", 1)
+    if not words or not words[0]:
+        raise OptionError("--health-cmd needs a command")
+    head = words[0].upper()
+    if head in ("CMD", "NONE"):
+        if array is None:
+            words = value.split()
+    elif head != "CMD-SHELL":
+        if array is not None and len(words) > 1:
+            words = ["CMD", *words]
+        else:
+            words = ["CMD-SHELL", " ".join(words)]
+    head = words[0].upper()
+    if head == "NONE":
+        return None
+    if head == "CMD-SHELL":
+        return ("/bin/sh", "-c", " ".join(words[1:]))
+    if len(words) < 2:
+        raise OptionError("--health-cmd CMD needs a command after it")
+    return tuple(words[1:])
+
+
 def _health_cmd(c: Container, value: str) -> None:
     from hydradeploy.convert.model import Healthcheck
 
     hc = c.healthcheck or Healthcheck(())
-    if value.strip().lower() == "none":
+    command = health_command(value)
+    if command is None:
         c.healthcheck = None
         return
-    c.healthcheck = Healthcheck(
-        ("/bin/sh", "-c", value), hc.interval_s, hc.timeout_s, hc.retries, hc.start_period_s
-    )
+    c.healthcheck = Healthcheck(command, hc.interval_s, hc.timeout_s, hc.retries, hc.start_period_s)
 
 
 def _health_field(field_name: str) -> Callable[[Container, str], None]:
@@ -266,7 +314,7 @@ VALUE_FLAGS: dict[str, Callable[[Container, str], None]] = {
     "-w": _set("workdir"),
     "--hostname": _hostname,
     "-h": _hostname,
-    "--entrypoint": lambda c, v: setattr(c, "entrypoint", tuple(shlex.split(v))),
+    "--entrypoint": lambda c, v: setattr(c, "entrypoint", entrypoint_argv(v)),
     "--pull": _set("pull"),
     "--stop-timeout": _stop_timeout,
     "--name": _ignored,

@@ -144,6 +144,35 @@ def test_gpu_reservations_runtime_and_gpus_key(tmp_path: Path) -> None:
     assert cs["rocm"].gpus == [GpuRequest("amd", None, "devices /dev/kfd, /dev/dri")]
 
 
+def test_gpu_reservation_capabilities_as_the_engine_matches_them(tmp_path: Path) -> None:
+    # moby daemon/nvidia_linux.go (18a2f3f0): NVIDIA's driver holds gpu, nvidia, compute,
+    # compat32, graphics, utility, video, display; AMD's gpu, amd
+    cs = _load(tmp_path, """
+        services:
+          nv:
+            image: x
+            deploy: {resources: {reservations: {devices: [{capabilities: [compute, utility], count: 1}]}}}
+          amd:
+            image: x
+            deploy: {resources: {reservations: {devices: [{capabilities: [amd]}]}}}
+          tpu:
+            image: x
+            deploy: {resources: {reservations: {devices: [{capabilities: [tpu]}]}}}
+    """)  # fmt: skip
+    assert [(g.vendor, g.count) for g in cs["nv"].gpus] == [("nvidia", 1)]
+    assert [(g.vendor, g.count) for g in cs["amd"].gpus] == [("amd", None)]
+    assert cs["tpu"].gpus == []
+
+
+def test_gpu_count_and_device_ids_together_are_refused(tmp_path: Path) -> None:
+    # compose-go validation/validation.go checkDeviceRequest (e70e961)
+    with pytest.raises(UserError, match='"count" and "device_ids" attributes are exclusive'):
+        _load(tmp_path, """
+            services:
+              a: {image: x, gpus: [{count: 1, device_ids: ["0"]}]}
+        """)  # fmt: skip
+
+
 def test_several_files_merge_like_compose(tmp_path: Path) -> None:
     base = _write(
         tmp_path,

@@ -925,15 +925,28 @@ def _resources(c: Container, spec: dict[str, Any]) -> None:
         c.note("lost", "deploy.resources.limits.pids", "set the kubelet's podPidsLimit instead")
 
 
+# The engine picks the device driver whose capability set holds every requested
+# capability: NVIDIA's is gpu, nvidia, compute, compat32, graphics, utility, video,
+# display; AMD's gpu, amd (moby daemon/nvidia_linux.go init, commit 18a2f3f0)
+_NVIDIA_CAPS = frozenset(
+    ["gpu", "nvidia", "compute", "compat32", "graphics", "utility", "video", "display"]
+)
+_AMD_CAPS = frozenset(["gpu", "amd"])
+
+
 def _gpu_reservation(c: Container, dev: dict[str, Any], key: str) -> None:
-    caps = [str(x) for x in (dev.get("capabilities") or [])]
+    caps = {str(x) for x in (dev.get("capabilities") or [])}
     driver = str(dev.get("driver") or "")
-    if "gpu" not in caps and driver not in ("nvidia", "amd", "cdi"):
+    amd_caps = "amd" in caps and caps <= _AMD_CAPS
+    if not (caps and (caps <= _NVIDIA_CAPS or amd_caps)) and driver not in ("nvidia", "amd", "cdi"):
         c.note("lost", key, f"device reservation {dev!r} is not a GPU; not converted")
         return
-    vendor: Literal["nvidia", "amd"] = "amd" if driver == "amd" else "nvidia"
+    vendor: Literal["nvidia", "amd"] = "amd" if driver == "amd" or amd_caps else "nvidia"
     ids = dev.get("device_ids")
     count = dev.get("count")
+    if ids is not None and count is not None:
+        # compose-go validation/validation.go checkDeviceRequest (e70e961)
+        raise _Err(f'key {key!r}: "count" and "device_ids" attributes are exclusive')
     if ids:
         if not isinstance(ids, list):
             raise _Err(f"key {key!r}: device_ids must be a list")
@@ -948,6 +961,8 @@ def _gpu_reservation(c: Container, dev: dict[str, Any], key: str) -> None:
             f"device_ids {[str(i) for i in ids]}: the device plugin picks which GPUs a pod gets; asking for {n} of any (pin a model with a node label)",
         )
     elif count in (None, "all", -1):
+        # neither count nor device_ids: count "all" (compose-go transform/devices.go
+        # deviceRequestDefaults, e70e961)
         n = None
     else:
         n = _int(count, f"{key}.count")

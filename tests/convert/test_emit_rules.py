@@ -47,10 +47,21 @@ def test_gpu_all_without_inventory_count_asks_for_one_and_warns() -> None:
 
 
 def test_gpus_flag_counts_devices() -> None:
-    conv = podman({"llm": {"image": "x", "extraOptions": ['--gpus="device=0,1"']}})
-    assert _pod(conv, "llm")["containers"][0]["resources"]["limits"] == {
-        "nvidia.com/gpu": 2
-    }
+    # docker's form with the docker backend (`podman = null`), podman's with podman
+    conv = podman(
+        {
+            "llm": {
+                "image": "x",
+                "podman": None,
+                "extraOptions": ['--gpus="device=0,1"'],
+            },
+            "pm": {"image": "x", "extraOptions": ["--gpus=0,1"]},
+        }
+    )
+    for name in ("llm", "pm"):
+        assert _pod(conv, name)["containers"][0]["resources"]["limits"] == {
+            "nvidia.com/gpu": 2
+        }
 
 
 def test_amd_kfd_and_dri_become_amd_gpu_without_runtime_class() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hydradeploy.convert.gpus import parse_gpus_flag
+from hydradeploy.convert.gpus import GpuError, parse_gpus_flag
 from hydradeploy.convert.interpolation import (
     InterpolationError,
     interpolate,
@@ -129,6 +129,34 @@ def test_devices_and_gpus_flag() -> None:
     assert parse_gpus_flag("2") == 2
     assert parse_gpus_flag('"device=0,1"') == 2
     assert parse_gpus_flag("count=3,capabilities=compute") == 3
+
+
+def test_gpus_flag_as_docker_and_podman_read_it() -> None:
+    # docker/cli opts/gpus.go GpuOpts.Set (29e34aba): without count or devices, one GPU
+    assert parse_gpus_flag('"capabilities=compute,utility"') == 1
+    assert parse_gpus_flag("driver=nvidia") == 1
+    assert parse_gpus_flag("count=all") is None
+    for bad in (
+        "count=2,count=3",
+        "device=0,1",
+        "bogus=1",
+        "0",
+    ):  # unquoted: count 1 + device
+        with pytest.raises(GpuError):
+            parse_gpus_flag(bad)
+    # podman libpod/util.go gpusToCDIDevices (c6580b4a): entries are CDI device names,
+    # so `2` is the GPU with index 2 and `0,1` two GPUs
+    assert parse_gpus_flag("2", podman=True) == 1
+    assert parse_gpus_flag("0,1", podman=True) == 2
+    assert parse_gpus_flag("all", podman=True) is None
+    with pytest.raises(GpuError, match="podman takes GPU IDs"):
+        parse_gpus_flag('"device=0,1"', podman=True)
+    c = Container("x", "f")
+    apply_options(c, ["--gpus", "2"])  # oci-containers' default backend: podman
+    assert [g.count for g in c.gpus] == [1]
+    c = Container("x", "f")
+    apply_options(c, ["--gpus", "2"], podman=False)
+    assert [g.count for g in c.gpus] == [2]
 
 
 def test_extra_options_both_spellings_and_unknown_flags() -> None:

@@ -168,6 +168,13 @@ def _container(name: str, spec: dict[str, Any], source_file: str, where: str) ->
     return c
 
 
+def _with_podman(spec: dict[str, Any]) -> bool:
+    """`podman` is null only with the docker backend (oci-containers.nix `podman = mkIf
+    (cfg.backend == "podman") { }`, 035a24e7); `backend` defaults to podman from
+    stateVersion 22.05, so a hand-written object without the key means podman."""
+    return "podman" not in spec or spec["podman"] is not None
+
+
 def _apply(c: Container, spec: dict[str, Any]) -> None:
     if spec.get("imageFile") or spec.get("imageStream"):
         c.image_preloaded = True
@@ -181,11 +188,8 @@ def _apply(c: Container, spec: dict[str, Any]) -> None:
         c.registry_login = login.get("registry") or "docker.io"
     if spec.get("entrypoint"):
         # the module passes `--entrypoint=${escapeShellArg entrypoint}` (nixpkgs
-        # oci-containers.nix mkService, 035a24e7); podman parses a JSON array there.
-        # `podman` is null only with the docker backend (`podman = mkIf (cfg.backend ==
-        # "podman") { }`); the backend defaults to podman from stateVersion 22.05
-        with_podman = "podman" not in spec or spec["podman"] is not None
-        c.entrypoint = entrypoint_argv(spec["entrypoint"], podman=with_podman)
+        # oci-containers.nix mkService, 035a24e7); podman parses a JSON array there
+        c.entrypoint = entrypoint_argv(spec["entrypoint"], podman=_with_podman(spec))
     if spec.get("cmd"):
         c.cmd = tuple(spec["cmd"])
     c.environment = dict(spec.get("environment") or {})
@@ -260,6 +264,6 @@ def _apply(c: Container, spec: dict[str, Any]) -> None:
             "sdnotify = healthy: the health check becomes the readiness probe",
         )
     try:
-        apply_options(c, list(spec.get("extraOptions") or []))
+        apply_options(c, list(spec.get("extraOptions") or []), podman=_with_podman(spec))
     except OptionError as exc:
         raise ValueError(f"key {exc}") from None

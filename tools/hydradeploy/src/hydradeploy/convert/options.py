@@ -203,11 +203,12 @@ def _sysctl(c: Container, value: str) -> None:
     c.sysctls[key] = val
 
 
-def _gpus(c: Container, value: str) -> None:
+def _gpus(c: Container, value: str, podman: bool = True) -> None:
     try:
-        c.gpus.append(GpuRequest("nvidia", parse_gpus_flag(value), f"--gpus {value}"))
+        count = parse_gpus_flag(value, podman=podman)
     except GpuError as exc:
         raise OptionError(str(exc)) from None
+    c.gpus.append(GpuRequest("nvidia", count, f"--gpus {value}"))
 
 
 def _lost(why: str) -> Callable[[Container, str], None]:
@@ -365,8 +366,11 @@ BOOL_FLAGS: dict[str, Callable[[Container, str], None]] = {
 }
 
 
-def apply_options(c: Container, tokens: list[str], key: str = "extraOptions") -> None:
-    """Apply `tokens` to `c`; raise OptionError naming the flag on a bad value."""
+def apply_options(
+    c: Container, tokens: list[str], key: str = "extraOptions", podman: bool = True
+) -> None:
+    """Apply `tokens` to `c`; raise OptionError naming the flag on a bad value.
+    `podman`: the flags go to `podman run` (else `docker run`), where they differ."""
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -384,7 +388,12 @@ def apply_options(c: Container, tokens: list[str], key: str = "extraOptions") ->
                 value = tokens[i]
                 i += 1
             try:
-                VALUE_FLAGS[flag](c, value)
+                if flag == "--gpus":
+                    _gpus(c, value, podman)
+                elif flag == "--entrypoint":
+                    c.entrypoint = entrypoint_argv(value, podman)
+                else:
+                    VALUE_FLAGS[flag](c, value)
             except ValueError as exc:
                 raise OptionError(f"{key}: {flag} {value!r}: {exc}") from None
         elif flag in BOOL_FLAGS:

@@ -130,6 +130,7 @@ def extract_gpus(c: Container) -> None:
     amd = has_kfd or ((dri_dir or render_nodes) and is_rocm_image(c.image))
     if amd:
         # the AMD device plugin hands out /dev/kfd and the render node together
+        # (ROCm/k8s-device-plugin cmd/k8s-device-plugin/main.go Allocate, 06c7abd6)
         rest = [d for d in rest if not d.host_path.startswith("/dev/dri")]
         count = len(render_nodes) if render_nodes and not dri_dir else None
         c.gpus.append(GpuRequest("amd", count, "devices /dev/kfd, /dev/dri"))

@@ -24,6 +24,10 @@ MANAGED_BY = "hydradeploy"
 WAIT_IMAGE = "busybox:1.37"
 NODEPORT_RANGE = range(30000, 32768)
 NVIDIA_RUNTIME_CLASS = "nvidia"
+# the device plugins' resource names: NVIDIA/k8s-device-plugin api/config/v1/resources.go
+# NewResourceName (prefix "nvidia.com", stored copy 0e1a6ff6) with the default resource
+# "gpu" (AddDefaultResourcesToConfig, not read at our v0.20.0 pin); ROCm/k8s-device-plugin
+# cmd/k8s-device-plugin/main.go GetResourceNamespace "amd.com", resource "gpu" (06c7abd6)
 GPU_RESOURCES = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
 # ports k3s itself listens on (docs.k3s.io networking requirements)
 K3S_PORTS = {
@@ -516,6 +520,9 @@ def probes(c: Container) -> tuple[dict[str, Any], Notes]:
         return {}, ()
     said = _Said()
     probe: dict[str, Any] = {"exec": {"command": list(hc.command)}}
+    # the engines' defaults, also for 0: 30 s, 30 s, 3 (moby daemon/health.go
+    # defaultProbeInterval/Timeout/Retries, 02483258; podman libpod/define/healthchecks.go
+    # DefaultHealthCheckInterval/Timeout/Retries, c6580b4a)
     probe["periodSeconds"] = hc.interval_s or 30
     probe["timeoutSeconds"] = hc.timeout_s or 30
     probe["failureThreshold"] = hc.retries or 3
@@ -531,6 +538,8 @@ def probes(c: Container) -> tuple[dict[str, Any], Notes]:
         # periodSeconds / failureThreshold (Kubernetes 1.35 API schema,
         # kubernetes-validate 1.37.0). The start period's failures do not count,
         # then `retries` more, as the engines count them.
+        # not verified as the engines' choice: moby probes every start_interval (default
+        # 5 s) during the start period, podman every interval (health-start-period.md)
         period = hc.start_interval_s or probe["periodSeconds"]
         threshold = -(-hc.start_period_s // period) + probe["failureThreshold"]
         out["startupProbe"] = {

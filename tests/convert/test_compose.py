@@ -68,6 +68,24 @@ def test_dotenv_values_interpolate_from_the_shell(tmp_path: Path) -> None:
     assert c.environment == {"DIR": "/srv/data"}
 
 
+def test_project_name_normalised_as_compose_does(tmp_path: Path) -> None:
+    # compose-go loader/loader.go NormalizeProjectName (e70e961): lower case, only
+    # [a-z0-9_-] kept, leading `_`/`-` trimmed; the folder name and `name:` are
+    # normalised, a COMPOSE_PROJECT_NAME that is not normal is an error
+    stack = tmp_path / "My.Stack"
+    stack.mkdir()
+    path = _write(stack, "services:\n  web: {image: x}\n")
+    assert load_compose([path], environ={}).project == "mystack"
+    named = _write(
+        stack, "name: _Media.Box\nservices:\n  web: {image: x}\n", "named.yml"
+    )
+    assert load_compose([named], environ={}).project == "mediabox"
+    with pytest.raises(
+        UserError, match="COMPOSE_PROJECT_NAME 'My Stack': invalid project name"
+    ):
+        load_compose([path], environ={"COMPOSE_PROJECT_NAME": "My Stack"})
+
+
 def test_required_variable_is_a_clean_error(tmp_path: Path) -> None:
     with pytest.raises(
         UserError,
@@ -144,7 +162,9 @@ def test_gpu_reservations_runtime_and_gpus_key(tmp_path: Path) -> None:
     assert cs["rocm"].gpus == [GpuRequest("amd", None, "devices /dev/kfd, /dev/dri")]
 
 
-def test_gpu_reservation_capabilities_as_the_engine_matches_them(tmp_path: Path) -> None:
+def test_gpu_reservation_capabilities_as_the_engine_matches_them(
+    tmp_path: Path,
+) -> None:
     # moby daemon/nvidia_linux.go (18a2f3f0): NVIDIA's driver holds gpu, nvidia, compute,
     # compat32, graphics, utility, video, display; AMD's gpu, amd
     cs = _load(tmp_path, """
@@ -166,7 +186,9 @@ def test_gpu_reservation_capabilities_as_the_engine_matches_them(tmp_path: Path)
 
 def test_gpu_count_and_device_ids_together_are_refused(tmp_path: Path) -> None:
     # compose-go validation/validation.go checkDeviceRequest (e70e961)
-    with pytest.raises(UserError, match='"count" and "device_ids" attributes are exclusive'):
+    with pytest.raises(
+        UserError, match='"count" and "device_ids" attributes are exclusive'
+    ):
         _load(tmp_path, """
             services:
               a: {image: x, gpus: [{count: 1, device_ids: ["0"]}]}

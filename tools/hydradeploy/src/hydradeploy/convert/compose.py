@@ -218,6 +218,13 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _normal_project_name(name: str) -> str:
+    """compose-go loader/loader.go NormalizeProjectName (e70e961): lower case, keep only
+    [a-z0-9_-], trim leading `_` and `-` (`My.App` → `myapp`)."""
+    kept = "".join(re.findall(r"[a-z0-9_-]", name.lower()))
+    return kept.lstrip("_-")
+
+
 def load_compose(
     files: list[Path],
     environ: dict[str, str],
@@ -299,7 +306,13 @@ def load_compose(
     # overriding), then `name:` of the files, then the folder name
     if env.get("COMPOSE_PROJECT_NAME"):
         project = env["COMPOSE_PROJECT_NAME"]
-    project = project or compose_dir.name
+        # set from outside it must already be normal (loader.go projectName:
+        # InvalidProjectNameErr); `name:` and the folder name are normalised instead
+        if _normal_project_name(project) != project:
+            raise UserError(
+                f"COMPOSE_PROJECT_NAME {project!r}: invalid project name: must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number"
+            )
+    project = _normal_project_name(project or "") or _normal_project_name(compose_dir.name)
     source = Source(
         "compose", [display(p) for p in files], [], host=host, project=sanitize(project)
     )

@@ -86,6 +86,25 @@ def test_project_name_normalised_as_compose_does(tmp_path: Path) -> None:
         load_compose([path], environ={"COMPOSE_PROJECT_NAME": "My Stack"})
 
 
+def test_dependency_on_a_disabled_profile_service(tmp_path: Path) -> None:
+    # compose-spec 15-profiles.md: zot depends on bar, which no active profile enables:
+    # "the model is invalid"; compose-go loader/validate.go skips it with required: false
+    text = """
+        services:
+          bar: {image: bar, profiles: [test]}
+          zot: {image: zot, depends_on: [bar]}
+          opt: {image: opt, depends_on: {bar: {condition: service_started, required: false}}}
+    """
+    with pytest.raises(
+        UserError, match="service 'bar' is not enabled by the active profiles"
+    ):
+        _load(tmp_path, text)
+    cs = _load(tmp_path, text, profiles={"test"})
+    assert cs["zot"].depends_on == ["bar"]
+    spec = text.replace("          zot: {image: zot, depends_on: [bar]}\n", "")
+    assert _load(tmp_path, spec)["opt"].depends_on == []
+
+
 def test_required_variable_is_a_clean_error(tmp_path: Path) -> None:
     with pytest.raises(
         UserError,

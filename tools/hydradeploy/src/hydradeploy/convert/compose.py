@@ -384,10 +384,18 @@ def load_compose(
     _links(source, services)
     _network_peers(source, services)
     for c in source.containers:
+        optional = _optional_deps(services[c.source_name].get("depends_on"))
         for dep in c.depends_on:
             if dep not in services:
                 raise UserError(
                     f"{c.source_file}: service {c.source_name!r}: key 'depends_on': unknown service {dep!r}"
+                )
+            if dep not in present and dep not in optional:
+                # compose-go loader/validate.go (e70e961): a disabled dependency is
+                # skipped only when `required: false`; the spec (15-profiles.md) calls
+                # such a model invalid
+                raise UserError(
+                    f"{c.source_file}: service {c.source_name!r}: key 'depends_on': service {dep!r} is not enabled by the active profiles (pass --profile, or mark it required: false)"
                 )
         c.depends_on = [d for d in c.depends_on if d in present]
     return source
@@ -1092,6 +1100,14 @@ def _devices(c: Container, spec: dict[str, Any]) -> None:
             c.devices.append(parse_device(text))
         except OptionError as exc:
             raise _Err(f"key 'devices'[{i}]: {exc}") from None
+
+
+def _optional_deps(deps: Any) -> set[str]:
+    """Long-syntax dependencies with `required: false` ("If it's not defined the default
+    value of `required` is `true`", compose-spec 05-services.md depends_on, 170098ba)."""
+    if not isinstance(deps, dict):
+        return set()
+    return {str(k) for k, v in deps.items() if isinstance(v, dict) and v.get("required") is False}
 
 
 def _depends(c: Container, deps: Any) -> None:

@@ -1,7 +1,10 @@
 """Front end: NixOS `virtualisation.oci-containers.containers` (as `nix eval --json`
 prints it, or hand-written partial objects) → the neutral model.
 
-Option names and meanings follow nixpkgs nixos/modules/virtualisation/oci-containers.nix.
+Option names and meanings follow nixpkgs nixos/modules/virtualisation/oci-containers.nix,
+read in the newest stored copy (commit 035a24e7; the nixos-26.05 tree our flake.lock pins,
+74cc63f7, is too large to fetch here): `containerOptions` for names, types and defaults,
+`mkService` for how each becomes a `podman run`/`docker run` argument.
 Keys are checked for type; a wrong type is a one-line error naming file, container, key.
 """
 
@@ -24,7 +27,9 @@ from hydradeploy.userfiles import read_user_text
 
 NIX_EVAL_TIMEOUT = 900  # a first evaluation of a NixOS system can take minutes
 
-# option -> accepted JSON types (None allowed where the module's type is nullOr)
+# option -> accepted JSON types (None allowed where the module's type is nullOr); the 26
+# options of containerOptions at 035a24e7, none more
+
 _STR_LIST = "list of strings"
 _KNOWN: dict[str, str] = {
     "image": "string",
@@ -55,7 +60,7 @@ _KNOWN: dict[str, str] = {
     "autoRemoveOnStop": "bool",
     "networks": _STR_LIST,
 }
-_PULL = ("always", "missing", "never", "newer")
+_PULL = ("always", "missing", "never", "newer")  # `pull`: types.enum, default "missing"
 
 
 def _type_ok(kind: str, value: Any) -> bool:
@@ -136,7 +141,9 @@ def load_podman(data: Any, source_file: str, host: str | None) -> Source:
     names = set(data)
     for c in containers:
         # dependsOn names systemd units of other containers; one outside this set (a
-        # network-creating container, another host's) orders nothing in the cluster
+        # network-creating container, another host's) orders nothing in the cluster.
+        # (The module itself reads them with getAttrs from cfg.containers, so `nix eval`
+        # of such a host fails; only hand-written objects get here.)
         outside = [d for d in c.depends_on if d not in names]
         if outside:
             c.note(
@@ -228,6 +235,8 @@ def _apply(c: Container, spec: dict[str, Any]) -> None:
             c.cap_add.append(cap.upper().removeprefix("CAP_"))
         elif on is False:
             c.cap_drop.append(cap.upper().removeprefix("CAP_"))
+    # mkService: capabilities true → --cap-add, false → --cap-drop, null → neither;
+    # autoStart only adds wantedBy multi-user.target
     if spec.get("autoStart") is False:
         c.replicas = 0
         c.note("changed", "autoStart", "autoStart = false: replicas 0; scale up to start it")

@@ -213,6 +213,18 @@ def test_oci_containers_entrypoint_json_array_with_podman_only() -> None:
     assert c.entrypoint == ('["/bin/sh", "-c"]',)
 
 
+def test_add_host_takes_several_names_as_podman_does() -> None:
+    # containers/podman docs/source/markdown/options/add-host.md (c6580b4a):
+    # --add-host=hostname[;hostname[;...]]:ip
+    c = Container("x", "f")
+    apply_options(c, ["--add-host=db;db.local:10.0.0.5", "--add-host", "v6:fd00::1"])
+    assert c.add_hosts == [
+        ("db", "10.0.0.5"),
+        ("db.local", "10.0.0.5"),
+        ("v6", "fd00::1"),
+    ]
+
+
 def test_extra_options_errors_name_the_flag() -> None:
     with pytest.raises(OptionError, match="--memory"):
         apply_options(Container("x", "f"), ["--memory=lots"])

@@ -53,15 +53,18 @@ def _kv(value: str, flag: str) -> tuple[str, str]:
 
 
 def _add_host(c: Container, value: str) -> None:
-    # docker: host:ip (ip may be IPv6, so split on the first ':'); podman also host=ip
+    # docker: host:ip (ip may be IPv6, so split on the first ':'); `host=ip` not verified.
+    # podman: `hostname[;hostname[;...]]:ip`, and the special ip `host-gateway`
+    # (containers/podman docs/source/markdown/options/add-host.md, c6580b4a)
     sep = "=" if "=" in value else ":"
-    name, _s, ip = value.partition(sep)
-    if not name or not ip:
+    names, _s, ip = value.partition(sep)
+    hosts = [n for n in names.split(";") if n]
+    if not hosts or not ip:
         raise OptionError(f"--add-host {value!r} needs HOST:IP")
     if ip == "host-gateway":
-        c.note("lost", "--add-host", f"{name}:host-gateway has no pod equivalent; use the node IP")
+        c.note("lost", "--add-host", f"{names}:host-gateway has no pod equivalent; use the node IP")
         return
-    c.add_hosts.append((name, ip))
+    c.add_hosts.extend((name, ip) for name in hosts)
 
 
 def _json_strings(value: str) -> list[str] | None:

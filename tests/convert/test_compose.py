@@ -105,6 +105,24 @@ def test_dependency_on_a_disabled_profile_service(tmp_path: Path) -> None:
     assert _load(tmp_path, spec)["opt"].depends_on == []
 
 
+def test_string_command_split_as_compose_go_shellwords(tmp_path: Path) -> None:
+    # compose-go types/command.go (e70e961) → mattn/go-shellwords v1.0.12 Parse: a
+    # backslash keeps the next character even in double quotes; `&&`, `;`, `|`, `<`,
+    # `>` end the command and the rest is dropped; `(` not after `$` is an error
+    cs = _load(tmp_path, r"""
+        services:
+          esc: {image: x, command: 'printf "a\tb"'}
+          cut: {image: x, command: "migrate && serve --port 80"}
+          sub: {image: x, command: "echo $$(date) `id -u`"}
+    """)  # fmt: skip
+    assert cs["esc"].cmd == ("printf", "atb")
+    assert cs["cut"].cmd == ("migrate",)
+    assert any("'&& serve --port 80' is dropped" in n.message for n in cs["cut"].notes)
+    assert cs["sub"].cmd == ("echo", "$(date)", "`id -u`")
+    with pytest.raises(UserError, match="key 'command': invalid command line string"):
+        _load(tmp_path, "services:\n  a: {image: x, command: 'echo (x)'}\n")
+
+
 def test_required_variable_is_a_clean_error(tmp_path: Path) -> None:
     with pytest.raises(
         UserError,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import posixpath
 import re
-import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from hydradeploy.convert import shellwords
 from hydradeploy.convert.compose_keys import unknown_key_error
 from hydradeploy.convert.gpus import extract_gpus, merge_gpu_requests
 from hydradeploy.convert.interpolation import InterpolationError, interpolate_tree, parse_env_file
@@ -529,14 +529,22 @@ def _str_list(value: Any, key: str) -> list[str]:
     raise _Err(f"key {key!r}: must be a string or a list of strings")
 
 
-def _command(value: Any, key: str) -> tuple[str, ...] | None:
+def _command(c: Container, value: Any, key: str) -> tuple[str, ...] | None:
     if value is None:
         return None
     if isinstance(value, str):
+        # split as compose splits it (go-shellwords, see shellwords.py), not POSIX
         try:
-            return tuple(shlex.split(value))
-        except ValueError as exc:
+            words, dropped = shellwords.split(value)
+        except shellwords.ShellWordsError as exc:
             raise _Err(f"key {key!r}: {exc}") from None
+        if dropped:
+            c.note(
+                "changed",
+                key,
+                f"compose ends a string {key} at {dropped[0]!r} and runs only {words}; {dropped!r} is dropped as it was (use the list form with sh -c to run it)",
+            )
+        return tuple(words)
     return tuple(_str_list(value, key))
 
 
@@ -590,8 +598,8 @@ def _service(
     c.image = image
     if spec.get("container_name"):
         c.aliases.append((_scalar(spec["container_name"]), "container_name"))
-    c.entrypoint = _command(spec.get("entrypoint"), "entrypoint")
-    c.cmd = _command(spec.get("command"), "command")
+    c.entrypoint = _command(c, spec.get("entrypoint"), "entrypoint")
+    c.cmd = _command(c, spec.get("command"), "command")
     _environment(c, spec, project_dir, home, env or {}, local_dir)
     _ports(c, spec)
     _volumes(c, spec, project_dir, top, home, local_dir)

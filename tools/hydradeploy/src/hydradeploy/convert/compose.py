@@ -97,6 +97,9 @@ _CONCAT = (
     "dns_search",
 )
 _IGNORED = {"logging", "stdin_open", "tty", "x-", "labels_file"}
+# compose-spec 05-services.md pull_policy (170098ba): always, never, missing (the default;
+# `if_not_present` its alias), build; daily, weekly, every_<duration> check the registry
+# on a schedule (→ always, reported)
 _PULL = {
     "always": "always",
     "never": "never",
@@ -615,6 +618,8 @@ def _service(
         for k, v in _normalise_mapping(spec.get("labels"), "labels").items()
         if v is not None
     }
+    # compose-spec 05-services.md restart (170098ba): "no" (the default), always,
+    # on-failure[:max-retries], unless-stopped
     restart = spec.get("restart")
     if restart is not None:
         c.restart = _scalar(restart)

@@ -225,6 +225,21 @@ def test_add_host_takes_several_names_as_podman_does() -> None:
     ]
 
 
+def test_mount_readonly_as_docker_parses_it() -> None:
+    # docker/cli opts/mount.go (02cae2f7): bare ro/readonly, or strconv.ParseBool
+    def ro(spec: str) -> bool:
+        c = Container("x", "f")
+        apply_options(c, ["--mount", spec])
+        return c.mounts[0].read_only
+
+    assert ro("type=bind,src=/srv,dst=/d,ro")
+    assert ro("type=bind,src=/srv,dst=/d,readonly=TRUE")
+    assert not ro("type=bind,src=/srv,dst=/d,ro=false")
+    assert not ro("type=BIND,src=/srv,dst=/d,readonly=0")
+    with pytest.raises(OptionError, match="invalid value for ro"):
+        ro("type=bind,src=/srv,dst=/d,ro=maybe")
+
+
 def test_extra_options_errors_name_the_flag() -> None:
     with pytest.raises(OptionError, match="--memory"):
         apply_options(Container("x", "f"), ["--memory=lots"])

@@ -253,12 +253,33 @@ def _volume(c: Container, value: str) -> None:
         c.note("lost", "-v", n)
 
 
+# Go strconv.ParseBool, which docker's --mount uses for ro/readonly
+_GO_TRUE = frozenset(["1", "t", "T", "TRUE", "true", "True"])
+_GO_FALSE = frozenset(["0", "f", "F", "FALSE", "false", "False"])
+
+
+def _mount_read_only(fields: dict[str, str], has_value: set[str]) -> bool:
+    """docker/cli opts/mount.go MountOpt.Set (02cae2f7): `ro`/`readonly` alone is true,
+    with a value it is strconv.ParseBool of it; anything else is an error."""
+    ro = False
+    for key in ("readonly", "ro"):
+        if key not in fields:
+            continue
+        if key not in has_value or fields[key] in _GO_TRUE:
+            ro = True
+        elif fields[key] not in _GO_FALSE:
+            raise OptionError(f"--mount: invalid value for {key}: {fields[key]}")
+    return ro
+
+
 def _mount(c: Container, value: str) -> None:
-    fields = dict((p.partition("=")[0], p.partition("=")[2]) for p in value.split(",") if p)
-    kind = fields.get("type", "volume")
+    parts = [p for p in value.split(",") if p]
+    fields = {p.partition("=")[0]: p.partition("=")[2] for p in parts}
+    has_value = {p.partition("=")[0] for p in parts if "=" in p}
+    kind = fields.get("type", "volume").lower()
     target = fields.get("target") or fields.get("destination") or fields.get("dst") or ""
     source = fields.get("source") or fields.get("src") or ""
-    ro = "ro" in fields or ("readonly" in fields and fields["readonly"] in ("", "true", "1"))
+    ro = _mount_read_only(fields, has_value)
     if kind == "tmpfs":
         c.mounts.append(parse_tmpfs(f"{target}:size={fields.get('tmpfs-size', '')}"))
         return

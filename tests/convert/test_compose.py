@@ -123,6 +123,20 @@ def test_string_command_split_as_compose_go_shellwords(tmp_path: Path) -> None:
         _load(tmp_path, "services:\n  a: {image: x, command: 'echo (x)'}\n")
 
 
+def test_short_volume_options_as_compose_reads_them(tmp_path: Path) -> None:
+    # compose-go format/volume.go ParseVolume (e70e961): ro/rw in order, the last wins;
+    # an unknown option is ignored, not an error
+    c = _load(tmp_path, """
+        services:
+          a: {image: x, volumes: ["data:/d:ro,rw", "logs:/l:rw,ro", "cache:/c:bogus"]}
+        volumes: {data: {}, logs: {}, cache: {}}
+    """)["a"]  # fmt: skip
+    assert [(m.target, m.read_only) for m in c.mounts] == [
+        ("/d", False), ("/l", True), ("/c", False),
+    ]  # fmt: skip
+    assert any("'bogus' is unknown; compose ignores it" in n.message for n in c.notes)
+
+
 def test_required_variable_is_a_clean_error(tmp_path: Path) -> None:
     with pytest.raises(
         UserError,

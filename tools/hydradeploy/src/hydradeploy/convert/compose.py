@@ -816,7 +816,7 @@ def _volumes(
                 if item.startswith("~"):
                     src, colon, rest = item.partition(":")
                     item = _expand_user(c, "volumes", src, home) + colon + rest
-                mount, notes = parse_volume(item, base_dir=project_dir)
+                mount, notes = parse_volume(item, base_dir=project_dir, compose=True)
                 for n in notes:
                     c.note("lost", "volumes", n)
             elif isinstance(item, dict):

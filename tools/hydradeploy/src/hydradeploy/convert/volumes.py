@@ -36,8 +36,14 @@ def _check_target(target: str) -> str:
     return posixpath.normpath(target)
 
 
-def parse_volume(spec: str, base_dir: str | None = None) -> tuple[Mount, list[str]]:
-    """Parse one volume string; return the mount and notes about dropped options."""
+def parse_volume(
+    spec: str, base_dir: str | None = None, compose: bool = False
+) -> tuple[Mount, list[str]]:
+    """Parse one volume string; return the mount and notes about dropped options.
+
+    `compose`: read the options as compose-go format/volume.go ParseVolume (e70e961)
+    does: `ro`/`rw` in order (the last wins), unknown options ignored ("ignore unknown
+    options"), where `docker run -v` refuses them."""
     if not isinstance(spec, str) or not spec:
         raise VolumeError("empty volume spec")
     parts = spec.split(":")
@@ -54,12 +60,16 @@ def parse_volume(spec: str, base_dir: str | None = None) -> tuple[Mount, list[st
     for opt in options:
         if opt == "ro":
             read_only = True
+        elif opt == "rw" and compose:
+            read_only = False
         elif opt in ("rw", ""):
             pass
         elif opt in _IGNORED:
             notes.append(f"{spec}: {_IGNORED[opt]}")
         elif opt in _PROPAGATION:
             notes.append(f"{spec}: mount propagation {opt!r} not converted (kubelet default)")
+        elif compose:
+            notes.append(f"{spec}: option {opt!r} is unknown; compose ignores it too")
         else:
             raise VolumeError(f"volume {spec!r} has unknown option {opt!r}")
     target = _check_target(target)

@@ -43,7 +43,9 @@ def parse_volume(
 
     `compose`: read the options as compose-go format/volume.go ParseVolume (e70e961)
     does: `ro`/`rw` in order (the last wins), unknown options ignored ("ignore unknown
-    options"), where `docker run -v` refuses them."""
+    options"), where `docker run -v` refuses them (moby volume/mounts/linux_parser.go
+    linuxValidMountMode: an unknown mode, or two rw modes, is invalid; read in a stored
+    copy whose commit could not be named)."""
     if not isinstance(spec, str) or not spec:
         raise VolumeError("empty volume spec")
     parts = spec.split(":")

@@ -1027,6 +1027,9 @@ def _health(c: Container, hc: Any) -> None:
         if words[0] == "NONE":
             return
         if words[0] == "CMD-SHELL":
+            # podman joins the words into one script (libpod/healthcheck.go, c6580b4a);
+            # moby passes them after `/bin/sh -c` as they are, so a second word would be
+            # $0 (daemon/health.go cmdProbe.run, 02483258): we follow podman here
             command = ("/bin/sh", "-c", " ".join(words[1:]))
         elif words[0] == "CMD":
             command = tuple(words[1:])

@@ -137,6 +137,25 @@ def test_short_volume_options_as_compose_reads_them(tmp_path: Path) -> None:
     assert any("'bogus' is unknown; compose ignores it" in n.message for n in c.notes)
 
 
+def test_booleans_cast_after_interpolation_as_compose_does(tmp_path: Path) -> None:
+    # compose-go loader/interpolate.go interpolateTypeCastMapping + toBoolean (e70e961)
+    cs = _load(tmp_path, """
+        services:
+          a:
+            image: x
+            privileged: "${PRIV:-false}"
+            read_only: "yes"
+            volumes: [{type: volume, source: d, target: /d, read_only: "true"}]
+            healthcheck: {test: [CMD, "true"], disable: "${NOCHECK:-true}"}
+        volumes: {d: {}}
+    """)  # fmt: skip
+    a = cs["a"]
+    assert (a.privileged, a.read_only_root, a.healthcheck) == (False, True, None)
+    assert a.mounts[0].read_only
+    with pytest.raises(UserError, match="key 'privileged': invalid boolean: sometimes"):
+        _load(tmp_path, "services:\n  a: {image: x, privileged: sometimes}\n")
+
+
 def test_required_variable_is_a_clean_error(tmp_path: Path) -> None:
     with pytest.raises(
         UserError,

@@ -221,6 +221,56 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# compose-go loader/interpolate.go interpolateTypeCastMapping (e70e961): strings at these
+# service paths are cast with toBoolean after interpolation, so `privileged: "true"` and
+# `read_only: ${RO:-false}` are booleans
+_BOOL_KEYS = ("init", "privileged", "read_only", "stdin_open", "tty", "oom_kill_disable")
+
+
+def _to_boolean(value: Any, key: str) -> Any:
+    """loader/interpolate.go toBoolean: true/false, and y/yes/on, n/no/off (any case)."""
+    if not isinstance(value, str):
+        return value
+    low = value.lower()
+    if low in ("true", "y", "yes", "on"):
+        return True
+    if low in ("false", "n", "no", "off"):
+        return False
+    raise _Err(f"key {key!r}: invalid boolean: {value}")
+
+
+def _cast_booleans(spec: Any) -> Any:
+    if not isinstance(spec, dict):
+        return spec
+    out = dict(spec)
+    for key in _BOOL_KEYS:
+        if key in out:
+            out[key] = _to_boolean(out[key], key)
+    hc = out.get("healthcheck")
+    if isinstance(hc, dict) and "disable" in hc:
+        out["healthcheck"] = {**hc, "disable": _to_boolean(hc["disable"], "healthcheck.disable")}
+    deps = out.get("depends_on")
+    if isinstance(deps, dict):
+        out["depends_on"] = {
+            dep: {
+                k: _to_boolean(v, f"depends_on.{dep}.{k}") if k in ("required", "restart") else v
+                for k, v in cond.items()
+            }
+            if isinstance(cond, dict)
+            else cond
+            for dep, cond in deps.items()
+        }
+    vols = out.get("volumes")
+    if isinstance(vols, list):
+        out["volumes"] = [
+            {**v, "read_only": _to_boolean(v["read_only"], "volumes.read_only")}
+            if isinstance(v, dict) and "read_only" in v
+            else v
+            for v in vols
+        ]
+    return out
+
+
 def _normal_project_name(name: str) -> str:
     """compose-go loader/loader.go NormalizeProjectName (e70e961): lower case, keep only
     [a-z0-9_-], trim leading `_` and `-` (`My.App` → `myapp`)."""
@@ -354,7 +404,10 @@ def load_compose(
             Note("converted", "profiles", f"profiles {sorted(active)} from COMPOSE_PROFILES")
         )
     for name in sorted(services):
-        spec = services[name]
+        try:
+            spec = services[name] = _cast_booleans(services[name])
+        except _Err as exc:
+            raise UserError(f"{origin[name]}: service {name!r}: {exc}") from None
         svc_profiles = spec.get("profiles") or []
         # "*" enables every profile: compose-go v2 types/project.go HasProfile (e70e961)
         if svc_profiles and not (set(map(str, svc_profiles)) & active) and "*" not in active:

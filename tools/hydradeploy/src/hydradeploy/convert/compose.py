@@ -1094,6 +1094,14 @@ def _health(c: Container, hc: Any) -> None:
             raise _Err("key 'healthcheck.test': empty command")
     else:
         raise _Err("key 'healthcheck.test': must be a string or a list")
+    start_interval = (
+        _unit(duration_seconds, hc["start_interval"], "healthcheck.start_interval")
+        if hc.get("start_interval") is not None
+        else None
+    )
+    # docker's default start interval is 5 s (moby daemon/health.go defaultStartInterval,
+    # 02483258; the spec: healthcheck "has the same default values" as HEALTHCHECK)
+    start_interval = start_interval or 5
     c.healthcheck = Healthcheck(
         command,
         _unit(duration_seconds, hc["interval"], "healthcheck.interval")
@@ -1106,9 +1114,7 @@ def _health(c: Container, hc: Any) -> None:
         _unit(duration_seconds, hc["start_period"], "healthcheck.start_period")
         if hc.get("start_period") is not None
         else None,
-        _unit(duration_seconds, hc["start_interval"], "healthcheck.start_interval")
-        if hc.get("start_interval") is not None
-        else None,
+        start_interval,
     )
 
 

@@ -538,10 +538,13 @@ def probes(c: Container) -> tuple[dict[str, Any], Notes]:
         # periodSeconds / failureThreshold (Kubernetes 1.35 API schema,
         # kubernetes-validate 1.37.0). The start period's failures do not count,
         # then `retries` more, as the engines count them.
-        # not verified as the engines' choice: moby probes every start_interval (default
-        # 5 s) during the start period, podman every interval (health-start-period.md)
+        # during the start period moby probes every start_interval (the compose front end
+        # fills in its 5 s default), podman every interval (health-start-period.md);
+        # afterwards both need `retries` failures `interval` apart (moby daemon/health.go
+        # monitor/handleProbeResult, 02483258): the same deadline in tries of `period`
         period = hc.start_interval_s or probe["periodSeconds"]
-        threshold = -(-hc.start_period_s // period) + probe["failureThreshold"]
+        after = -(-probe["failureThreshold"] * probe["periodSeconds"] // period)
+        threshold = -(-hc.start_period_s // period) + after
         out["startupProbe"] = {
             "exec": {"command": list(hc.command)},
             "periodSeconds": period,

@@ -265,6 +265,22 @@ def test_gpu_count_and_device_ids_together_are_refused(tmp_path: Path) -> None:
         """)  # fmt: skip
 
 
+def test_merged_volumes_are_unique_by_target(tmp_path: Path) -> None:
+    # compose-spec 13-merge.md "Unique resources": foo:/work then bar:/work is bar:/work
+    base = _write(
+        tmp_path,
+        "services:\n  a:\n    image: x\n    volumes: [foo:/work, /srv/l:/logs]\nvolumes: {foo: {}, bar: {}}\n",
+    )
+    over = _write(
+        tmp_path, "services:\n  a:\n    volumes: [bar:/work]\n", "override.yml"
+    )
+    (c,) = load_compose([base, over], environ={}).containers
+    assert [(m.source, m.target) for m in c.mounts] == [
+        ("bar", "/work"),
+        ("/srv/l", "/logs"),
+    ]
+
+
 def test_several_files_merge_like_compose(tmp_path: Path) -> None:
     base = _write(
         tmp_path,

@@ -207,11 +207,44 @@ def _normalise_mapping(value: Any, key: str) -> dict[str, Any]:
     raise _Err(f"key {key!r}: must be a list or a map, got {type(value).__name__}")
 
 
+# compose-spec 13-merge.md "Unique resources" (170098ba): volumes, secrets and configs are
+# unique by target; an entry of the later file replaces (a mapping: merges into) the
+# earlier one with that target, others are appended
+_BY_TARGET = ("volumes", "secrets", "configs")
+
+
+def _target_of(item: Any) -> Any:
+    if isinstance(item, dict):
+        return item.get("target") or item.get("source")
+    if isinstance(item, str):
+        parts = item.split(":")
+        return parts[1] if len(parts) > 1 else parts[0]
+    return repr(item)
+
+
+def _merge_by_target(base: list[Any], override: list[Any]) -> list[Any]:
+    # a secret's or config's short form is its name, which is also its default target
+    out = list(base)
+    index = {_target_of(v): i for i, v in enumerate(out)}
+    for item in override:
+        i = index.get(_target_of(item))
+        if i is None:
+            index[_target_of(item)] = len(out)
+            out.append(item)
+        elif isinstance(out[i], dict) and isinstance(item, dict):
+            out[i] = _merge(out[i], item)
+        else:
+            out[i] = item
+    return out
+
+
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in override.items():
         if key in ("environment", "labels", "extra_hosts", "sysctls") and key in out:
             out[key] = {**_normalise_mapping(out[key], key), **_normalise_mapping(value, key)}
+        elif key in _BY_TARGET and isinstance(out.get(key), list) and isinstance(value, list):
+            out[key] = _merge_by_target(out[key], value)
         elif key in _CONCAT and isinstance(out.get(key), list) and isinstance(value, list):
             out[key] = out[key] + [v for v in value if v not in out[key]]
         elif isinstance(value, dict) and isinstance(out.get(key), dict):

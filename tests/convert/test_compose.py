@@ -281,6 +281,29 @@ def test_merged_volumes_are_unique_by_target(tmp_path: Path) -> None:
     ]
 
 
+def test_reset_and_override_tags_as_compose_merges_them(tmp_path: Path) -> None:
+    # compose-spec 13-merge.md "Reset value" / "Replace value" (170098ba)
+    base = _write(
+        tmp_path,
+        "services:\n  app:\n    image: x\n    ports: ['8080:80']\n    environment: {FOO: BAR, KEEP: '1'}\n    dns: [1.1.1.1]\n",
+    )
+    over = _write(
+        tmp_path,
+        "services:\n  app:\n    ports: !override ['8443:443']\n    environment: {FOO: !reset null}\n    dns: !reset []\n",
+        "override.yml",
+    )
+    (c,) = load_compose([base, over], environ={}).containers
+    assert [(p.container_port, p.host_port) for p in c.ports] == [(443, 8443)]
+    assert c.environment == {"KEEP": "1"}
+    assert c.dns == []
+    gone = _write(
+        tmp_path, "services:\n  app: !reset null\n  other: {image: y}\n", "gone.yml"
+    )
+    assert [
+        c.source_name for c in load_compose([base, gone], environ={}).containers
+    ] == ["other"]
+
+
 def test_several_files_merge_like_compose(tmp_path: Path) -> None:
     base = _write(
         tmp_path,

@@ -58,6 +58,51 @@ class ComposeLoader(_BaseLoader):  # type: ignore[misc]
         return super().construct_mapping(node, deep=deep)
 
 
+class _Reset:
+    """`!reset`: the key (or item) is removed from what earlier files set."""
+
+    def __repr__(self) -> str:
+        return "!reset"
+
+
+RESET = _Reset()
+
+
+class _OverrideDict(dict):  # type: ignore[type-arg]
+    """`!override` of a mapping: replaces the earlier value instead of merging into it."""
+
+
+class _OverrideList(list):  # type: ignore[type-arg]
+    """`!override` of a sequence: replaces the earlier value instead of appending."""
+
+
+def _construct_reset(loader: Any, node: Any) -> _Reset:
+    return RESET
+
+
+def _construct_override(loader: Any, node: Any) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return _OverrideDict(loader.construct_mapping(node, deep=True))
+    if isinstance(node, yaml.SequenceNode):
+        return _OverrideList(loader.construct_sequence(node, deep=True))
+    return loader.construct_scalar(node)  # a scalar replaces anyway
+
+
+# compose-spec 13-merge.md "Reset value" and "Replace value" (170098ba): the YAML tags
+# `!reset` and `!override`
+ComposeLoader.add_constructor("!reset", _construct_reset)
+ComposeLoader.add_constructor("!override", _construct_override)
+
+
+def _drop_resets(value: Any) -> Any:
+    """What is left once every `!reset` has removed its key or item."""
+    if isinstance(value, dict):
+        return {k: _drop_resets(v) for k, v in value.items() if v is not RESET}
+    if isinstance(value, list):
+        return [_drop_resets(v) for v in value if v is not RESET]
+    return value
+
+
 ComposeLoader.yaml_implicit_resolvers = {
     first: [
         (tag, rx)
@@ -241,7 +286,11 @@ def _merge_by_target(base: list[Any], override: list[Any]) -> list[Any]:
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in override.items():
-        if key in ("environment", "labels", "extra_hosts", "sysctls") and key in out:
+        if value is RESET:
+            out.pop(key, None)
+        elif isinstance(value, _OverrideDict | _OverrideList):
+            out[key] = value
+        elif key in ("environment", "labels", "extra_hosts", "sysctls") and key in out:
             out[key] = {**_normalise_mapping(out[key], key), **_normalise_mapping(value, key)}
         elif key in _BY_TARGET and isinstance(out.get(key), list) and isinstance(value, list):
             out[key] = _merge_by_target(out[key], value)
@@ -379,14 +428,23 @@ def load_compose(
             if not isinstance(section, dict):
                 raise UserError(f"{path}: key {key!r}: must be a mapping")
             for name, spec in section.items():
+                if spec is RESET:  # `!reset` removes what an earlier file declared
+                    top[key].pop(str(name), None)
+                    continue
                 if spec is not None and not isinstance(spec, dict):
                     raise UserError(f"{path}: {key} {name!r}: must be a mapping or empty")
                 top[key][str(name)] = spec or {}
         raw_services = {str(k): v for k, v in raw_services.items()}
+        for name in [n for n, v in raw_services.items() if v is RESET]:
+            del raw_services[name]  # `!reset` removes the service earlier files declared
+            services.pop(name, None)
+            origin.pop(name, None)
         resolved = _resolve_extends(raw_services, path, {})
         for name, spec in resolved.items():
             services[name] = _merge(services.get(name, {}), spec)
             origin.setdefault(name, display(path))
+    services = {name: _drop_resets(spec) for name, spec in services.items()}
+    top = {key: _drop_resets(section) for key, section in top.items()}
     # project name precedence as compose-go v2 cli/options.go withNamePrecedenceLoad
     # (e70e961): COMPOSE_PROJECT_NAME (shell over .env, cli.WithDotEnv merges without
     # overriding), then `name:` of the files, then the folder name

@@ -129,9 +129,11 @@ def interpolate_tree(data: Any, env: Mapping[str, str], missing: set[str], path:
         except InterpolationError as exc:
             raise InterpolationError(f"{path or 'value'}: {exc}") from None
     if isinstance(data, dict):
-        return {k: interpolate_tree(v, env, missing, _join(path, k)) for k, v in data.items()}
+        out = {k: interpolate_tree(v, env, missing, _join(path, k)) for k, v in data.items()}
+        return out if type(data) is dict else type(data)(out)  # keeps an `!override` mark
     if isinstance(data, list):
-        return [interpolate_tree(v, env, missing, f"{path}[{i}]") for i, v in enumerate(data)]
+        items = [interpolate_tree(v, env, missing, f"{path}[{i}]") for i, v in enumerate(data)]
+        return items if type(data) is list else type(data)(items)
     return data
 
 

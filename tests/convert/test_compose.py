@@ -254,6 +254,20 @@ def test_gpu_reservation_capabilities_as_the_engine_matches_them(
     assert cs["tpu"].gpus == []
 
 
+def test_runtime_nvidia_visible_devices_as_the_toolkit_reads_them(
+    tmp_path: Path,
+) -> None:
+    # nvidia-container-toolkit cuda_image.go DevicesFromEnvvars: empty or void is no GPU
+    cs = _load(tmp_path, """
+        services:
+          void: {image: x, runtime: nvidia, environment: {NVIDIA_VISIBLE_DEVICES: void}}
+          empty: {image: x, runtime: nvidia, environment: {NVIDIA_VISIBLE_DEVICES: ""}}
+          two: {image: x, runtime: nvidia, environment: {NVIDIA_VISIBLE_DEVICES: "0, 1"}}
+    """)  # fmt: skip
+    assert cs["void"].gpus == [] and cs["empty"].gpus == []
+    assert [g.count for g in cs["two"].gpus] == [2]
+
+
 def test_gpu_count_and_device_ids_together_are_refused(tmp_path: Path) -> None:
     # compose-go validation/validation.go checkDeviceRequest (e70e961)
     with pytest.raises(

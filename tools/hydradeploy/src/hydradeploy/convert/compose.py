@@ -821,10 +821,23 @@ def _service(
         c.replicas = _int(spec["scale"], "scale")
     extract_gpus(c)
     if spec.get("runtime") == "nvidia" and not any(g.vendor == "nvidia" for g in c.gpus):
+        # NVIDIA/nvidia-container-toolkit internal/config/image/cuda_image.go
+        # DevicesFromEnvvars (1081cece): comma-separated, blanks skipped; empty or "void"
+        # is no device. Unset is "all" only for legacy CUDA images and otherwise none:
+        # the converter cannot see the image's ENV, so it takes "all" (CUDA images set
+        # it). "none" (no GPU, driver only) is not verified in that source.
         visible = c.environment.get("NVIDIA_VISIBLE_DEVICES", "all")
-        count = None if visible in ("all", "") else len([d for d in visible.split(",") if d])
-        c.gpus.append(GpuRequest("nvidia", count, "runtime: nvidia"))
-        merge_gpu_requests(c)
+        ids = [d.strip() for d in (visible or "").split(",") if d.strip()]
+        if not ids or "void" in ids or ids == ["none"]:
+            c.note(
+                "lost",
+                "runtime",
+                f"runtime: nvidia with NVIDIA_VISIBLE_DEVICES={visible!r}: no GPU",
+            )
+        else:
+            count = None if "all" in ids else len(ids)
+            c.gpus.append(GpuRequest("nvidia", count, "runtime: nvidia"))
+            merge_gpu_requests(c)
     elif spec.get("runtime") not in (None, "nvidia"):
         c.note("lost", "runtime", f"runtime {spec['runtime']!r}: choose a RuntimeClass by hand")
     return c

@@ -99,6 +99,8 @@ def extract_gpus(c: Container) -> None:
     rest: list[Device] = []
     for dev in c.devices:
         path = dev.host_path
+        # CDI names `<vendor>/gpu=<id|all>` with the vendors nvidia.com and amd.com, as
+        # podman builds them for --gpus (libpod/util.go gpusToCDIDevices, c6580b4a)
         if path.startswith("nvidia.com/gpu="):
             ident = path.split("=", 1)[1]
             if ident == "all":

@@ -268,6 +268,19 @@ def test_runtime_nvidia_visible_devices_as_the_toolkit_reads_them(
     assert [g.count for g in cs["two"].gpus] == [2]
 
 
+def test_extra_hosts_as_compose_go_reads_them(tmp_path: Path) -> None:
+    # compose-go types/hostList.go (e70e961): `=` or `:`, brackets off IPv6, IP lists
+    cs = _load(tmp_path, """
+        services:
+          short: {image: x, extra_hosts: ["v6=[::1]", "multi=10.0.0.1,10.0.0.2"]}
+          long: {image: x, extra_hosts: {db: ["10.0.0.5", "10.0.0.6"]}}
+    """)  # fmt: skip
+    assert cs["short"].add_hosts == [
+        ("multi", "10.0.0.1"), ("multi", "10.0.0.2"), ("v6", "::1"),
+    ]  # fmt: skip
+    assert cs["long"].add_hosts == [("db", "10.0.0.5"), ("db", "10.0.0.6")]
+
+
 def test_gpu_count_and_device_ids_together_are_refused(tmp_path: Path) -> None:
     # compose-go validation/validation.go checkDeviceRequest (e70e961)
     with pytest.raises(

@@ -786,12 +786,22 @@ def _service(
     for host, ip in sorted(_normalise_mapping(spec.get("extra_hosts"), "extra_hosts").items()):
         if ip is None:
             raise _Err(f"key 'extra_hosts': {host!r} needs host:ip")
-        if str(ip) == "host-gateway":
-            c.note(
-                "lost", "extra_hosts", f"{host}:host-gateway has no pod equivalent; use the node IP"
-            )
-            continue
-        c.add_hosts.append((host, _scalar(ip)))
+        # compose-go types/hostList.go (e70e961): several IPs comma-separated (or a list
+        # in the long syntax), brackets taken off an IPv6 address, no `:`/`=` in the name
+        if not host or any(ch in host for ch in ":="):
+            raise _Err(f"key 'extra_hosts': bad host name {host!r}")
+        ips = ip if isinstance(ip, list) else _scalar(ip).split(",")
+        for one in (_scalar(i) for i in ips):
+            if len(one) > 2 and one[0] == "[" and one[-1] == "]":
+                one = one[1:-1]
+            if one == "host-gateway":
+                c.note(
+                    "lost",
+                    "extra_hosts",
+                    f"{host}:host-gateway has no pod equivalent; use the node IP",
+                )
+                continue
+            c.add_hosts.append((host, one))
     c.dns = _str_list(spec.get("dns"), "dns")
     c.sysctls = {
         k: _scalar(v)

@@ -40,7 +40,9 @@ K3S_PORTS = {
     (51821, "UDP"): "flannel WireGuard IPv6",
     (5001, "TCP"): "embedded registry",
 }
-# sysctls the kubelet allows without --allowed-unsafe-sysctls (Kubernetes 1.34)
+# sysctls the kubelet allows without --allowed-unsafe-sysctls: kubernetes
+# pkg/kubelet/sysctl/safe_sysctls.go safeSysctls + newerSysctls (a recent stored copy whose
+# commit could not be named; ip_local_reserved_ports, tcp_rmem, tcp_wmem need new kernels)
 SAFE_SYSCTLS = frozenset(
     {
         "kernel.shm_rmid_forced",
@@ -59,6 +61,7 @@ SAFE_SYSCTLS = frozenset(
 )
 _PULL_POLICY = {"always": "Always", "missing": "IfNotPresent", "never": "Never", "newer": "Always"}
 SECRET_KEY = re.compile(r"[^-._a-zA-Z0-9]")
+# docker run --user "<name|uid>[:<group|gid>]" (docker/cli cli/command/container/opts.go)
 _NUMERIC_USER = re.compile(r"^(\d+)(?::(\d+))?\Z")
 
 Notes = tuple[Note, ...]

@@ -113,7 +113,16 @@ def test_volumes() -> None:
     mount, notes = parse_volume("/srv/a:/a:Z,ro")
     assert mount.read_only and notes and "SELinux" in notes[0]
     assert parse_volume("./data:/d", base_dir="/srv/app")[0].source == "/srv/app/data"
-    assert parse_tmpfs("/run:size=64m") == Mount("tmpfs", "/run", size="64m")
+    # tmpfs sizes are binary (kernel tmpfs.rst); a quantity's `m` would be milli
+    assert parse_tmpfs("/run:size=64m") == Mount("tmpfs", "/run", size="64Mi")
+    assert parse_tmpfs("/run:rw,size=787448k,mode=1777").size == "787448Ki"
+    assert parse_tmpfs("/run:size=50%").size is None
+    c = Container("x", "f")
+    apply_options(
+        c, ["--tmpfs", "/t:size=50%", "--mount", "type=tmpfs,dst=/m,tmpfs-size=64MB"]
+    )
+    assert [m.size for m in c.mounts] == [None, "64Mi"]
+    assert any("% of the host's RAM" in n.message for n in c.notes)
     for bad in ("a:b:c:d", "/srv:relative", "/srv:/x:bogus", "./rel:/x", "b@d:/x"):
         with pytest.raises(VolumeError):
             parse_volume(bad)
@@ -173,7 +182,7 @@ def test_extra_options_both_spellings_and_unknown_flags() -> None:
     assert (c.resources.memory_limit, c.resources.cpu_limit) == ("1Gi", "500m")
     assert c.add_hosts == [("db", "10.0.0.5")] and c.dns == ["1.1.1.1"]
     assert c.sysctls == {"net.ipv4.tcp_syncookies": "1"} and c.labels == {"k": "v"}
-    assert c.mounts == [Mount("tmpfs", "/scratch", size="1g")]
+    assert c.mounts == [Mount("tmpfs", "/scratch", size="1Gi")]
     assert any("--frobnicate" in n.message and n.kind == "lost" for n in c.notes)
 
 

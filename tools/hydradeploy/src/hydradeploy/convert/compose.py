@@ -21,7 +21,7 @@ from hydradeploy.convert.gpus import extract_gpus, merge_gpu_requests
 from hydradeploy.convert.interpolation import InterpolationError, interpolate_tree, parse_env_file
 from hydradeploy.convert.model import Container, GpuRequest, Healthcheck, Note, Source
 from hydradeploy.convert.names import sanitize
-from hydradeploy.convert.options import OptionError, parse_device
+from hydradeploy.convert.options import OptionError, add_tmpfs, parse_device
 from hydradeploy.convert.ports import parse_port, publish
 from hydradeploy.convert.units import cpu_quantity, duration_seconds, size_quantity
 from hydradeploy.convert.volumes import mount_for, parse_tmpfs, parse_volume
@@ -1015,7 +1015,7 @@ def _volumes(
         c.mounts.append(_known_file(mount, item, local_dir))
     for item in _str_list(spec.get("tmpfs"), "tmpfs"):
         try:
-            c.mounts.append(parse_tmpfs(item))
+            add_tmpfs(c, item, "tmpfs")
         except ValueError as exc:
             raise _Err(f"key 'tmpfs': {exc}") from None
 

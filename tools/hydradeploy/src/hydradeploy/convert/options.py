@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 
 from hydradeploy.convert.gpus import GpuError, parse_gpus_flag
 from hydradeploy.convert.model import Container, Device, GpuRequest
@@ -281,12 +282,22 @@ def _mount(c: Container, value: str) -> None:
     source = fields.get("source") or fields.get("src") or ""
     ro = _mount_read_only(fields, has_value)
     if kind == "tmpfs":
-        c.mounts.append(parse_tmpfs(f"{target}:size={fields.get('tmpfs-size', '')}"))
+        # tmpfs-size: units.RAMInBytes (docker/cli opts/mount.go, 02cae2f7)
+        size = fields.get("tmpfs-size")
+        mount = parse_tmpfs(target)
+        c.mounts.append(replace(mount, size=size_quantity(size)) if size else mount)
         return
     if kind not in ("bind", "volume"):
         raise OptionError(f"--mount type {kind!r} is not bind, volume or tmpfs")
     spec = f"{source}:{target}:{'ro' if ro else 'rw'}" if source else target
     _volume(c, spec)
+
+
+def add_tmpfs(c: Container, value: str, key: str) -> None:
+    mount = parse_tmpfs(value)
+    c.mounts.append(mount)
+    if mount.size is None and "%" in value:
+        c.note("lost", key, f"{value}: a size in % of the host's RAM has no pod equivalent")
 
 
 def _stop_timeout(c: Container, value: str) -> None:
@@ -313,7 +324,7 @@ VALUE_FLAGS: dict[str, Callable[[Container, str], None]] = {
     "--health-start-period": _health_field("start_period_s"),
     "--add-host": _add_host,
     "--dns": _append("dns", str),
-    "--tmpfs": _append("mounts", parse_tmpfs),
+    "--tmpfs": lambda c, v: add_tmpfs(c, v, "--tmpfs"),
     "--ulimit": _lost(
         "--ulimit {value}: Kubernetes has no per-pod ulimits; set the node's containerd defaults (LimitNOFILE) instead"
     ),

@@ -95,6 +95,23 @@ def mount_for(source: str, target: str, read_only: bool, base_dir: str | None) -
     return Mount("volume", target, source, read_only)
 
 
+# tmpfs `size=`: bytes with a k, m or g suffix (powers of 1024), or a percentage of RAM
+# (torvalds/linux Documentation/filesystems/tmpfs.rst, 253e5df8). A Kubernetes quantity
+# reads `64m` as 64 millibytes, so the suffix must become Ki/Mi/Gi.
+_TMPFS_SIZE = re.compile(r"^(\d+)([kKmMgG]?)\Z")
+_TMPFS_UNIT = {"": "", "k": "Ki", "m": "Mi", "g": "Gi"}
+
+
+def tmpfs_size_quantity(text: str) -> str | None:
+    """The quantity of a tmpfs `size=`; None for a percentage (no pod equivalent)."""
+    if text.endswith("%"):
+        return None
+    m = _TMPFS_SIZE.match(text)
+    if not m:
+        raise VolumeError(f"tmpfs size {text!r} is not a number with k, m or g")
+    return f"{int(m.group(1))}{_TMPFS_UNIT[m.group(2).lower()]}"
+
+
 def parse_tmpfs(spec: str) -> Mount:
     """`--tmpfs /path[:size=64m,mode=1777]` → a memory-backed mount."""
     target, _colon, opts = spec.partition(":")
@@ -102,5 +119,5 @@ def parse_tmpfs(spec: str) -> Mount:
     for opt in opts.split(","):
         key, _eq, value = opt.partition("=")
         if key == "size" and value:
-            size = value
+            size = tmpfs_size_quantity(value)
     return Mount("tmpfs", _check_target(target), size=size)

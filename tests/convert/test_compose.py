@@ -331,6 +331,18 @@ def test_reset_and_override_tags_as_compose_merges_them(tmp_path: Path) -> None:
     ] == ["other"]
 
 
+def test_extends_inherits_depends_on(tmp_path: Path) -> None:
+    # compose-go loader/extends.go (e70e961) deletes only `extends` from the merged
+    # service; the spec leaves declaring the dependencies to the author
+    cs = _load(tmp_path, """
+        services:
+          db: {image: pg}
+          base: {image: app, depends_on: [db]}
+          web: {extends: {service: base}}
+    """)  # fmt: skip
+    assert cs["web"].depends_on == ["db"]
+
+
 def test_several_files_merge_like_compose(tmp_path: Path) -> None:
     base = _write(
         tmp_path,

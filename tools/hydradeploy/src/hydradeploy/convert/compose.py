@@ -659,7 +659,9 @@ def _extended(name: str, raw: dict[str, Any], path: Path, chain: list[str]) -> d
             f"{path}: service {name!r}: key 'extends': no service {ext['service']!r} in {base_path}"
         )
     base = _extended(ext["service"], base_raw, base_path, [*chain, key])
-    base = {k: v for k, v in base.items() if k not in ("depends_on", "extends")}
+    # only `extends` itself is dropped: compose-go loader/extends.go applyServiceExtends
+    # (e70e961) `delete(merged, "extends")`; depends_on and the rest are inherited
+    base = {k: v for k, v in base.items() if k != "extends"}
     own = {k: v for k, v in spec.items() if k != "extends"}
     return _merge(base, own)
 

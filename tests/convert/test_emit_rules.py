@@ -290,6 +290,42 @@ def test_dollar_parens_are_escaped_for_the_kubelet() -> None:
     assert c["env"][0]["value"] == "$$(echo hi)" and c["args"] == ["$$(HOME)"]
 
 
+def _kubelet_expand(text: str) -> str:
+    """The kubelet's expansion with no variables defined (kubernetes
+    third_party/forked/golang/expansion Expand/tryReadVariableName): `$$` → `$`, `$(X)`
+    unresolved stays `$(X)`, any other `$c` stays."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "$" and i + 1 < len(text):
+            nxt = text[i + 1]
+            if nxt == "$":
+                out.append("$")
+                i += 2
+                continue
+            if nxt == "(" and ")" in text[i + 2 :]:
+                end = text.index(")", i + 2)
+                out.append(text[i : end + 1])  # unresolved: the reference unchanged
+                i = end + 1
+                continue
+            out.append(text[i : i + 2])
+            i += 2
+            continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+@pytest.mark.parametrize(
+    "literal", ["pa$$word", "echo $$", "$$(x)", "a$(b)c", "$", "x$y", "$$$"]
+)
+def test_double_dollars_survive_the_kubelet(literal: str) -> None:
+    # Container.command/env value: "Double $$ are reduced to a single $"; a password or
+    # `echo $$` (the shell's PID) must reach the process as the engines passed it
+    from hydradeploy.convert.parts import escape
+
+    assert _kubelet_expand(escape(literal)) == literal
+
+
 def test_entrypoint_cmd_workdir_user_hostname_pull_login() -> None:
     conv = podman(
         {

@@ -163,9 +163,15 @@ def dns_label(text: str) -> bool:
     return is_dns1123_label(text) and "\n" not in text
 
 
+_KUBELET_DOLLAR = re.compile(r"\$(?=[$(])")
+
+
 def escape(text: str) -> str:
-    """The kubelet expands $(VAR) in env, command and args; the engines did not."""
-    return text.replace("$(", "$$(")
+    """The kubelet expands $(VAR) in env, command and args, and reduces `$$` to `$`
+    (Container.command: "Double $$ are reduced to a single $", Kubernetes 1.35 schema;
+    kubernetes third_party/forked/golang/expansion tryReadVariableName); the engines did
+    neither, so every `$` before `$` or `(` is doubled: `$$` stays `$$`, `$(x)` stays."""
+    return _KUBELET_DOLLAR.sub("$$", text)
 
 
 def meta(

@@ -205,6 +205,8 @@ def test_health_cmd_and_entrypoint_as_podman_reads_them() -> None:
         "curl -f http://x || exit 1",
     )
     assert run("--health-cmd=true", "--health-cmd=NONE").healthcheck is None
+    # podman health-interval.md: "disable" sets up no timer; the check never runs
+    assert run("--health-interval=disable", "--health-cmd=true").healthcheck is None
     # a JSON array is the whole entrypoint; anything else is one executable, not split
     assert run("--entrypoint", '["/bin/sh", "-c"]').entrypoint == ("/bin/sh", "-c")
     assert run("--entrypoint", "/usr/bin/my app").entrypoint == ("/usr/bin/my app",)

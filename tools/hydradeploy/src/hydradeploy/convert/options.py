@@ -407,6 +407,7 @@ def apply_options(
     """Apply `tokens` to `c`; raise OptionError naming the flag on a bad value.
     `podman`: the flags go to `podman run` (else `docker run`), where they differ."""
     i = 0
+    timer_off = False
     while i < len(tokens):
         tok = tokens[i]
         i += 1
@@ -422,6 +423,11 @@ def apply_options(
                     raise OptionError(f"{key}: {flag} needs a value")
                 value = tokens[i]
                 i += 1
+            if flag == "--health-interval" and value == "disable":
+                # podman MakeHealthCheckFromCli (c6580b4a): "disable" is interval 0, "no
+                # automatic timer setup" (health-interval.md): the check never runs itself
+                timer_off = True
+                continue
             try:
                 if flag == "--gpus":
                     _gpus(c, value, podman)
@@ -435,3 +441,6 @@ def apply_options(
             BOOL_FLAGS[flag](c, value if eq else "true")
         else:
             c.note("lost", key, f"{tok}: not converted (unknown to the converter)")
+    if timer_off and c.healthcheck is not None:
+        c.healthcheck = None
+        c.note("lost", key, "--health-interval=disable: the check never ran on its own; no probe")

@@ -122,7 +122,9 @@ def _braced(body: str, env: Mapping[str, str], missing: set[str] | None) -> str:
 
 
 def interpolate_tree(data: Any, env: Mapping[str, str], missing: set[str], path: str = "") -> Any:
-    """Interpolate every string value (not keys) of a parsed compose document."""
+    """Interpolate every string value (not keys) of a parsed compose document, as
+    compose-go interpolation/interpolation.go recursiveInterpolate (e70e961) walks it:
+    map values and list items, never map keys."""
     if isinstance(data, str):
         try:
             return interpolate(data, env, missing)

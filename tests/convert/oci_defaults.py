@@ -1,6 +1,6 @@
-"""The option defaults of nixpkgs' virtualisation.oci-containers module (the current
-declarations in nixos/modules/virtualisation/oci-containers.nix), so tests can expand a
-hand-written container into what `nix eval --json` prints for it."""
+"""The option defaults of nixpkgs' virtualisation.oci-containers module (the declarations
+in nixos/modules/virtualisation/oci-containers.nix, newest stored copy, commit 035a24e7),
+so tests can expand a hand-written container into what `nix eval --json` prints for it."""
 
 from __future__ import annotations
 

@@ -56,6 +56,106 @@ def test_interpolation_dotenv_and_shell_environment(tmp_path: Path) -> None:
     assert c.environment == {"GREETING": "hello", "COST": "$5"}
 
 
+def test_dotenv_values_interpolate_from_the_shell(tmp_path: Path) -> None:
+    # compose-go dotenv/env.go GetEnvFromFile (e70e961): `${VAR}` in .env looks in the
+    # shell environment first, then in the keys above it
+    (tmp_path / ".env").write_text("DATA=${BASE}/data\nIMAGE=app:${TAG:-1}\n")
+    c = _load(tmp_path, """
+        services:
+          web: {image: "${IMAGE}", environment: {DIR: "${DATA}"}}
+    """, env={"BASE": "/srv"})["web"]  # fmt: skip
+    assert c.image == "app:1"
+    assert c.environment == {"DIR": "/srv/data"}
+
+
+def test_project_name_normalised_as_compose_does(tmp_path: Path) -> None:
+    # compose-go loader/loader.go NormalizeProjectName (e70e961): lower case, only
+    # [a-z0-9_-] kept, leading `_`/`-` trimmed; the folder name and `name:` are
+    # normalised, a COMPOSE_PROJECT_NAME that is not normal is an error
+    stack = tmp_path / "My.Stack"
+    stack.mkdir()
+    path = _write(stack, "services:\n  web: {image: x}\n")
+    assert load_compose([path], environ={}).project == "mystack"
+    named = _write(
+        stack, "name: _Media.Box\nservices:\n  web: {image: x}\n", "named.yml"
+    )
+    assert load_compose([named], environ={}).project == "mediabox"
+    with pytest.raises(
+        UserError, match="COMPOSE_PROJECT_NAME 'My Stack': invalid project name"
+    ):
+        load_compose([path], environ={"COMPOSE_PROJECT_NAME": "My Stack"})
+
+
+def test_dependency_on_a_disabled_profile_service(tmp_path: Path) -> None:
+    # compose-spec 15-profiles.md: zot depends on bar, which no active profile enables:
+    # "the model is invalid"; compose-go loader/validate.go skips it with required: false
+    text = """
+        services:
+          bar: {image: bar, profiles: [test]}
+          zot: {image: zot, depends_on: [bar]}
+          opt: {image: opt, depends_on: {bar: {condition: service_started, required: false}}}
+    """
+    with pytest.raises(
+        UserError, match="service 'bar' is not enabled by the active profiles"
+    ):
+        _load(tmp_path, text)
+    cs = _load(tmp_path, text, profiles={"test"})
+    assert cs["zot"].depends_on == ["bar"]
+    spec = text.replace("          zot: {image: zot, depends_on: [bar]}\n", "")
+    assert _load(tmp_path, spec)["opt"].depends_on == []
+
+
+def test_string_command_split_as_compose_go_shellwords(tmp_path: Path) -> None:
+    # compose-go types/command.go (e70e961) → mattn/go-shellwords v1.0.12 Parse: a
+    # backslash keeps the next character even in double quotes; `&&`, `;`, `|`, `<`,
+    # `>` end the command and the rest is dropped; `(` not after `$` is an error
+    cs = _load(tmp_path, r"""
+        services:
+          esc: {image: x, command: 'printf "a\tb"'}
+          cut: {image: x, command: "migrate && serve --port 80"}
+          sub: {image: x, command: "echo $$(date) `id -u`"}
+    """)  # fmt: skip
+    assert cs["esc"].cmd == ("printf", "atb")
+    assert cs["cut"].cmd == ("migrate",)
+    assert any("'&& serve --port 80' is dropped" in n.message for n in cs["cut"].notes)
+    assert cs["sub"].cmd == ("echo", "$(date)", "`id -u`")
+    with pytest.raises(UserError, match="key 'command': invalid command line string"):
+        _load(tmp_path, "services:\n  a: {image: x, command: 'echo (x)'}\n")
+
+
+def test_short_volume_options_as_compose_reads_them(tmp_path: Path) -> None:
+    # compose-go format/volume.go ParseVolume (e70e961): ro/rw in order, the last wins;
+    # an unknown option is ignored, not an error
+    c = _load(tmp_path, """
+        services:
+          a: {image: x, volumes: ["data:/d:ro,rw", "logs:/l:rw,ro", "cache:/c:bogus"]}
+        volumes: {data: {}, logs: {}, cache: {}}
+    """)["a"]  # fmt: skip
+    assert [(m.target, m.read_only) for m in c.mounts] == [
+        ("/d", False), ("/l", True), ("/c", False),
+    ]  # fmt: skip
+    assert any("'bogus' is unknown; compose ignores it" in n.message for n in c.notes)
+
+
+def test_booleans_cast_after_interpolation_as_compose_does(tmp_path: Path) -> None:
+    # compose-go loader/interpolate.go interpolateTypeCastMapping + toBoolean (e70e961)
+    cs = _load(tmp_path, """
+        services:
+          a:
+            image: x
+            privileged: "${PRIV:-false}"
+            read_only: "yes"
+            volumes: [{type: volume, source: d, target: /d, read_only: "true"}]
+            healthcheck: {test: [CMD, "true"], disable: "${NOCHECK:-true}"}
+        volumes: {d: {}}
+    """)  # fmt: skip
+    a = cs["a"]
+    assert (a.privileged, a.read_only_root, a.healthcheck) == (False, True, None)
+    assert a.mounts[0].read_only
+    with pytest.raises(UserError, match="key 'privileged': invalid boolean: sometimes"):
+        _load(tmp_path, "services:\n  a: {image: x, privileged: sometimes}\n")
+
+
 def test_required_variable_is_a_clean_error(tmp_path: Path) -> None:
     with pytest.raises(
         UserError,
@@ -130,6 +230,117 @@ def test_gpu_reservations_runtime_and_gpus_key(tmp_path: Path) -> None:
     assert [g.count for g in cs["every"].gpus] == [None]
     assert [g.count for g in cs["runtime"].gpus] == [1]
     assert cs["rocm"].gpus == [GpuRequest("amd", None, "devices /dev/kfd, /dev/dri")]
+
+
+def test_gpu_reservation_capabilities_as_the_engine_matches_them(
+    tmp_path: Path,
+) -> None:
+    # moby daemon/nvidia_linux.go (18a2f3f0): NVIDIA's driver holds gpu, nvidia, compute,
+    # compat32, graphics, utility, video, display; AMD's gpu, amd
+    cs = _load(tmp_path, """
+        services:
+          nv:
+            image: x
+            deploy: {resources: {reservations: {devices: [{capabilities: [compute, utility], count: 1}]}}}
+          amd:
+            image: x
+            deploy: {resources: {reservations: {devices: [{capabilities: [amd]}]}}}
+          tpu:
+            image: x
+            deploy: {resources: {reservations: {devices: [{capabilities: [tpu]}]}}}
+    """)  # fmt: skip
+    assert [(g.vendor, g.count) for g in cs["nv"].gpus] == [("nvidia", 1)]
+    assert [(g.vendor, g.count) for g in cs["amd"].gpus] == [("amd", None)]
+    assert cs["tpu"].gpus == []
+
+
+def test_runtime_nvidia_visible_devices_as_the_toolkit_reads_them(
+    tmp_path: Path,
+) -> None:
+    # nvidia-container-toolkit cuda_image.go DevicesFromEnvvars: empty or void is no GPU
+    cs = _load(tmp_path, """
+        services:
+          void: {image: x, runtime: nvidia, environment: {NVIDIA_VISIBLE_DEVICES: void}}
+          empty: {image: x, runtime: nvidia, environment: {NVIDIA_VISIBLE_DEVICES: ""}}
+          two: {image: x, runtime: nvidia, environment: {NVIDIA_VISIBLE_DEVICES: "0, 1"}}
+    """)  # fmt: skip
+    assert cs["void"].gpus == [] and cs["empty"].gpus == []
+    assert [g.count for g in cs["two"].gpus] == [2]
+
+
+def test_extra_hosts_as_compose_go_reads_them(tmp_path: Path) -> None:
+    # compose-go types/hostList.go (e70e961): `=` or `:`, brackets off IPv6, IP lists
+    cs = _load(tmp_path, """
+        services:
+          short: {image: x, extra_hosts: ["v6=[::1]", "multi=10.0.0.1,10.0.0.2"]}
+          long: {image: x, extra_hosts: {db: ["10.0.0.5", "10.0.0.6"]}}
+    """)  # fmt: skip
+    assert cs["short"].add_hosts == [
+        ("multi", "10.0.0.1"), ("multi", "10.0.0.2"), ("v6", "::1"),
+    ]  # fmt: skip
+    assert cs["long"].add_hosts == [("db", "10.0.0.5"), ("db", "10.0.0.6")]
+
+
+def test_gpu_count_and_device_ids_together_are_refused(tmp_path: Path) -> None:
+    # compose-go validation/validation.go checkDeviceRequest (e70e961)
+    with pytest.raises(
+        UserError, match='"count" and "device_ids" attributes are exclusive'
+    ):
+        _load(tmp_path, """
+            services:
+              a: {image: x, gpus: [{count: 1, device_ids: ["0"]}]}
+        """)  # fmt: skip
+
+
+def test_merged_volumes_are_unique_by_target(tmp_path: Path) -> None:
+    # compose-spec 13-merge.md "Unique resources": foo:/work then bar:/work is bar:/work
+    base = _write(
+        tmp_path,
+        "services:\n  a:\n    image: x\n    volumes: [foo:/work, /srv/l:/logs]\nvolumes: {foo: {}, bar: {}}\n",
+    )
+    over = _write(
+        tmp_path, "services:\n  a:\n    volumes: [bar:/work]\n", "override.yml"
+    )
+    (c,) = load_compose([base, over], environ={}).containers
+    assert [(m.source, m.target) for m in c.mounts] == [
+        ("bar", "/work"),
+        ("/srv/l", "/logs"),
+    ]
+
+
+def test_reset_and_override_tags_as_compose_merges_them(tmp_path: Path) -> None:
+    # compose-spec 13-merge.md "Reset value" / "Replace value" (170098ba)
+    base = _write(
+        tmp_path,
+        "services:\n  app:\n    image: x\n    ports: ['8080:80']\n    environment: {FOO: BAR, KEEP: '1'}\n    dns: [1.1.1.1]\n",
+    )
+    over = _write(
+        tmp_path,
+        "services:\n  app:\n    ports: !override ['8443:443']\n    environment: {FOO: !reset null}\n    dns: !reset []\n",
+        "override.yml",
+    )
+    (c,) = load_compose([base, over], environ={}).containers
+    assert [(p.container_port, p.host_port) for p in c.ports] == [(443, 8443)]
+    assert c.environment == {"KEEP": "1"}
+    assert c.dns == []
+    gone = _write(
+        tmp_path, "services:\n  app: !reset null\n  other: {image: y}\n", "gone.yml"
+    )
+    assert [
+        c.source_name for c in load_compose([base, gone], environ={}).containers
+    ] == ["other"]
+
+
+def test_extends_inherits_depends_on(tmp_path: Path) -> None:
+    # compose-go loader/extends.go (e70e961) deletes only `extends` from the merged
+    # service; the spec leaves declaring the dependencies to the author
+    cs = _load(tmp_path, """
+        services:
+          db: {image: pg}
+          base: {image: app, depends_on: [db]}
+          web: {extends: {service: base}}
+    """)  # fmt: skip
+    assert cs["web"].depends_on == ["db"]
 
 
 def test_several_files_merge_like_compose(tmp_path: Path) -> None:

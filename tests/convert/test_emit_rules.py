@@ -47,10 +47,21 @@ def test_gpu_all_without_inventory_count_asks_for_one_and_warns() -> None:
 
 
 def test_gpus_flag_counts_devices() -> None:
-    conv = podman({"llm": {"image": "x", "extraOptions": ['--gpus="device=0,1"']}})
-    assert _pod(conv, "llm")["containers"][0]["resources"]["limits"] == {
-        "nvidia.com/gpu": 2
-    }
+    # docker's form with the docker backend (`podman = null`), podman's with podman
+    conv = podman(
+        {
+            "llm": {
+                "image": "x",
+                "podman": None,
+                "extraOptions": ['--gpus="device=0,1"'],
+            },
+            "pm": {"image": "x", "extraOptions": ["--gpus=0,1"]},
+        }
+    )
+    for name in ("llm", "pm"):
+        assert _pod(conv, name)["containers"][0]["resources"]["limits"] == {
+            "nvidia.com/gpu": 2
+        }
 
 
 def test_amd_kfd_and_dri_become_amd_gpu_without_runtime_class() -> None:
@@ -277,6 +288,42 @@ def test_dollar_parens_are_escaped_for_the_kubelet() -> None:
     )
     c = _pod(conv, "app")["containers"][0]
     assert c["env"][0]["value"] == "$$(echo hi)" and c["args"] == ["$$(HOME)"]
+
+
+def _kubelet_expand(text: str) -> str:
+    """The kubelet's expansion with no variables defined (kubernetes
+    third_party/forked/golang/expansion Expand/tryReadVariableName): `$$` → `$`, `$(X)`
+    unresolved stays `$(X)`, any other `$c` stays."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "$" and i + 1 < len(text):
+            nxt = text[i + 1]
+            if nxt == "$":
+                out.append("$")
+                i += 2
+                continue
+            if nxt == "(" and ")" in text[i + 2 :]:
+                end = text.index(")", i + 2)
+                out.append(text[i : end + 1])  # unresolved: the reference unchanged
+                i = end + 1
+                continue
+            out.append(text[i : i + 2])
+            i += 2
+            continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+@pytest.mark.parametrize(
+    "literal", ["pa$$word", "echo $$", "$$(x)", "a$(b)c", "$", "x$y", "$$$"]
+)
+def test_double_dollars_survive_the_kubelet(literal: str) -> None:
+    # Container.command/env value: "Double $$ are reduced to a single $"; a password or
+    # `echo $$` (the shell's PID) must reach the process as the engines passed it
+    from hydradeploy.convert.parts import escape
+
+    assert _kubelet_expand(escape(literal)) == literal
 
 
 def test_entrypoint_cmd_workdir_user_hostname_pull_login() -> None:

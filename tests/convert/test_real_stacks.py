@@ -399,7 +399,9 @@ def test_point4_notes_device_ids_bare_port_env_file_links_startup(
     spec = pod["spec"]["template"]["spec"]
     assert spec["enableServiceLinks"] is False
     probe = spec["containers"][0]["startupProbe"]
-    assert (probe["periodSeconds"], probe["failureThreshold"]) == (10, 4 + 3)
+    # moby daemon/health.go: every 5 s (defaultStartInterval) during the 40 s start
+    # period, then 3 failures 10 s apart: the same 70 s in 5 s tries
+    assert (probe["periodSeconds"], probe["failureThreshold"]) == (5, 8 + 6)
     assert "initialDelaySeconds" not in spec["containers"][0]["readinessProbe"]
 
 

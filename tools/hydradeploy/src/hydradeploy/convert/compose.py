@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import posixpath
 import re
-import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from hydradeploy.convert import shellwords
 from hydradeploy.convert.compose_keys import unknown_key_error
 from hydradeploy.convert.gpus import extract_gpus, merge_gpu_requests
 from hydradeploy.convert.interpolation import InterpolationError, interpolate_tree, parse_env_file
 from hydradeploy.convert.model import Container, GpuRequest, Healthcheck, Note, Source
 from hydradeploy.convert.names import sanitize
-from hydradeploy.convert.options import OptionError, parse_device
+from hydradeploy.convert.options import OptionError, add_tmpfs, parse_device
 from hydradeploy.convert.ports import parse_port, publish
 from hydradeploy.convert.units import cpu_quantity, duration_seconds, size_quantity
 from hydradeploy.convert.volumes import mount_for, parse_tmpfs, parse_volume
@@ -56,6 +56,51 @@ class ComposeLoader(_BaseLoader):  # type: ignore[misc]
                     )
                 seen.add(key_node.value)
         return super().construct_mapping(node, deep=deep)
+
+
+class _Reset:
+    """`!reset`: the key (or item) is removed from what earlier files set."""
+
+    def __repr__(self) -> str:
+        return "!reset"
+
+
+RESET = _Reset()
+
+
+class _OverrideDict(dict):  # type: ignore[type-arg]
+    """`!override` of a mapping: replaces the earlier value instead of merging into it."""
+
+
+class _OverrideList(list):  # type: ignore[type-arg]
+    """`!override` of a sequence: replaces the earlier value instead of appending."""
+
+
+def _construct_reset(loader: Any, node: Any) -> _Reset:
+    return RESET
+
+
+def _construct_override(loader: Any, node: Any) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return _OverrideDict(loader.construct_mapping(node, deep=True))
+    if isinstance(node, yaml.SequenceNode):
+        return _OverrideList(loader.construct_sequence(node, deep=True))
+    return loader.construct_scalar(node)  # a scalar replaces anyway
+
+
+# compose-spec 13-merge.md "Reset value" and "Replace value" (170098ba): the YAML tags
+# `!reset` and `!override`
+ComposeLoader.add_constructor("!reset", _construct_reset)
+ComposeLoader.add_constructor("!override", _construct_override)
+
+
+def _drop_resets(value: Any) -> Any:
+    """What is left once every `!reset` has removed its key or item."""
+    if isinstance(value, dict):
+        return {k: _drop_resets(v) for k, v in value.items() if v is not RESET}
+    if isinstance(value, list):
+        return [_drop_resets(v) for v in value if v is not RESET]
+    return value
 
 
 ComposeLoader.yaml_implicit_resolvers = {
@@ -97,6 +142,9 @@ _CONCAT = (
     "dns_search",
 )
 _IGNORED = {"logging", "stdin_open", "tty", "x-", "labels_file"}
+# compose-spec 05-services.md pull_policy (170098ba): always, never, missing (the default;
+# `if_not_present` its alias), build; daily, weekly, every_<duration> check the registry
+# on a schedule (→ always, reported)
 _PULL = {
     "always": "always",
     "never": "never",
@@ -204,11 +252,48 @@ def _normalise_mapping(value: Any, key: str) -> dict[str, Any]:
     raise _Err(f"key {key!r}: must be a list or a map, got {type(value).__name__}")
 
 
+# compose-spec 13-merge.md "Unique resources" (170098ba): volumes, secrets and configs are
+# unique by target; an entry of the later file replaces (a mapping: merges into) the
+# earlier one with that target, others are appended
+_BY_TARGET = ("volumes", "secrets", "configs")
+
+
+def _target_of(item: Any) -> Any:
+    if isinstance(item, dict):
+        return item.get("target") or item.get("source")
+    if isinstance(item, str):
+        parts = item.split(":")
+        return parts[1] if len(parts) > 1 else parts[0]
+    return repr(item)
+
+
+def _merge_by_target(base: list[Any], override: list[Any]) -> list[Any]:
+    # a secret's or config's short form is its name, which is also its default target
+    out = list(base)
+    index = {_target_of(v): i for i, v in enumerate(out)}
+    for item in override:
+        i = index.get(_target_of(item))
+        if i is None:
+            index[_target_of(item)] = len(out)
+            out.append(item)
+        elif isinstance(out[i], dict) and isinstance(item, dict):
+            out[i] = _merge(out[i], item)
+        else:
+            out[i] = item
+    return out
+
+
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in override.items():
-        if key in ("environment", "labels", "extra_hosts", "sysctls") and key in out:
+        if value is RESET:
+            out.pop(key, None)
+        elif isinstance(value, _OverrideDict | _OverrideList):
+            out[key] = value
+        elif key in ("environment", "labels", "extra_hosts", "sysctls") and key in out:
             out[key] = {**_normalise_mapping(out[key], key), **_normalise_mapping(value, key)}
+        elif key in _BY_TARGET and isinstance(out.get(key), list) and isinstance(value, list):
+            out[key] = _merge_by_target(out[key], value)
         elif key in _CONCAT and isinstance(out.get(key), list) and isinstance(value, list):
             out[key] = out[key] + [v for v in value if v not in out[key]]
         elif isinstance(value, dict) and isinstance(out.get(key), dict):
@@ -216,6 +301,63 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+# compose-go loader/interpolate.go interpolateTypeCastMapping (e70e961): strings at these
+# service paths are cast with toBoolean after interpolation, so `privileged: "true"` and
+# `read_only: ${RO:-false}` are booleans
+_BOOL_KEYS = ("init", "privileged", "read_only", "stdin_open", "tty", "oom_kill_disable")
+
+
+def _to_boolean(value: Any, key: str) -> Any:
+    """loader/interpolate.go toBoolean: true/false, and y/yes/on, n/no/off (any case)."""
+    if not isinstance(value, str):
+        return value
+    low = value.lower()
+    if low in ("true", "y", "yes", "on"):
+        return True
+    if low in ("false", "n", "no", "off"):
+        return False
+    raise _Err(f"key {key!r}: invalid boolean: {value}")
+
+
+def _cast_booleans(spec: Any) -> Any:
+    if not isinstance(spec, dict):
+        return spec
+    out = dict(spec)
+    for key in _BOOL_KEYS:
+        if key in out:
+            out[key] = _to_boolean(out[key], key)
+    hc = out.get("healthcheck")
+    if isinstance(hc, dict) and "disable" in hc:
+        out["healthcheck"] = {**hc, "disable": _to_boolean(hc["disable"], "healthcheck.disable")}
+    deps = out.get("depends_on")
+    if isinstance(deps, dict):
+        out["depends_on"] = {
+            dep: {
+                k: _to_boolean(v, f"depends_on.{dep}.{k}") if k in ("required", "restart") else v
+                for k, v in cond.items()
+            }
+            if isinstance(cond, dict)
+            else cond
+            for dep, cond in deps.items()
+        }
+    vols = out.get("volumes")
+    if isinstance(vols, list):
+        out["volumes"] = [
+            {**v, "read_only": _to_boolean(v["read_only"], "volumes.read_only")}
+            if isinstance(v, dict) and "read_only" in v
+            else v
+            for v in vols
+        ]
+    return out
+
+
+def _normal_project_name(name: str) -> str:
+    """compose-go loader/loader.go NormalizeProjectName (e70e961): lower case, keep only
+    [a-z0-9_-], trim leading `_` and `-` (`My.App` → `myapp`)."""
+    kept = "".join(re.findall(r"[a-z0-9_-]", name.lower()))
+    return kept.lstrip("_-")
 
 
 def load_compose(
@@ -237,7 +379,9 @@ def load_compose(
     dotenv = env_file or compose_dir / ".env"
     if env_file is not None or dotenv.is_file():
         try:
-            env.update(parse_env_file(dotenv.read_text(encoding="utf-8"), str(dotenv)))
+            text = dotenv.read_text(encoding="utf-8")
+            # dotenv/env.go GetEnvFromFile: `${VAR}` in .env reads the shell first
+            env.update(parse_env_file(text, str(dotenv), environ))
         except FileNotFoundError:
             raise UserError(f"--env-file {dotenv}: no such file") from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -284,20 +428,35 @@ def load_compose(
             if not isinstance(section, dict):
                 raise UserError(f"{path}: key {key!r}: must be a mapping")
             for name, spec in section.items():
+                if spec is RESET:  # `!reset` removes what an earlier file declared
+                    top[key].pop(str(name), None)
+                    continue
                 if spec is not None and not isinstance(spec, dict):
                     raise UserError(f"{path}: {key} {name!r}: must be a mapping or empty")
                 top[key][str(name)] = spec or {}
         raw_services = {str(k): v for k, v in raw_services.items()}
+        for name in [n for n, v in raw_services.items() if v is RESET]:
+            del raw_services[name]  # `!reset` removes the service earlier files declared
+            services.pop(name, None)
+            origin.pop(name, None)
         resolved = _resolve_extends(raw_services, path, {})
         for name, spec in resolved.items():
             services[name] = _merge(services.get(name, {}), spec)
             origin.setdefault(name, display(path))
+    services = {name: _drop_resets(spec) for name, spec in services.items()}
+    top = {key: _drop_resets(section) for key, section in top.items()}
     # project name precedence as compose-go v2 cli/options.go withNamePrecedenceLoad
     # (e70e961): COMPOSE_PROJECT_NAME (shell over .env, cli.WithDotEnv merges without
     # overriding), then `name:` of the files, then the folder name
     if env.get("COMPOSE_PROJECT_NAME"):
         project = env["COMPOSE_PROJECT_NAME"]
-    project = project or compose_dir.name
+        # set from outside it must already be normal (loader.go projectName:
+        # InvalidProjectNameErr); `name:` and the folder name are normalised instead
+        if _normal_project_name(project) != project:
+            raise UserError(
+                f"COMPOSE_PROJECT_NAME {project!r}: invalid project name: must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number"
+            )
+    project = _normal_project_name(project or "") or _normal_project_name(compose_dir.name)
     source = Source(
         "compose", [display(p) for p in files], [], host=host, project=sanitize(project)
     )
@@ -336,7 +495,10 @@ def load_compose(
             Note("converted", "profiles", f"profiles {sorted(active)} from COMPOSE_PROFILES")
         )
     for name in sorted(services):
-        spec = services[name]
+        try:
+            spec = services[name] = _cast_booleans(services[name])
+        except _Err as exc:
+            raise UserError(f"{origin[name]}: service {name!r}: {exc}") from None
         svc_profiles = spec.get("profiles") or []
         # "*" enables every profile: compose-go v2 types/project.go HasProfile (e70e961)
         if svc_profiles and not (set(map(str, svc_profiles)) & active) and "*" not in active:
@@ -369,10 +531,18 @@ def load_compose(
     _links(source, services)
     _network_peers(source, services)
     for c in source.containers:
+        optional = _optional_deps(services[c.source_name].get("depends_on"))
         for dep in c.depends_on:
             if dep not in services:
                 raise UserError(
                     f"{c.source_file}: service {c.source_name!r}: key 'depends_on': unknown service {dep!r}"
+                )
+            if dep not in present and dep not in optional:
+                # compose-go loader/validate.go (e70e961): a disabled dependency is
+                # skipped only when `required: false`; the spec (15-profiles.md) calls
+                # such a model invalid
+                raise UserError(
+                    f"{c.source_file}: service {c.source_name!r}: key 'depends_on': service {dep!r} is not enabled by the active profiles (pass --profile, or mark it required: false)"
                 )
         c.depends_on = [d for d in c.depends_on if d in present]
     return source
@@ -489,7 +659,9 @@ def _extended(name: str, raw: dict[str, Any], path: Path, chain: list[str]) -> d
             f"{path}: service {name!r}: key 'extends': no service {ext['service']!r} in {base_path}"
         )
     base = _extended(ext["service"], base_raw, base_path, [*chain, key])
-    base = {k: v for k, v in base.items() if k not in ("depends_on", "extends")}
+    # only `extends` itself is dropped: compose-go loader/extends.go applyServiceExtends
+    # (e70e961) `delete(merged, "extends")`; depends_on and the rest are inherited
+    base = {k: v for k, v in base.items() if k != "extends"}
     own = {k: v for k, v in spec.items() if k != "extends"}
     return _merge(base, own)
 
@@ -506,14 +678,22 @@ def _str_list(value: Any, key: str) -> list[str]:
     raise _Err(f"key {key!r}: must be a string or a list of strings")
 
 
-def _command(value: Any, key: str) -> tuple[str, ...] | None:
+def _command(c: Container, value: Any, key: str) -> tuple[str, ...] | None:
     if value is None:
         return None
     if isinstance(value, str):
+        # split as compose splits it (go-shellwords, see shellwords.py), not POSIX
         try:
-            return tuple(shlex.split(value))
-        except ValueError as exc:
+            words, dropped = shellwords.split(value)
+        except shellwords.ShellWordsError as exc:
             raise _Err(f"key {key!r}: {exc}") from None
+        if dropped:
+            c.note(
+                "changed",
+                key,
+                f"compose ends a string {key} at {dropped[0]!r} and runs only {words}; {dropped!r} is dropped as it was (use the list form with sh -c to run it)",
+            )
+        return tuple(words)
     return tuple(_str_list(value, key))
 
 
@@ -567,8 +747,8 @@ def _service(
     c.image = image
     if spec.get("container_name"):
         c.aliases.append((_scalar(spec["container_name"]), "container_name"))
-    c.entrypoint = _command(spec.get("entrypoint"), "entrypoint")
-    c.cmd = _command(spec.get("command"), "command")
+    c.entrypoint = _command(c, spec.get("entrypoint"), "entrypoint")
+    c.cmd = _command(c, spec.get("command"), "command")
     _environment(c, spec, project_dir, home, env or {}, local_dir)
     _ports(c, spec)
     _volumes(c, spec, project_dir, top, home, local_dir)
@@ -584,6 +764,8 @@ def _service(
         for k, v in _normalise_mapping(spec.get("labels"), "labels").items()
         if v is not None
     }
+    # compose-spec 05-services.md restart (170098ba): "no" (the default), always,
+    # on-failure[:max-retries], unless-stopped
     restart = spec.get("restart")
     if restart is not None:
         c.restart = _scalar(restart)
@@ -606,12 +788,22 @@ def _service(
     for host, ip in sorted(_normalise_mapping(spec.get("extra_hosts"), "extra_hosts").items()):
         if ip is None:
             raise _Err(f"key 'extra_hosts': {host!r} needs host:ip")
-        if str(ip) == "host-gateway":
-            c.note(
-                "lost", "extra_hosts", f"{host}:host-gateway has no pod equivalent; use the node IP"
-            )
-            continue
-        c.add_hosts.append((host, _scalar(ip)))
+        # compose-go types/hostList.go (e70e961): several IPs comma-separated (or a list
+        # in the long syntax), brackets taken off an IPv6 address, no `:`/`=` in the name
+        if not host or any(ch in host for ch in ":="):
+            raise _Err(f"key 'extra_hosts': bad host name {host!r}")
+        ips = ip if isinstance(ip, list) else _scalar(ip).split(",")
+        for one in (_scalar(i) for i in ips):
+            if len(one) > 2 and one[0] == "[" and one[-1] == "]":
+                one = one[1:-1]
+            if one == "host-gateway":
+                c.note(
+                    "lost",
+                    "extra_hosts",
+                    f"{host}:host-gateway has no pod equivalent; use the node IP",
+                )
+                continue
+            c.add_hosts.append((host, one))
     c.dns = _str_list(spec.get("dns"), "dns")
     c.sysctls = {
         k: _scalar(v)
@@ -641,10 +833,23 @@ def _service(
         c.replicas = _int(spec["scale"], "scale")
     extract_gpus(c)
     if spec.get("runtime") == "nvidia" and not any(g.vendor == "nvidia" for g in c.gpus):
+        # NVIDIA/nvidia-container-toolkit internal/config/image/cuda_image.go
+        # DevicesFromEnvvars (1081cece): comma-separated, blanks skipped; empty or "void"
+        # is no device. Unset is "all" only for legacy CUDA images and otherwise none:
+        # the converter cannot see the image's ENV, so it takes "all" (CUDA images set
+        # it). "none" (no GPU, driver only) is not verified in that source.
         visible = c.environment.get("NVIDIA_VISIBLE_DEVICES", "all")
-        count = None if visible in ("all", "") else len([d for d in visible.split(",") if d])
-        c.gpus.append(GpuRequest("nvidia", count, "runtime: nvidia"))
-        merge_gpu_requests(c)
+        ids = [d.strip() for d in (visible or "").split(",") if d.strip()]
+        if not ids or "void" in ids or ids == ["none"]:
+            c.note(
+                "lost",
+                "runtime",
+                f"runtime: nvidia with NVIDIA_VISIBLE_DEVICES={visible!r}: no GPU",
+            )
+        else:
+            count = None if "all" in ids else len(ids)
+            c.gpus.append(GpuRequest("nvidia", count, "runtime: nvidia"))
+            merge_gpu_requests(c)
     elif spec.get("runtime") not in (None, "nvidia"):
         c.note("lost", "runtime", f"runtime {spec['runtime']!r}: choose a RuntimeClass by hand")
     return c
@@ -780,7 +985,7 @@ def _volumes(
                 if item.startswith("~"):
                     src, colon, rest = item.partition(":")
                     item = _expand_user(c, "volumes", src, home) + colon + rest
-                mount, notes = parse_volume(item, base_dir=project_dir)
+                mount, notes = parse_volume(item, base_dir=project_dir, compose=True)
                 for n in notes:
                     c.note("lost", "volumes", n)
             elif isinstance(item, dict):
@@ -812,7 +1017,7 @@ def _volumes(
         c.mounts.append(_known_file(mount, item, local_dir))
     for item in _str_list(spec.get("tmpfs"), "tmpfs"):
         try:
-            c.mounts.append(parse_tmpfs(item))
+            add_tmpfs(c, item, "tmpfs")
         except ValueError as exc:
             raise _Err(f"key 'tmpfs': {exc}") from None
 
@@ -923,15 +1128,28 @@ def _resources(c: Container, spec: dict[str, Any]) -> None:
         c.note("lost", "deploy.resources.limits.pids", "set the kubelet's podPidsLimit instead")
 
 
+# The engine picks the device driver whose capability set holds every requested
+# capability: NVIDIA's is gpu, nvidia, compute, compat32, graphics, utility, video,
+# display; AMD's gpu, amd (moby daemon/nvidia_linux.go init, commit 18a2f3f0)
+_NVIDIA_CAPS = frozenset(
+    ["gpu", "nvidia", "compute", "compat32", "graphics", "utility", "video", "display"]
+)
+_AMD_CAPS = frozenset(["gpu", "amd"])
+
+
 def _gpu_reservation(c: Container, dev: dict[str, Any], key: str) -> None:
-    caps = [str(x) for x in (dev.get("capabilities") or [])]
+    caps = {str(x) for x in (dev.get("capabilities") or [])}
     driver = str(dev.get("driver") or "")
-    if "gpu" not in caps and driver not in ("nvidia", "amd", "cdi"):
+    amd_caps = "amd" in caps and caps <= _AMD_CAPS
+    if not (caps and (caps <= _NVIDIA_CAPS or amd_caps)) and driver not in ("nvidia", "amd", "cdi"):
         c.note("lost", key, f"device reservation {dev!r} is not a GPU; not converted")
         return
-    vendor: Literal["nvidia", "amd"] = "amd" if driver == "amd" else "nvidia"
+    vendor: Literal["nvidia", "amd"] = "amd" if driver == "amd" or amd_caps else "nvidia"
     ids = dev.get("device_ids")
     count = dev.get("count")
+    if ids is not None and count is not None:
+        # compose-go validation/validation.go checkDeviceRequest (e70e961)
+        raise _Err(f'key {key!r}: "count" and "device_ids" attributes are exclusive')
     if ids:
         if not isinstance(ids, list):
             raise _Err(f"key {key!r}: device_ids must be a list")
@@ -946,6 +1164,8 @@ def _gpu_reservation(c: Container, dev: dict[str, Any], key: str) -> None:
             f"device_ids {[str(i) for i in ids]}: the device plugin picks which GPUs a pod gets; asking for {n} of any (pin a model with a node label)",
         )
     elif count in (None, "all", -1):
+        # neither count nor device_ids: count "all" (compose-go transform/devices.go
+        # deviceRequestDefaults, e70e961)
         n = None
     else:
         n = _int(count, f"{key}.count")
@@ -976,6 +1196,9 @@ def _health(c: Container, hc: Any) -> None:
         if words[0] == "NONE":
             return
         if words[0] == "CMD-SHELL":
+            # podman joins the words into one script (libpod/healthcheck.go, c6580b4a);
+            # moby passes them after `/bin/sh -c` as they are, so a second word would be
+            # $0 (daemon/health.go cmdProbe.run, 02483258): we follow podman here
             command = ("/bin/sh", "-c", " ".join(words[1:]))
         elif words[0] == "CMD":
             command = tuple(words[1:])
@@ -987,6 +1210,14 @@ def _health(c: Container, hc: Any) -> None:
             raise _Err("key 'healthcheck.test': empty command")
     else:
         raise _Err("key 'healthcheck.test': must be a string or a list")
+    start_interval = (
+        _unit(duration_seconds, hc["start_interval"], "healthcheck.start_interval")
+        if hc.get("start_interval") is not None
+        else None
+    )
+    # docker's default start interval is 5 s (moby daemon/health.go defaultStartInterval,
+    # 02483258; the spec: healthcheck "has the same default values" as HEALTHCHECK)
+    start_interval = start_interval or 5
     c.healthcheck = Healthcheck(
         command,
         _unit(duration_seconds, hc["interval"], "healthcheck.interval")
@@ -999,9 +1230,7 @@ def _health(c: Container, hc: Any) -> None:
         _unit(duration_seconds, hc["start_period"], "healthcheck.start_period")
         if hc.get("start_period") is not None
         else None,
-        _unit(duration_seconds, hc["start_interval"], "healthcheck.start_interval")
-        if hc.get("start_interval") is not None
-        else None,
+        start_interval,
     )
 
 
@@ -1062,6 +1291,14 @@ def _devices(c: Container, spec: dict[str, Any]) -> None:
             c.devices.append(parse_device(text))
         except OptionError as exc:
             raise _Err(f"key 'devices'[{i}]: {exc}") from None
+
+
+def _optional_deps(deps: Any) -> set[str]:
+    """Long-syntax dependencies with `required: false` ("If it's not defined the default
+    value of `required` is `true`", compose-spec 05-services.md depends_on, 170098ba)."""
+    if not isinstance(deps, dict):
+        return set()
+    return {str(k) for k, v in deps.items() if isinstance(v, dict) and v.get("required") is False}
 
 
 def _depends(c: Container, deps: Any) -> None:

@@ -9,6 +9,7 @@ a device and the report says it needs a device plugin.
 
 from __future__ import annotations
 
+import csv
 import re
 
 from hydradeploy.convert.model import Container, Device, GpuRequest
@@ -22,26 +23,65 @@ class GpuError(ValueError):
     pass
 
 
-def parse_gpus_flag(value: str) -> int | None:
-    """`--gpus` value → count (None: all). Forms: all, 2, device=0,1, count=2,capabilities=…"""
-    v = value.strip().strip("'\"")
-    if v == "all":
-        return None
-    if v.isdigit():
-        if int(v) < 1:
-            raise GpuError(f"--gpus {value!r} asks for no GPU")
-        return int(v)
+def parse_gpus_flag(value: str, podman: bool = False) -> int | None:
+    """`--gpus` value → count (None: all).
+
+    docker (docker/cli opts/gpus.go GpuOpts.Set, commit 29e34aba): one CSV record of
+    `all` or a number (the count), `count=N|all`, `device=ID,…` (quote it: the CSV
+    comma), `capabilities=…`, `driver=…`, `options=…`, each key once; without a count
+    or devices the count is 1.
+    podman (libpod/util.go gpusToCDIDevices, c6580b4a): a comma-separated list whose
+    entries become CDI names `<vendor>/gpu=<entry>`: `all`, or device IDs — so
+    `--gpus 2` is the GPU with index 2, one GPU."""
+    try:
+        fields = next(csv.reader([value.strip()]))
+    except (csv.Error, StopIteration):
+        raise GpuError(f"--gpus {value!r} is not a comma-separated list") from None
+    if podman:
+        entries = [f.strip() for f in fields if f.strip()]
+        if not entries:
+            raise GpuError(f"--gpus {value!r} names no GPU")
+        if any("=" in e for e in entries):
+            # `nvidia.com/gpu=device=0` is no CDI device: podman fails to start it
+            raise GpuError(
+                f"--gpus {value!r}: podman takes GPU IDs or `all` (--gpus=0,1), not docker's key=value form"
+            )
+        return None if "all" in entries else len(entries)
+    seen: set[str] = set()
     count: int | None = None
-    devices = re.search(r"device=([^=]*?)(?:,[a-z_]+=|$)", v)
-    if devices:
-        return len([d for d in devices.group(1).split(",") if d])
-    m = re.search(r"count=(all|\d+)", v)
-    if m:
-        count = None if m.group(1) == "all" else int(m.group(1))
-        return count
-    if v.startswith("capabilities="):
-        return None
-    raise GpuError(f"--gpus {value!r} is not all, a number, device=… or count=…")
+    ids: list[str] | None = None
+    for field in fields:
+        key, eq, val = field.partition("=")
+        if key in seen:
+            raise GpuError(f"--gpus {value!r}: gpu request key {key!r} can be specified only once")
+        seen.add(key)
+        if not eq:
+            seen.add("count")
+            count = _gpu_count(key, value)
+        elif key == "count":
+            count = _gpu_count(val, value)
+        elif key == "device":
+            ids = val.split(",")
+        elif key not in ("capabilities", "driver", "options"):
+            raise GpuError(f"--gpus {value!r}: unexpected key {key!r}")
+    if ids is not None:
+        if "count" in seen:
+            # moby daemon/nvidia_linux.go: "cannot set both Count and DeviceIDs"
+            raise GpuError(f"--gpus {value!r} sets both a count and devices")
+        return len([d for d in ids if d])
+    if "count" not in seen:
+        return 1
+    if count == 0:
+        raise GpuError(f"--gpus {value!r} asks for no GPU")
+    return count
+
+
+def _gpu_count(text: str, value: str) -> int | None:
+    if text == "all":
+        return None  # opts/gpus.go parseCount: -1, every GPU
+    if not text.isdigit():
+        raise GpuError(f'--gpus {value!r}: count {text!r} must be either "all" or an integer')
+    return int(text)
 
 
 def is_rocm_image(image: str) -> bool:
@@ -59,6 +99,8 @@ def extract_gpus(c: Container) -> None:
     rest: list[Device] = []
     for dev in c.devices:
         path = dev.host_path
+        # CDI names `<vendor>/gpu=<id|all>` with the vendors nvidia.com and amd.com, as
+        # podman builds them for --gpus (libpod/util.go gpusToCDIDevices, c6580b4a)
         if path.startswith("nvidia.com/gpu="):
             ident = path.split("=", 1)[1]
             if ident == "all":
@@ -90,6 +132,7 @@ def extract_gpus(c: Container) -> None:
     amd = has_kfd or ((dri_dir or render_nodes) and is_rocm_image(c.image))
     if amd:
         # the AMD device plugin hands out /dev/kfd and the render node together
+        # (ROCm/k8s-device-plugin cmd/k8s-device-plugin/main.go Allocate, 06c7abd6)
         rest = [d for d in rest if not d.host_path.startswith("/dev/dri")]
         count = len(render_nodes) if render_nodes and not dri_dir else None
         c.gpus.append(GpuRequest("amd", count, "devices /dev/kfd, /dev/dri"))

@@ -1,7 +1,10 @@
 """Front end: NixOS `virtualisation.oci-containers.containers` (as `nix eval --json`
 prints it, or hand-written partial objects) → the neutral model.
 
-Option names and meanings follow nixpkgs nixos/modules/virtualisation/oci-containers.nix.
+Option names and meanings follow nixpkgs nixos/modules/virtualisation/oci-containers.nix,
+read in the newest stored copy (commit 035a24e7; the nixos-26.05 tree our flake.lock pins,
+74cc63f7, is too large to fetch here): `containerOptions` for names, types and defaults,
+`mkService` for how each becomes a `podman run`/`docker run` argument.
 Keys are checked for type; a wrong type is a one-line error naming file, container, key.
 """
 
@@ -16,7 +19,7 @@ from typing import Any
 
 from hydradeploy.convert.gpus import extract_gpus
 from hydradeploy.convert.model import Container, Source
-from hydradeploy.convert.options import OptionError, apply_options, parse_device
+from hydradeploy.convert.options import OptionError, apply_options, entrypoint_argv, parse_device
 from hydradeploy.convert.ports import publish
 from hydradeploy.convert.volumes import parse_volume
 from hydradeploy.errors import UserError
@@ -24,7 +27,9 @@ from hydradeploy.userfiles import read_user_text
 
 NIX_EVAL_TIMEOUT = 900  # a first evaluation of a NixOS system can take minutes
 
-# option -> accepted JSON types (None allowed where the module's type is nullOr)
+# option -> accepted JSON types (None allowed where the module's type is nullOr); the 26
+# options of containerOptions at 035a24e7, none more
+
 _STR_LIST = "list of strings"
 _KNOWN: dict[str, str] = {
     "image": "string",
@@ -55,7 +60,7 @@ _KNOWN: dict[str, str] = {
     "autoRemoveOnStop": "bool",
     "networks": _STR_LIST,
 }
-_PULL = ("always", "missing", "never", "newer")
+_PULL = ("always", "missing", "never", "newer")  # `pull`: types.enum, default "missing"
 
 
 def _type_ok(kind: str, value: Any) -> bool:
@@ -136,7 +141,9 @@ def load_podman(data: Any, source_file: str, host: str | None) -> Source:
     names = set(data)
     for c in containers:
         # dependsOn names systemd units of other containers; one outside this set (a
-        # network-creating container, another host's) orders nothing in the cluster
+        # network-creating container, another host's) orders nothing in the cluster.
+        # (The module itself reads them with getAttrs from cfg.containers, so `nix eval`
+        # of such a host fails; only hand-written objects get here.)
         outside = [d for d in c.depends_on if d not in names]
         if outside:
             c.note(
@@ -168,6 +175,13 @@ def _container(name: str, spec: dict[str, Any], source_file: str, where: str) ->
     return c
 
 
+def _with_podman(spec: dict[str, Any]) -> bool:
+    """`podman` is null only with the docker backend (oci-containers.nix `podman = mkIf
+    (cfg.backend == "podman") { }`, 035a24e7); `backend` defaults to podman from
+    stateVersion 22.05, so a hand-written object without the key means podman."""
+    return "podman" not in spec or spec["podman"] is not None
+
+
 def _apply(c: Container, spec: dict[str, Any]) -> None:
     if spec.get("imageFile") or spec.get("imageStream"):
         c.image_preloaded = True
@@ -180,7 +194,9 @@ def _apply(c: Container, spec: dict[str, Any]) -> None:
     if login.get("registry") or login.get("username"):
         c.registry_login = login.get("registry") or "docker.io"
     if spec.get("entrypoint"):
-        c.entrypoint = (spec["entrypoint"],)
+        # the module passes `--entrypoint=${escapeShellArg entrypoint}` (nixpkgs
+        # oci-containers.nix mkService, 035a24e7); podman parses a JSON array there
+        c.entrypoint = entrypoint_argv(spec["entrypoint"], podman=_with_podman(spec))
     if spec.get("cmd"):
         c.cmd = tuple(spec["cmd"])
     c.environment = dict(spec.get("environment") or {})
@@ -219,6 +235,8 @@ def _apply(c: Container, spec: dict[str, Any]) -> None:
             c.cap_add.append(cap.upper().removeprefix("CAP_"))
         elif on is False:
             c.cap_drop.append(cap.upper().removeprefix("CAP_"))
+    # mkService: capabilities true → --cap-add, false → --cap-drop, null → neither;
+    # autoStart only adds wantedBy multi-user.target
     if spec.get("autoStart") is False:
         c.replicas = 0
         c.note("changed", "autoStart", "autoStart = false: replicas 0; scale up to start it")
@@ -255,6 +273,6 @@ def _apply(c: Container, spec: dict[str, Any]) -> None:
             "sdnotify = healthy: the health check becomes the readiness probe",
         )
     try:
-        apply_options(c, list(spec.get("extraOptions") or []))
+        apply_options(c, list(spec.get("extraOptions") or []), podman=_with_podman(spec))
     except OptionError as exc:
         raise ValueError(f"key {exc}") from None

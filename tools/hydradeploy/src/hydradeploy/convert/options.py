@@ -8,13 +8,14 @@ mistaken for the next flag.
 
 from __future__ import annotations
 
-import shlex
+import json
 from collections.abc import Callable
+from dataclasses import replace
 
 from hydradeploy.convert.gpus import GpuError, parse_gpus_flag
 from hydradeploy.convert.model import Container, Device, GpuRequest
 from hydradeploy.convert.ports import publish
-from hydradeploy.convert.units import cpu_quantity, duration_seconds, size_quantity
+from hydradeploy.convert.units import cpu_quantity, duration_seconds, size_quantity, whole_seconds
 from hydradeploy.convert.volumes import parse_tmpfs, parse_volume
 
 
@@ -53,27 +54,78 @@ def _kv(value: str, flag: str) -> tuple[str, str]:
 
 
 def _add_host(c: Container, value: str) -> None:
-    # docker: host:ip (ip may be IPv6, so split on the first ':'); podman also host=ip
+    # docker: host:ip (ip may be IPv6, so split on the first ':'); `host=ip` not verified.
+    # podman: `hostname[;hostname[;...]]:ip`, and the special ip `host-gateway`
+    # (containers/podman docs/source/markdown/options/add-host.md, c6580b4a)
     sep = "=" if "=" in value else ":"
-    name, _s, ip = value.partition(sep)
-    if not name or not ip:
+    names, _s, ip = value.partition(sep)
+    hosts = [n for n in names.split(";") if n]
+    if not hosts or not ip:
         raise OptionError(f"--add-host {value!r} needs HOST:IP")
     if ip == "host-gateway":
-        c.note("lost", "--add-host", f"{name}:host-gateway has no pod equivalent; use the node IP")
+        c.note("lost", "--add-host", f"{names}:host-gateway has no pod equivalent; use the node IP")
         return
-    c.add_hosts.append((name, ip))
+    c.add_hosts.extend((name, ip) for name in hosts)
+
+
+def _json_strings(value: str) -> list[str] | None:
+    """`value` as a JSON array of strings (Go json.Unmarshal into []string), else None."""
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    if isinstance(parsed, list) and all(isinstance(x, str) for x in parsed):
+        return parsed
+    return None
+
+
+def entrypoint_argv(value: str, podman: bool = True) -> tuple[str, ...]:
+    """`--entrypoint`: podman reads a JSON array of strings, else the whole value is one
+    executable (containers/podman pkg/specgenutil/specgen.go, c6580b4a); docker always
+    takes the value as one executable (docker/cli cli/command/container/opts.go parse:
+    `strslice.StrSlice{copts.entrypoint}`, 006ec01b). Neither splits on spaces."""
+    array = _json_strings(value) if podman else None
+    return tuple(array) if array is not None else (value,)
+
+
+def health_command(value: str) -> tuple[str, ...] | None:
+    """`--health-cmd` as podman MakeHealthCheckFromCli (pkg/specgenutil/specgen.go,
+    c6580b4a) reads it: a JSON array is exec form (CMD/CMD-SHELL/NONE first is
+    honoured), a string starting with CMD is split on whitespace, CMD-SHELL takes the
+    rest as one script, anything else runs under /bin/sh -c; NONE (any case) disables.
+    Returns the exec argv, or None for disabled."""
+    array = _json_strings(value)
+    words = array if array is not None else value.split(" ", 1)
+    if not words or not words[0]:
+        raise OptionError("--health-cmd needs a command")
+    head = words[0].upper()
+    if head in ("CMD", "NONE"):
+        if array is None:
+            words = value.split()
+    elif head != "CMD-SHELL":
+        if array is not None and len(words) > 1:
+            words = ["CMD", *words]
+        else:
+            words = ["CMD-SHELL", " ".join(words)]
+    head = words[0].upper()
+    if head == "NONE":
+        return None
+    if head == "CMD-SHELL":
+        return ("/bin/sh", "-c", " ".join(words[1:]))
+    if len(words) < 2:
+        raise OptionError("--health-cmd CMD needs a command after it")
+    return tuple(words[1:])
 
 
 def _health_cmd(c: Container, value: str) -> None:
     from hydradeploy.convert.model import Healthcheck
 
     hc = c.healthcheck or Healthcheck(())
-    if value.strip().lower() == "none":
+    command = health_command(value)
+    if command is None:
         c.healthcheck = None
         return
-    c.healthcheck = Healthcheck(
-        ("/bin/sh", "-c", value), hc.interval_s, hc.timeout_s, hc.retries, hc.start_period_s
-    )
+    c.healthcheck = Healthcheck(command, hc.interval_s, hc.timeout_s, hc.retries, hc.start_period_s)
 
 
 def _health_field(field_name: str) -> Callable[[Container, str], None]:
@@ -155,11 +207,12 @@ def _sysctl(c: Container, value: str) -> None:
     c.sysctls[key] = val
 
 
-def _gpus(c: Container, value: str) -> None:
+def _gpus(c: Container, value: str, podman: bool = True) -> None:
     try:
-        c.gpus.append(GpuRequest("nvidia", parse_gpus_flag(value), f"--gpus {value}"))
+        count = parse_gpus_flag(value, podman=podman)
     except GpuError as exc:
         raise OptionError(str(exc)) from None
+    c.gpus.append(GpuRequest("nvidia", count, f"--gpus {value}"))
 
 
 def _lost(why: str) -> Callable[[Container, str], None]:
@@ -201,14 +254,38 @@ def _volume(c: Container, value: str) -> None:
         c.note("lost", "-v", n)
 
 
+# Go strconv.ParseBool, which docker's --mount uses for ro/readonly
+_GO_TRUE = frozenset(["1", "t", "T", "TRUE", "true", "True"])
+_GO_FALSE = frozenset(["0", "f", "F", "FALSE", "false", "False"])
+
+
+def _mount_read_only(fields: dict[str, str], has_value: set[str]) -> bool:
+    """docker/cli opts/mount.go MountOpt.Set (02cae2f7): `ro`/`readonly` alone is true,
+    with a value it is strconv.ParseBool of it; anything else is an error."""
+    ro = False
+    for key in ("readonly", "ro"):
+        if key not in fields:
+            continue
+        if key not in has_value or fields[key] in _GO_TRUE:
+            ro = True
+        elif fields[key] not in _GO_FALSE:
+            raise OptionError(f"--mount: invalid value for {key}: {fields[key]}")
+    return ro
+
+
 def _mount(c: Container, value: str) -> None:
-    fields = dict((p.partition("=")[0], p.partition("=")[2]) for p in value.split(",") if p)
-    kind = fields.get("type", "volume")
+    parts = [p for p in value.split(",") if p]
+    fields = {p.partition("=")[0]: p.partition("=")[2] for p in parts}
+    has_value = {p.partition("=")[0] for p in parts if "=" in p}
+    kind = fields.get("type", "volume").lower()
     target = fields.get("target") or fields.get("destination") or fields.get("dst") or ""
     source = fields.get("source") or fields.get("src") or ""
-    ro = "ro" in fields or ("readonly" in fields and fields["readonly"] in ("", "true", "1"))
+    ro = _mount_read_only(fields, has_value)
     if kind == "tmpfs":
-        c.mounts.append(parse_tmpfs(f"{target}:size={fields.get('tmpfs-size', '')}"))
+        # tmpfs-size: units.RAMInBytes (docker/cli opts/mount.go, 02cae2f7)
+        size = fields.get("tmpfs-size")
+        mount = parse_tmpfs(target)
+        c.mounts.append(replace(mount, size=size_quantity(size)) if size else mount)
         return
     if kind not in ("bind", "volume"):
         raise OptionError(f"--mount type {kind!r} is not bind, volume or tmpfs")
@@ -216,8 +293,15 @@ def _mount(c: Container, value: str) -> None:
     _volume(c, spec)
 
 
+def add_tmpfs(c: Container, value: str, key: str) -> None:
+    mount = parse_tmpfs(value)
+    c.mounts.append(mount)
+    if mount.size is None and "%" in value:
+        c.note("lost", key, f"{value}: a size in % of the host's RAM has no pod equivalent")
+
+
 def _stop_timeout(c: Container, value: str) -> None:
-    c.stop_grace_s = duration_seconds(value)
+    c.stop_grace_s = whole_seconds(value)  # seconds, not a duration: units.whole_seconds
 
 
 # flag -> handler; every flag here takes a value.
@@ -240,7 +324,7 @@ VALUE_FLAGS: dict[str, Callable[[Container, str], None]] = {
     "--health-start-period": _health_field("start_period_s"),
     "--add-host": _add_host,
     "--dns": _append("dns", str),
-    "--tmpfs": _append("mounts", parse_tmpfs),
+    "--tmpfs": lambda c, v: add_tmpfs(c, v, "--tmpfs"),
     "--ulimit": _lost(
         "--ulimit {value}: Kubernetes has no per-pod ulimits; set the node's containerd defaults (LimitNOFILE) instead"
     ),
@@ -266,7 +350,7 @@ VALUE_FLAGS: dict[str, Callable[[Container, str], None]] = {
     "-w": _set("workdir"),
     "--hostname": _hostname,
     "-h": _hostname,
-    "--entrypoint": lambda c, v: setattr(c, "entrypoint", tuple(shlex.split(v))),
+    "--entrypoint": lambda c, v: setattr(c, "entrypoint", entrypoint_argv(v)),
     "--pull": _set("pull"),
     "--stop-timeout": _stop_timeout,
     "--name": _ignored,
@@ -317,9 +401,13 @@ BOOL_FLAGS: dict[str, Callable[[Container, str], None]] = {
 }
 
 
-def apply_options(c: Container, tokens: list[str], key: str = "extraOptions") -> None:
-    """Apply `tokens` to `c`; raise OptionError naming the flag on a bad value."""
+def apply_options(
+    c: Container, tokens: list[str], key: str = "extraOptions", podman: bool = True
+) -> None:
+    """Apply `tokens` to `c`; raise OptionError naming the flag on a bad value.
+    `podman`: the flags go to `podman run` (else `docker run`), where they differ."""
     i = 0
+    timer_off = False
     while i < len(tokens):
         tok = tokens[i]
         i += 1
@@ -335,11 +423,24 @@ def apply_options(c: Container, tokens: list[str], key: str = "extraOptions") ->
                     raise OptionError(f"{key}: {flag} needs a value")
                 value = tokens[i]
                 i += 1
+            if flag == "--health-interval" and value == "disable":
+                # podman MakeHealthCheckFromCli (c6580b4a): "disable" is interval 0, "no
+                # automatic timer setup" (health-interval.md): the check never runs itself
+                timer_off = True
+                continue
             try:
-                VALUE_FLAGS[flag](c, value)
+                if flag == "--gpus":
+                    _gpus(c, value, podman)
+                elif flag == "--entrypoint":
+                    c.entrypoint = entrypoint_argv(value, podman)
+                else:
+                    VALUE_FLAGS[flag](c, value)
             except ValueError as exc:
                 raise OptionError(f"{key}: {flag} {value!r}: {exc}") from None
         elif flag in BOOL_FLAGS:
             BOOL_FLAGS[flag](c, value if eq else "true")
         else:
             c.note("lost", key, f"{tok}: not converted (unknown to the converter)")
+    if timer_off and c.healthcheck is not None:
+        c.healthcheck = None
+        c.note("lost", key, "--health-interval=disable: the check never ran on its own; no probe")

@@ -24,6 +24,10 @@ MANAGED_BY = "hydradeploy"
 WAIT_IMAGE = "busybox:1.37"
 NODEPORT_RANGE = range(30000, 32768)
 NVIDIA_RUNTIME_CLASS = "nvidia"
+# the device plugins' resource names: NVIDIA/k8s-device-plugin api/config/v1/resources.go
+# NewResourceName (prefix "nvidia.com", stored copy 0e1a6ff6) with the default resource
+# "gpu" (AddDefaultResourcesToConfig, not read at our v0.20.0 pin); ROCm/k8s-device-plugin
+# cmd/k8s-device-plugin/main.go GetResourceNamespace "amd.com", resource "gpu" (06c7abd6)
 GPU_RESOURCES = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu"}
 # ports k3s itself listens on (docs.k3s.io networking requirements)
 K3S_PORTS = {
@@ -36,7 +40,9 @@ K3S_PORTS = {
     (51821, "UDP"): "flannel WireGuard IPv6",
     (5001, "TCP"): "embedded registry",
 }
-# sysctls the kubelet allows without --allowed-unsafe-sysctls (Kubernetes 1.34)
+# sysctls the kubelet allows without --allowed-unsafe-sysctls: kubernetes
+# pkg/kubelet/sysctl/safe_sysctls.go safeSysctls + newerSysctls (a recent stored copy whose
+# commit could not be named; ip_local_reserved_ports, tcp_rmem, tcp_wmem need new kernels)
 SAFE_SYSCTLS = frozenset(
     {
         "kernel.shm_rmid_forced",
@@ -55,6 +61,7 @@ SAFE_SYSCTLS = frozenset(
 )
 _PULL_POLICY = {"always": "Always", "missing": "IfNotPresent", "never": "Never", "newer": "Always"}
 SECRET_KEY = re.compile(r"[^-._a-zA-Z0-9]")
+# docker run --user "<name|uid>[:<group|gid>]" (docker/cli cli/command/container/opts.go)
 _NUMERIC_USER = re.compile(r"^(\d+)(?::(\d+))?\Z")
 
 Notes = tuple[Note, ...]
@@ -156,9 +163,15 @@ def dns_label(text: str) -> bool:
     return is_dns1123_label(text) and "\n" not in text
 
 
+_KUBELET_DOLLAR = re.compile(r"\$(?=[$(])")
+
+
 def escape(text: str) -> str:
-    """The kubelet expands $(VAR) in env, command and args; the engines did not."""
-    return text.replace("$(", "$$(")
+    """The kubelet expands $(VAR) in env, command and args, and reduces `$$` to `$`
+    (Container.command: "Double $$ are reduced to a single $", Kubernetes 1.35 schema;
+    kubernetes third_party/forked/golang/expansion tryReadVariableName); the engines did
+    neither, so every `$` before `$` or `(` is doubled: `$$` stays `$$`, `$(x)` stays."""
+    return _KUBELET_DOLLAR.sub("$$", text)
 
 
 def meta(
@@ -516,6 +529,9 @@ def probes(c: Container) -> tuple[dict[str, Any], Notes]:
         return {}, ()
     said = _Said()
     probe: dict[str, Any] = {"exec": {"command": list(hc.command)}}
+    # the engines' defaults, also for 0: 30 s, 30 s, 3 (moby daemon/health.go
+    # defaultProbeInterval/Timeout/Retries, 02483258; podman libpod/define/healthchecks.go
+    # DefaultHealthCheckInterval/Timeout/Retries, c6580b4a)
     probe["periodSeconds"] = hc.interval_s or 30
     probe["timeoutSeconds"] = hc.timeout_s or 30
     probe["failureThreshold"] = hc.retries or 3
@@ -531,8 +547,13 @@ def probes(c: Container) -> tuple[dict[str, Any], Notes]:
         # periodSeconds / failureThreshold (Kubernetes 1.35 API schema,
         # kubernetes-validate 1.37.0). The start period's failures do not count,
         # then `retries` more, as the engines count them.
+        # during the start period moby probes every start_interval (the compose front end
+        # fills in its 5 s default), podman every interval (health-start-period.md);
+        # afterwards both need `retries` failures `interval` apart (moby daemon/health.go
+        # monitor/handleProbeResult, 02483258): the same deadline in tries of `period`
         period = hc.start_interval_s or probe["periodSeconds"]
-        threshold = -(-hc.start_period_s // period) + probe["failureThreshold"]
+        after = -(-probe["failureThreshold"] * probe["periodSeconds"] // period)
+        threshold = -(-hc.start_period_s // period) + after
         out["startupProbe"] = {
             "exec": {"command": list(hc.command)},
             "periodSeconds": period,

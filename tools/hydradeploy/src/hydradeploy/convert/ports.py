@@ -3,6 +3,9 @@
 Every form the oci-containers module documents, plus what `docker run -p` accepts:
 `8080`, `80/udp`, `8080:80`, `127.0.0.1:8080:80`, `127.0.0.1::80`, `[::1]:8080:80`,
 `1234-1236:1234-1236/tcp`, `1234-1236:1234` (host range, engine picks one).
+Compose's short syntax is the same grammar: compose-go types/types.go ParsePortConfig
+(e70e961) calls docker/go-connections nat.ParsePortSpecs (v0.4.0, its go.mod); its long
+syntax defaults `protocol: tcp`, `mode: ingress` (transform/defaults.go portDefaults).
 """
 
 from __future__ import annotations

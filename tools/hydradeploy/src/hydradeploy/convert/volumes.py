@@ -36,8 +36,16 @@ def _check_target(target: str) -> str:
     return posixpath.normpath(target)
 
 
-def parse_volume(spec: str, base_dir: str | None = None) -> tuple[Mount, list[str]]:
-    """Parse one volume string; return the mount and notes about dropped options."""
+def parse_volume(
+    spec: str, base_dir: str | None = None, compose: bool = False
+) -> tuple[Mount, list[str]]:
+    """Parse one volume string; return the mount and notes about dropped options.
+
+    `compose`: read the options as compose-go format/volume.go ParseVolume (e70e961)
+    does: `ro`/`rw` in order (the last wins), unknown options ignored ("ignore unknown
+    options"), where `docker run -v` refuses them (moby volume/mounts/linux_parser.go
+    linuxValidMountMode: an unknown mode, or two rw modes, is invalid; read in a stored
+    copy whose commit could not be named)."""
     if not isinstance(spec, str) or not spec:
         raise VolumeError("empty volume spec")
     parts = spec.split(":")
@@ -54,12 +62,16 @@ def parse_volume(spec: str, base_dir: str | None = None) -> tuple[Mount, list[st
     for opt in options:
         if opt == "ro":
             read_only = True
+        elif opt == "rw" and compose:
+            read_only = False
         elif opt in ("rw", ""):
             pass
         elif opt in _IGNORED:
             notes.append(f"{spec}: {_IGNORED[opt]}")
         elif opt in _PROPAGATION:
             notes.append(f"{spec}: mount propagation {opt!r} not converted (kubelet default)")
+        elif compose:
+            notes.append(f"{spec}: option {opt!r} is unknown; compose ignores it too")
         else:
             raise VolumeError(f"volume {spec!r} has unknown option {opt!r}")
     target = _check_target(target)
@@ -83,6 +95,23 @@ def mount_for(source: str, target: str, read_only: bool, base_dir: str | None) -
     return Mount("volume", target, source, read_only)
 
 
+# tmpfs `size=`: bytes with a k, m or g suffix (powers of 1024), or a percentage of RAM
+# (torvalds/linux Documentation/filesystems/tmpfs.rst, 253e5df8). A Kubernetes quantity
+# reads `64m` as 64 millibytes, so the suffix must become Ki/Mi/Gi.
+_TMPFS_SIZE = re.compile(r"^(\d+)([kKmMgG]?)\Z")
+_TMPFS_UNIT = {"": "", "k": "Ki", "m": "Mi", "g": "Gi"}
+
+
+def tmpfs_size_quantity(text: str) -> str | None:
+    """The quantity of a tmpfs `size=`; None for a percentage (no pod equivalent)."""
+    if text.endswith("%"):
+        return None
+    m = _TMPFS_SIZE.match(text)
+    if not m:
+        raise VolumeError(f"tmpfs size {text!r} is not a number with k, m or g")
+    return f"{int(m.group(1))}{_TMPFS_UNIT[m.group(2).lower()]}"
+
+
 def parse_tmpfs(spec: str) -> Mount:
     """`--tmpfs /path[:size=64m,mode=1777]` → a memory-backed mount."""
     target, _colon, opts = spec.partition(":")
@@ -90,5 +119,5 @@ def parse_tmpfs(spec: str) -> Mount:
     for opt in opts.split(","):
         key, _eq, value = opt.partition("=")
         if key == "size" and value:
-            size = value
+            size = tmpfs_size_quantity(value)
     return Mount("tmpfs", _check_target(target), size=size)

@@ -19,7 +19,9 @@ def examples(repo: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _snapshot_pods(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+def _snapshot_pods(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With HYDRA_CONVERT_SNAPSHOT=FILE, the YAML of every pod the tests build goes to FILE
     (tmp paths masked): two versions of the converter, run over these tests, must write
     the same FILE (snapshot_outputs.py covers the CLI)."""
@@ -34,7 +36,8 @@ def _snapshot_pods(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     def recorded(pod: Any) -> Any:
         built = build(pod)
         text = yaml_out.dump_all(built.docs) + "".join(
-            f"# secret {path}\n{yaml_out.dump_all([doc])}" for path, doc in sorted(built.secrets.items())
+            f"# secret {path}\n{yaml_out.dump_all([doc])}"
+            for path, doc in sorted(built.secrets.items())
         )
         with open(target, "a", encoding="utf-8") as fh:
             fh.write(f"### {request.node.nodeid} {pod.name}\n{tmp.sub('TMP', text)}")

@@ -31,7 +31,9 @@ def run(case: str, root: Path, args: list[str]) -> None:
             "--out", f"{case}/out", "--secrets-dir", f"{case}/secrets",
             "--report", f"{case}/report.json"]  # fmt: skip
     env = {**os.environ, "HYDRA_ROOT": str(REPO), "HOME": "/home/user"}
-    proc = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        argv, cwd=root, env=env, capture_output=True, text=True, check=False
+    )
     (root / case / "summary.txt").write_text(f"exit {proc.returncode}\n{proc.stderr}")
 
 
@@ -46,13 +48,21 @@ def main() -> None:
     for n in (100, 1000):
         src = root / f"bench-{n}.json"
         generate(n, src)
-        run(f"bench-{n}", root, ["podman-to-k8s", "--json", src.name, "--host", "hydra-ai"])
+        run(
+            f"bench-{n}",
+            root,
+            ["podman-to-k8s", "--json", src.name, "--host", "hydra-ai"],
+        )
     fixtures = os.environ.get("HYDRA_KOMPOSE_FIXTURES")
     if fixtures:
         for i, path in enumerate(sorted(Path(fixtures).rglob("*.y*ml"))):
             if path.name.startswith("output") or "output" in path.parent.name:
                 continue
-            run(f"kompose-{i:03d}", root, ["compose-to-k8s", str(path), "--host", "hydra-ai"])
+            run(
+                f"kompose-{i:03d}",
+                root,
+                ["compose-to-k8s", str(path), "--host", "hydra-ai"],
+            )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ shared or mutated between parts, so they can be built, tested and reordered one 
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -105,8 +104,9 @@ class Pod:
     groups: Mapping[str, Sequence[Container]] = field(default_factory=dict)  # primary -> pod
     aliases: tuple[tuple[str, str], ...] = ()  # (Service name, alias it stands for)
 
-    # derived once (every object's metadata asks); read-only: meta() and the part
-    # functions copy them into the documents
+    # derived once (every object's metadata asks); read-only: the documents of the pod
+    # share them (yaml_out writes each occurrence in full, and nothing changes a built
+    # document), which keeps the converted output small in memory
     primary: Container = field(init=False, repr=False, compare=False)
     name: str = field(init=False, repr=False, compare=False)
     ns: str = field(init=False, repr=False, compare=False)
@@ -164,9 +164,10 @@ def escape(text: str) -> str:
 def meta(
     name: str, ns: str, labels: Mapping[str, str], annotations: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": name, "namespace": ns, "labels": dict(labels)}
+    # shared, not copied (see Pod): never changed once in a document
+    out: dict[str, Any] = {"name": name, "namespace": ns, "labels": labels}
     if annotations:
-        out["annotations"] = dict(annotations)
+        out["annotations"] = annotations
     return out
 
 
@@ -839,7 +840,7 @@ def services(pod: Pod) -> Services:
         spec["clusterIP"] = "None"
     else:
         spec["type"] = "ClusterIP"
-    spec["selector"] = dict(pod.selector)
+    spec["selector"] = pod.selector
     if ports:
         spec["ports"] = [
             {
@@ -856,14 +857,13 @@ def services(pod: Pod) -> Services:
             "service",
             f"no port known: headless Service {name} (DNS answers with the pod IPs, every port reachable)",
         )
-    for i, service_name in enumerate([name, *(s for s, _ in pod.aliases)]):
+    for service_name in [name, *(s for s, _ in pod.aliases)]:
         docs.append(
             {
                 "apiVersion": "v1",
                 "kind": "Service",
                 "metadata": meta(service_name, ns, labels, annotations),
-                # each document its own dicts (no YAML anchors between them)
-                "spec": copy.deepcopy(spec) if i else spec,
+                "spec": spec,  # the alias Services share it (see Pod)
             }
         )
     for service_name, alias in pod.aliases:
@@ -948,7 +948,7 @@ def services(pod: Pod) -> Services:
                 "metadata": meta(f"{name}-{suffix}", ns, labels, annotations),
                 "spec": {
                     "type": kind,
-                    "selector": dict(pod.selector),
+                    "selector": pod.selector,
                     "ports": [unique[k] for k in sorted(unique)],
                 },
             }
@@ -998,7 +998,7 @@ def workload(
             sorted(pod.names.get(d, d) for d in set(c.depends_on))
         )
     template_annotations, label_notes = label_annotations(c)
-    template: dict[str, Any] = {"metadata": {"labels": dict(pod.labels)}}
+    template: dict[str, Any] = {"metadata": {"labels": pod.labels}}
     if template_annotations:
         template["metadata"]["annotations"] = template_annotations
     template["spec"] = spec
@@ -1007,7 +1007,7 @@ def workload(
         return job(pod, template, annotations), label_notes
     body: dict[str, Any] = {
         "replicas": c.replicas,
-        "selector": {"matchLabels": dict(pod.selector)},
+        "selector": {"matchLabels": pod.selector},
     }
     if kind == "StatefulSet":
         body["serviceName"] = pod.name

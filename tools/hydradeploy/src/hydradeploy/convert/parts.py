@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -175,7 +176,7 @@ def port_name(protocol: str, port: int) -> str:
     return f"{protocol.lower()}-{port}"
 
 
-def volume_name(target: str, taken: frozenset[str]) -> str:
+def volume_name(target: str, taken: AbstractSet[str]) -> str:
     """A pod volume name for `target` that is not in `taken`."""
     base = sanitize(target.strip("/").replace("/", "-") or "root")[:50]
     name, n = base, 2
@@ -397,7 +398,7 @@ def volumes(c: Container, name: str, pod: Pod, taken: frozenset[str] = frozenset
     used = set(taken)
 
     def new_name(target: str) -> str:
-        n = volume_name(target, frozenset(used))
+        n = volume_name(target, used)
         used.add(n)
         return n
 
@@ -872,9 +873,9 @@ def services(pod: Pod) -> Services:
     lb_ports: list[dict[str, Any]] = []
     published: list[tuple[ServiceKind, int, str]] = []
     for p in [p for c in pod.members for p in c.ports]:
-        shown = f"{p.host_ip + ':' if p.host_ip else ''}{p.host_port or ''}→{p.container_port}/{p.protocol.lower()}"
         if p.host_port is None and not p.random_host_port:
             continue
+        shown = f"{p.host_ip + ':' if p.host_ip else ''}{p.host_port or ''}→{p.container_port}/{p.protocol.lower()}"
         if p.loopback:
             said(
                 "changed",

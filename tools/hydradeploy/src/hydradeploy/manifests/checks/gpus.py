@@ -18,6 +18,8 @@ def check_gpu_fit(t: Tree) -> list[Problem]:
         for c in pod.containers():
             r = c.get("resources") or {}
             req, lim = r.get("requests") or {}, r.get("limits") or {}
+            if not req:
+                continue  # both rules are about requests
             for res in GPU_RESOURCES:
                 if res in req and res in lim and int(req[res]) != int(lim[res]):
                     out.append(

@@ -426,7 +426,7 @@ def _run(
     allow_empty: bool,
     quiet: bool,
 ) -> None:
-    from hydradeploy.convert import ownership, write
+    from hydradeploy.convert import ownership, write, yaml_out
     from hydradeploy.convert.emit import EmitOptions
     from hydradeploy.convert.emit import convert as emit
     from hydradeploy.convert.model import Note
@@ -495,6 +495,7 @@ def _run(
             tree.abort()
         raise
     conv.notes.extend(Note("warning", "inventory", w) for w in inv_warnings)
+    yaml_out.scalar.cache_clear()  # every file is written: its 65,536 strings go before the checks
     conv.notes.extend(
         Note("warning", "cluster-fit", p) for p in _cluster_fit(ctx, out, generated, label)
     )

@@ -9,6 +9,7 @@ shared or mutated between parts, so they can be built, tested and reordered one 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -172,6 +173,8 @@ def meta(
     return out
 
 
+# one string per port and protocol, shared by every object that names it
+@functools.lru_cache(maxsize=4096)
 def port_name(protocol: str, port: int) -> str:
     return f"{protocol.lower()}-{port}"
 

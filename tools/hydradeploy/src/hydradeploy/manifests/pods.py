@@ -94,7 +94,9 @@ def pod_templates(
         elif d.kind in WORKLOAD_TEMPLATE_PATHS:
             tmpl = dig(d.obj, WORKLOAD_TEMPLATE_PATHS[d.kind])
             if isinstance(tmpl, dict) and isinstance(tmpl.get("spec"), dict):
-                labels = dict((tmpl.get("metadata") or {}).get("labels") or {})
+                raw = (tmpl.get("metadata") or {}).get("labels") or {}
+                # the document's own dict when it is one (nothing changes it): no copy
+                labels = raw if type(raw) is dict else dict(raw)
                 out.append(
                     PodTemplate(
                         d,

@@ -25,7 +25,9 @@ CONTAINER_KEYS = frozenset(["name", "env", "envFrom", "resources", "ports"])
 # only their presence is read (the workloads check): the probe itself is dropped
 PROBES = ("readinessProbe", "livenessProbe")
 _PRESENT: dict[str, Any] = {}
-DATA_KINDS = frozenset(["ConfigMap", "Secret"])
+# a Secret keeps its data: none belongs in the output, and the converter writes its
+# Secrets elsewhere from their own documents, which must never lose a value
+DATA_KINDS = frozenset(["ConfigMap"])
 
 
 def strip_unread(obj: dict[str, Any]) -> None:
@@ -36,7 +38,7 @@ def strip_unread(obj: dict[str, Any]) -> None:
         meta.pop("annotations", None)
     kind = obj.get("kind")
     if kind in DATA_KINDS:
-        for key in ("data", "binaryData", "stringData"):
+        for key in ("data", "binaryData"):
             obj.pop(key, None)
         return
     path = WORKLOAD_TEMPLATE_PATHS.get(kind) if isinstance(kind, str) else None

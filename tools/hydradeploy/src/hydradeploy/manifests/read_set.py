@@ -6,7 +6,8 @@ most of its memory. After a file is written it keeps only what some check reads:
 `strip_unread` drops the rest in place. k8s-check keeps its documents whole.
 
 What the checks read (checks/*.py, tree.py, pods.py, selectors.py): a document's
-apiVersion, kind, metadata name, namespace and labels, and its spec; of a workload's pod
+apiVersion, kind, metadata name, namespace and labels, its spec and other top-level
+fields (a PriorityClass's value, a StorageClass's parameters: all kept); of a workload's pod
 template the labels and the pod spec; of a container its name, env, envFrom, resources,
 ports and whether it has a readiness and liveness probe. Never read: annotations, the
 data of ConfigMaps and Secrets, a container's image, command, args, mounts and the

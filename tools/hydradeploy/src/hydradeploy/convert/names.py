@@ -3,6 +3,7 @@ letter), short enough for the suffixes we append, collisions resolved determinis
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -11,6 +12,9 @@ _INVALID = re.compile(r"[^a-z0-9-]+")
 _DASHES = re.compile(r"-{2,}")
 
 
+# the same names come back for every object of a container (and mount targets such as
+# /config for many containers): each is worked out once per process
+@functools.lru_cache(maxsize=16384)
 def sanitize(name: str) -> str:
     """`My_App.1` → `my-app-1`; a leading digit gets `c-`; long names keep a hash tail."""
     s = _DASHES.sub("-", _INVALID.sub("-", name.lower())).strip("-")

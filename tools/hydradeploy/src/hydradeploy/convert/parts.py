@@ -9,9 +9,10 @@ shared or mutated between parts, so they can be built, tested and reordered one 
 
 from __future__ import annotations
 
-import copy
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -112,8 +113,9 @@ class Pod:
     groups: Mapping[str, Sequence[Container]] = field(default_factory=dict)  # primary -> pod
     aliases: tuple[tuple[str, str], ...] = ()  # (Service name, alias it stands for)
 
-    # derived once (every object's metadata asks); read-only: meta() and the part
-    # functions copy them into the documents
+    # derived once (every object's metadata asks); read-only: the documents of the pod
+    # share them (yaml_out writes each occurrence in full, and nothing changes a built
+    # document), which keeps the converted output small in memory
     primary: Container = field(init=False, repr=False, compare=False)
     name: str = field(init=False, repr=False, compare=False)
     ns: str = field(init=False, repr=False, compare=False)
@@ -177,17 +179,20 @@ def escape(text: str) -> str:
 def meta(
     name: str, ns: str, labels: Mapping[str, str], annotations: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": name, "namespace": ns, "labels": dict(labels)}
+    # shared, not copied (see Pod): never changed once in a document
+    out: dict[str, Any] = {"name": name, "namespace": ns, "labels": labels}
     if annotations:
-        out["annotations"] = dict(annotations)
+        out["annotations"] = annotations
     return out
 
 
+# one string per port and protocol, shared by every object that names it
+@functools.lru_cache(maxsize=4096)
 def port_name(protocol: str, port: int) -> str:
     return f"{protocol.lower()}-{port}"
 
 
-def volume_name(target: str, taken: frozenset[str]) -> str:
+def volume_name(target: str, taken: AbstractSet[str]) -> str:
     """A pod volume name for `target` that is not in `taken`."""
     base = sanitize(target.strip("/").replace("/", "-") or "root")[:50]
     name, n = base, 2
@@ -409,7 +414,7 @@ def volumes(c: Container, name: str, pod: Pod, taken: frozenset[str] = frozenset
     used = set(taken)
 
     def new_name(target: str) -> str:
-        n = volume_name(target, frozenset(used))
+        n = volume_name(target, used)
         used.add(n)
         return n
 
@@ -860,7 +865,7 @@ def services(pod: Pod) -> Services:
         spec["clusterIP"] = "None"
     else:
         spec["type"] = "ClusterIP"
-    spec["selector"] = dict(pod.selector)
+    spec["selector"] = pod.selector
     if ports:
         spec["ports"] = [
             {
@@ -877,14 +882,13 @@ def services(pod: Pod) -> Services:
             "service",
             f"no port known: headless Service {name} (DNS answers with the pod IPs, every port reachable)",
         )
-    for i, service_name in enumerate([name, *(s for s, _ in pod.aliases)]):
+    for service_name in [name, *(s for s, _ in pod.aliases)]:
         docs.append(
             {
                 "apiVersion": "v1",
                 "kind": "Service",
                 "metadata": meta(service_name, ns, labels, annotations),
-                # each document its own dicts (no YAML anchors between them)
-                "spec": copy.deepcopy(spec) if i else spec,
+                "spec": spec,  # the alias Services share it (see Pod)
             }
         )
     for service_name, alias in pod.aliases:
@@ -893,9 +897,9 @@ def services(pod: Pod) -> Services:
     lb_ports: list[dict[str, Any]] = []
     published: list[tuple[ServiceKind, int, str]] = []
     for p in [p for c in pod.members for p in c.ports]:
-        shown = f"{p.host_ip + ':' if p.host_ip else ''}{p.host_port or ''}→{p.container_port}/{p.protocol.lower()}"
         if p.host_port is None and not p.random_host_port:
             continue
+        shown = f"{p.host_ip + ':' if p.host_ip else ''}{p.host_port or ''}→{p.container_port}/{p.protocol.lower()}"
         if p.loopback:
             said(
                 "changed",
@@ -969,7 +973,7 @@ def services(pod: Pod) -> Services:
                 "metadata": meta(f"{name}-{suffix}", ns, labels, annotations),
                 "spec": {
                     "type": kind,
-                    "selector": dict(pod.selector),
+                    "selector": pod.selector,
                     "ports": [unique[k] for k in sorted(unique)],
                 },
             }
@@ -1019,7 +1023,7 @@ def workload(
             sorted(pod.names.get(d, d) for d in set(c.depends_on))
         )
     template_annotations, label_notes = label_annotations(c)
-    template: dict[str, Any] = {"metadata": {"labels": dict(pod.labels)}}
+    template: dict[str, Any] = {"metadata": {"labels": pod.labels}}
     if template_annotations:
         template["metadata"]["annotations"] = template_annotations
     template["spec"] = spec
@@ -1028,7 +1032,7 @@ def workload(
         return job(pod, template, annotations), label_notes
     body: dict[str, Any] = {
         "replicas": c.replicas,
-        "selector": {"matchLabels": dict(pod.selector)},
+        "selector": {"matchLabels": pod.selector},
     }
     if kind == "StatefulSet":
         body["serviceName"] = pod.name

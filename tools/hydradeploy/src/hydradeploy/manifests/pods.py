@@ -47,15 +47,17 @@ class PodTemplate:
             v = (r.get("requests") or {}).get(res, (r.get("limits") or {}).get(res, 0))
             return int(v)
 
+        # the containers in one pass (asked of every pod of the tree)
+        main = dict.fromkeys(GPU_RESOURCES, 0)
+        for c in self.containers():
+            for res in GPU_RESOURCES:
+                main[res] += amount(c, res)
+        inits = self.spec.get("initContainers") or []
         out = {}
         for res in GPU_RESOURCES:
-            main = sum(amount(c, res) for c in self.containers())
-            init = max(
-                (amount(c, res) for c in self.spec.get("initContainers") or []),
-                default=0,
-            )
-            if max(main, init):
-                out[res] = max(main, init)
+            init = max((amount(c, res) for c in inits), default=0)
+            if max(main[res], init):
+                out[res] = max(main[res], init)
         return out
 
 
@@ -92,7 +94,9 @@ def pod_templates(
         elif d.kind in WORKLOAD_TEMPLATE_PATHS:
             tmpl = dig(d.obj, WORKLOAD_TEMPLATE_PATHS[d.kind])
             if isinstance(tmpl, dict) and isinstance(tmpl.get("spec"), dict):
-                labels = dict((tmpl.get("metadata") or {}).get("labels") or {})
+                raw = (tmpl.get("metadata") or {}).get("labels") or {}
+                # the document's own dict when it is one (nothing changes it): no copy
+                labels = raw if type(raw) is dict else dict(raw)
                 out.append(
                     PodTemplate(
                         d,

@@ -18,6 +18,8 @@ def check_gpu_fit(t: Tree) -> list[Problem]:
         for c in pod.containers():
             r = c.get("resources") or {}
             req, lim = r.get("requests") or {}, r.get("limits") or {}
+            if not req:
+                continue  # both rules are about requests
             for res in GPU_RESOURCES:
                 if res in req and res in lim and int(req[res]) != int(lim[res]):
                     out.append(
@@ -35,9 +37,9 @@ def check_gpu_fit(t: Tree) -> list[Problem]:
                             f"{pod.owner}: container {c.get('name')}: {res} needs a limit (extended resources are set in limits)",
                         )
                     )
-        for c in pod.containers():
+        for c in pod.containers() if not want else ():
             for e in c.get("env") or []:
-                if e.get("name") in ("NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES") and not want:
+                if e.get("name") in ("NVIDIA_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES"):
                     out.append(
                         Problem(
                             str(pod.doc),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hydradeploy.manifests.checks.registry import check
 from hydradeploy.manifests.cluster import BUILTIN_PRIORITY_CLASSES
 from hydradeploy.manifests.pods import dig
@@ -39,7 +41,9 @@ def check_references(t: Tree) -> list[Problem]:
         if pod.doc.kind == "HelmChart":
             continue  # chart-made pods reference chart-made objects
         for v in pod.spec.get("volumes") or []:
-            claim = dig(v, ("persistentVolumeClaim", "claimName"))
+            if not isinstance(v, dict):
+                continue  # nothing to resolve (dig would find nothing)
+            claim = _at(v, "persistentVolumeClaim", "claimName")
             if claim and claim not in t.names("PersistentVolumeClaim", pod.namespace):
                 out.append(
                     Problem(
@@ -48,11 +52,11 @@ def check_references(t: Tree) -> list[Problem]:
                         f"{pod.owner}: volume {v.get('name')} uses PVC {claim!r}, not declared in {pod.namespace}",
                     )
                 )
-            cm = dig(v, ("configMap", "name"))
+            cm = _at(v, "configMap", "name")
             if (
                 cm
                 and cm not in t.names("ConfigMap", pod.namespace)
-                and not dig(v, ("configMap", "optional"))
+                and not _at(v, "configMap", "optional")
             ):
                 out.append(
                     Problem(
@@ -105,7 +109,7 @@ def check_references(t: Tree) -> list[Problem]:
         else:
             sel = (d.spec.get("selector") or {}).get("matchLabels") or {}
             if not any(
-                p.namespace == d.namespace and sel.items() <= dict(p.labels).items() for p in t.pods
+                p.namespace == d.namespace and sel.items() <= p.labels.items() for p in t.pods
             ):
                 out.append(
                     Problem(
@@ -115,6 +119,12 @@ def check_references(t: Tree) -> list[Problem]:
                     )
                 )
     return out
+
+
+def _at(v: dict[str, Any], key: str, field: str) -> Any:
+    """v[key][field], or None (pods.dig for two keys: asked per volume of every pod)."""
+    inner = v.get(key)
+    return inner.get(field) if isinstance(inner, dict) else None
 
 
 def referenced_secrets(t: Tree) -> dict[str, set[str]]:

@@ -103,7 +103,7 @@ def check_services(t: Tree) -> list[Problem]:
         matches = [
             t.pods[i]
             for i in _selected(index, d.namespace, sel)
-            if sel.items() <= dict(t.pods[i].labels).items()
+            if sel.items() <= t.pods[i].labels.items()
         ]
         if not matches:
             out.append(

@@ -87,3 +87,19 @@ def test_hand_written_tree_has_the_same_problems_stripped() -> None:
     assert any("[no-secrets]" in p for p in whole)
     assert any("[gpu-fit]" in p and "asks for" in p for p in whole)
     assert _problems(docs, strip=True) == whole
+
+
+def test_an_in_process_conversion_leaves_the_garbage_collector_on(
+    tmp_path: Path,
+) -> None:
+    """The converter turns the cyclic GC off for speed (convert/cli.py); a caller that
+    goes on in the same process (a test run, a script) gets it back."""
+    import gc
+
+    from hydradeploy.cli import main
+
+    compose = tmp_path / "compose.yaml"
+    compose.write_text("services:\n  web:\n    image: nginx:1.27\n")
+    assert gc.isenabled()
+    main(["convert", "compose-to-k8s", str(compose), "--out", str(tmp_path / "out")])
+    assert (tmp_path / "out").is_dir() and gc.isenabled()

@@ -10,7 +10,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -211,14 +211,13 @@ class _Server(paramiko.ServerInterface):
 
 
 @contextlib.contextmanager
-def _stub_server(key: paramiko.PKey, kex: list[str] | None = None) -> Iterator[int]:
-    """A local SSH server (paramiko's server mode) that presents `key`, offers only
-    `kex` key exchanges when given, and accepts no one; yields its port."""
+def _serving(handle: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A local TCP server that hands each connection to `handle` (in its one thread)
+    until the block ends; yields its port."""
     lsock = socket.socket()
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(8)
     stop = threading.Event()
-    transports: list[paramiko.Transport] = []
 
     def serve() -> None:
         lsock.settimeout(0.2)
@@ -227,15 +226,7 @@ def _stub_server(key: paramiko.PKey, kex: list[str] | None = None) -> Iterator[i
                 conn, _ = lsock.accept()
             except OSError:
                 continue
-            t = paramiko.Transport(conn)
-            t.add_server_key(key)
-            if kex is not None:
-                t.get_security_options().kex = kex
-            transports.append(t)
-            try:
-                t.start_server(server=_Server())
-            except (paramiko.SSHException, OSError, EOFError):
-                t.close()
+            handle(conn)
 
     th = threading.Thread(target=serve, daemon=True)
     th.start()
@@ -243,10 +234,30 @@ def _stub_server(key: paramiko.PKey, kex: list[str] | None = None) -> Iterator[i
         yield lsock.getsockname()[1]
     finally:
         stop.set()
-        th.join()
+        th.join(timeout=15)
+        lsock.close()
+
+
+@contextlib.contextmanager
+def _stub_server(key: paramiko.PKey) -> Iterator[int]:
+    """An SSH server (paramiko's server mode) that presents `key` and accepts no one."""
+    transports: list[paramiko.Transport] = []
+
+    def handle(conn: socket.socket) -> None:
+        t = paramiko.Transport(conn)
+        t.add_server_key(key)
+        transports.append(t)
+        try:
+            t.start_server(server=_Server())
+        except (paramiko.SSHException, OSError, EOFError):
+            t.close()
+
+    try:
+        with _serving(handle) as port:
+            yield port
+    finally:
         for t in transports:
             t.close()
-        lsock.close()
 
 
 @pytest.fixture
@@ -282,12 +293,8 @@ def _kexinit_server(kex: list[str]) -> Iterator[int]:
     """A server that sends its banner and a KEXINIT offering only `kex` (RFC 4253
     sections 4.2, 6 and 7.1: packet length, padding length, payload, 4+ padding bytes
     to a multiple of 8), then waits for the client to give up."""
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(1)
 
-    def serve() -> None:
-        conn, _ = lsock.accept()
+    def handle(conn: socket.socket) -> None:
         with conn:
             conn.sendall(b"SSH-2.0-stub\r\n")
             m = paramiko.Message()
@@ -295,14 +302,9 @@ def _kexinit_server(kex: list[str]) -> Iterator[int]:
             m.add_bytes(bytes(16))  # cookie
             m.add_list(kex)
             m.add_list(["ssh-ed25519"])
-            for _ in range(2):
-                m.add_list(["aes128-ctr"])
-            for _ in range(2):
-                m.add_list(["hmac-sha2-256"])
-            for _ in range(2):
-                m.add_list(["none"])
-            for _ in range(2):
-                m.add_list([])
+            for algorithms in (["aes128-ctr"], ["hmac-sha2-256"], ["none"], []):
+                m.add_list(algorithms)  # client to server, then server to client
+                m.add_list(algorithms)
             m.add_boolean(False)
             m.add_int(0)
             payload = m.asbytes()
@@ -316,13 +318,8 @@ def _kexinit_server(kex: list[str]) -> Iterator[int]:
                 while conn.recv(4096):
                     pass
 
-    th = threading.Thread(target=serve, daemon=True)
-    th.start()
-    try:
-        yield lsock.getsockname()[1]
-    finally:
-        lsock.close()
-        th.join(timeout=15)
+    with _serving(handle) as port:
+        yield port
 
 
 def _client_threads() -> int:
